@@ -1,0 +1,221 @@
+//! Assembly: [`Application::build`] loads the snapshot and partners, starts the
+//! sync task and binds the listener (so tests can bind port 0 and ask
+//! [`Application::port`]); [`Application::run_until_stopped`] serves until the
+//! shutdown future resolves, stops the sync task first, then drains requests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::catalog::sync::{Outcome, SyncHandle, SyncSettings, Syncer};
+use crate::catalog::{CatalogStore, snapshot, synthetic};
+use crate::config::{Config, Source};
+use crate::http::{self, AppState, HttpSettings, Inner};
+use crate::metrics::Metrics;
+use crate::referral::PartnerRegistry;
+use crate::upstream::UpstreamClient;
+
+/// Bytes of rendered responses kept in memory.
+const RESPONSE_CACHE_BYTES: u64 = 64 << 20;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    store: Arc<CatalogStore>,
+    partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry>>)>,
+    sync_task: Option<JoinHandle<()>>,
+    stop_sync: watch::Sender<bool>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> std::io::Result<Self> {
+        let store = Arc::new(CatalogStore::new());
+        let metrics = Arc::new(Metrics::new());
+        let (stop_sync, stop_rx) = watch::channel(false);
+
+        let partners = match &config.partners_file {
+            Some(path) => {
+                let registry = PartnerRegistry::load(path).map_err(std::io::Error::other)?;
+                tracing::info!(partners = registry.len(), "partner registry loaded");
+                Some((path.clone(), Arc::new(ArcSwap::from_pointee(registry))))
+            }
+            None => None,
+        };
+
+        let (sync, sync_task, demo) = match &config.source {
+            Source::Demo => {
+                store.publish(Arc::new(synthetic::demo_catalog()), Outcome::Demo, SystemTime::now());
+                tracing::info!("serving the built-in demo catalog");
+                (None, None, true)
+            }
+            Source::Upstream(upstream) => {
+                if let Some(path) = &config.snapshot_path {
+                    restore_snapshot(&store, path).await;
+                }
+                let client = UpstreamClient::new(upstream.clone()).map_err(std::io::Error::other)?;
+                let syncer = Syncer::new(
+                    client,
+                    store.clone(),
+                    metrics.clone(),
+                    SyncSettings {
+                        interval: config.refresh_interval,
+                        max_shrink: config.feed_max_shrink,
+                        accept_shrink: config.accept_shrink,
+                        snapshot_path: config.snapshot_path.clone(),
+                    },
+                );
+                let (handle, task): (SyncHandle, _) = syncer.spawn(stop_rx);
+                (Some(handle), Some(task), false)
+            }
+        };
+
+        let state = AppState::new(Inner {
+            store: store.clone(),
+            metrics,
+            partners: partners.as_ref().map(|(_, p)| p.clone()),
+            sync,
+            admin_token: config.admin_token.clone(),
+            responses: AppState::response_cache(RESPONSE_CACHE_BYTES),
+            demo,
+            settings: HttpSettings {
+                cors_allow_origins: config.cors_allow_origins.clone(),
+                rate_limit_per_minute: config.rate_limit_per_minute,
+                trust_forwarded_for: config.trust_forwarded_for,
+                max_concurrent_requests: config.max_concurrent_requests,
+                request_timeout: config.request_timeout,
+            },
+        });
+        let listener = TcpListener::bind(config.listen_addr).await?;
+        tracing::info!(address = %listener.local_addr()?, "listening");
+        Ok(Self {
+            listener,
+            router: http::router(state),
+            store,
+            partners,
+            sync_task,
+            stop_sync,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> Arc<CatalogStore> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves: then the sync task is cancelled first,
+    /// in-flight requests drain, and this returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Self {
+            listener,
+            router,
+            partners,
+            sync_task,
+            stop_sync,
+            ..
+        } = self;
+        if let Some((path, registry)) = partners {
+            tokio::spawn(reload_partners_on_sighup(path, registry));
+        }
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: stopping sync, draining requests");
+            let _ = stop_sync.send(true);
+        };
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .await?;
+        if let Some(task) = sync_task {
+            let _ = task.await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn restore_snapshot(store: &CatalogStore, path: &std::path::Path) {
+    let path = path.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || {
+        snapshot::remove_leftovers(&path);
+        snapshot::load(&path)
+    })
+    .await;
+    match loaded {
+        Ok(Ok(Some(catalog))) => {
+            tracing::info!(plans = catalog.len(), "catalog restored from snapshot");
+            store.restore(Arc::new(catalog));
+        }
+        Ok(Ok(None)) => tracing::info!("no snapshot to restore"),
+        Ok(Err(e)) => tracing::warn!(error.cause_chain = %e, "ignoring unusable snapshot"),
+        Err(e) => tracing::warn!(error.cause_chain = %e, "snapshot loading failed"),
+    }
+}
+
+/// Reloads `PARTNERS_FILE` on SIGHUP; a bad file keeps the old registry.
+async fn reload_partners_on_sighup(path: PathBuf, registry: Arc<ArcSwap<PartnerRegistry>>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; partner reloads disabled");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            reload_partners(&path, &registry);
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, registry);
+    }
+}
+
+/// Swaps in a freshly read registry, or keeps the current one on error.
+pub fn reload_partners(path: &std::path::Path, registry: &ArcSwap<PartnerRegistry>) -> bool {
+    match PartnerRegistry::load(path) {
+        Ok(new) => {
+            tracing::info!(partners = new.len(), "partner registry reloaded");
+            registry.store(Arc::new(new));
+            true
+        }
+        Err(e) => {
+            tracing::error!(error.cause_chain = %e, "partner registry reload failed; keeping the previous one");
+            false
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,125 @@
+//! Plans pre-rendered to JSON once per catalog, split around the point in
+//! `productUrl` where a referral code is spliced in. Serving a page is then a
+//! handful of `memcpy`s per plan, whatever the partner.
+
+use std::hash::{Hash, Hasher};
+
+use serde::Serialize;
+
+use super::Plan;
+use crate::referral::RefCode;
+
+/// Byte ranges of one plan inside the arena.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    /// End of the part before the ref splice point.
+    head_end: u32,
+    /// End of the upstream fields (where `,"pricePerGb":..` starts).
+    mirror_end: u32,
+    /// End of the whole object without its closing brace.
+    end: u32,
+    separator: u8,
+}
+
+#[derive(Debug)]
+pub(super) struct Rendered {
+    arena: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Head<'a> {
+    name: &'a str,
+    package_code: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rest<'a> {
+    data_amount: f64,
+    duration: u32,
+    location_codes: &'a [String],
+    location_names: &'a [String],
+    operator: &'a str,
+    speed: &'a str,
+    retail_price: f64,
+}
+
+impl Rendered {
+    pub(super) fn new(plans: &[Plan]) -> Self {
+        let mut arena = Vec::with_capacity(plans.len() * 400);
+        let mut spans = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let start = arena.len() as u32;
+            write_json(
+                &mut arena,
+                &Head {
+                    name: &plan.name,
+                    package_code: &plan.package_code,
+                },
+            );
+            arena.pop(); // the closing brace
+            arena.extend_from_slice(b",\"productUrl\":");
+            write_json(&mut arena, plan.product_url.head());
+            arena.pop(); // the closing quote: the ref goes here
+            let head_end = arena.len() as u32;
+            write_json(&mut arena, plan.product_url.tail());
+            arena.remove(head_end as usize); // the tail's opening quote
+            // `{"dataAmount":..}` continues the object: its `{` becomes a `,`.
+            let rest = arena.len();
+            write_json(
+                &mut arena,
+                &Rest {
+                    data_amount: plan.data_amount,
+                    duration: plan.duration,
+                    location_codes: &plan.location_codes,
+                    location_names: &plan.location_names,
+                    operator: &plan.operator,
+                    speed: &plan.speed,
+                    retail_price: plan.retail_price,
+                },
+            );
+            arena[rest] = b',';
+            arena.pop(); // its closing brace
+            let mirror_end = arena.len() as u32;
+            arena.extend_from_slice(b",\"pricePerGb\":");
+            write_json(&mut arena, &plan.price_per_gb());
+            let end = arena.len() as u32;
+            spans.push(Span {
+                start,
+                head_end,
+                mirror_end,
+                end,
+                separator: plan.product_url.separator() as u8,
+            });
+        }
+        Self { arena, spans }
+    }
+
+    pub(super) fn write(&self, out: &mut Vec<u8>, index: usize, ref_code: Option<&RefCode>, mirror: bool) {
+        let span = self.spans[index];
+        let head = &self.arena[span.start as usize..span.head_end as usize];
+        let end = if mirror { span.mirror_end } else { span.end };
+        let tail = &self.arena[span.head_end as usize..end as usize];
+        out.extend_from_slice(head);
+        if let Some(code) = ref_code {
+            out.push(span.separator);
+            out.extend_from_slice(b"ref=");
+            out.extend_from_slice(code.as_str().as_bytes());
+        }
+        out.extend_from_slice(tail);
+        out.push(b'}');
+    }
+}
+
+impl Hash for Rendered {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.arena.hash(state);
+    }
+}
+
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("plain data always serialises");
+}

@@ -1,0 +1,362 @@
+//! The background sync task: the only code that talks to upstream.
+//!
+//! One task owns the client, so there is exactly one upstream request per sync
+//! whatever the traffic. Admin refreshes are messages to this task; calls that
+//! arrive while a sync runs join it instead of starting another.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::{Catalog, CatalogStore, FeedError, snapshot};
+use crate::metrics::Metrics;
+use crate::upstream::{FetchError, UpstreamClient};
+
+/// How a refresh attempt ended; each is a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Unauthorized,
+    HttpError,
+    Timeout,
+    ConnectionError,
+    Malformed,
+    TooLarge,
+    RejectedEmpty,
+    RejectedShrink,
+    /// Loaded from the snapshot file at start-up.
+    Snapshot,
+    /// The built-in demo catalog.
+    Demo,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 11] = [
+        Self::Ok,
+        Self::Unauthorized,
+        Self::HttpError,
+        Self::Timeout,
+        Self::ConnectionError,
+        Self::Malformed,
+        Self::TooLarge,
+        Self::RejectedEmpty,
+        Self::RejectedShrink,
+        Self::Snapshot,
+        Self::Demo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Unauthorized => "unauthorized",
+            Self::HttpError => "http_error",
+            Self::Timeout => "timeout",
+            Self::ConnectionError => "connection_error",
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::RejectedEmpty => "rejected_empty",
+            Self::RejectedShrink => "rejected_shrink",
+            Self::Snapshot => "snapshot",
+            Self::Demo => "demo",
+        }
+    }
+}
+
+/// What one sync did; the answer of `POST /admin/refresh`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    pub outcome: Outcome,
+    /// Plans in the catalog now being served.
+    pub plan_count: usize,
+    /// Plans dropped from the fetched feed (0 when nothing was parsed).
+    pub dropped: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Knobs of the sync loop.
+#[derive(Clone, Debug)]
+pub struct SyncSettings {
+    /// Time between successful syncs; also the backoff ceiling.
+    pub interval: Duration,
+    /// Largest share of the current plans a new feed may lose (0.5 = half).
+    pub max_shrink: f64,
+    /// Take shrunken feeds anyway (operator override).
+    pub accept_shrink: bool,
+    pub snapshot_path: Option<PathBuf>,
+}
+
+/// Handle to ask the running sync task for a refresh.
+#[derive(Clone, Debug)]
+pub struct SyncHandle {
+    tx: mpsc::Sender<Trigger>,
+}
+
+#[derive(Debug)]
+struct Trigger {
+    accept_shrink: bool,
+    reply: oneshot::Sender<SyncReport>,
+}
+
+impl SyncHandle {
+    /// Runs a sync now (or joins the one in flight) and returns its report;
+    /// `None` when the task has stopped.
+    pub async fn refresh(&self, accept_shrink: bool) -> Option<SyncReport> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Trigger {
+                accept_shrink,
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+}
+
+pub struct Syncer {
+    client: UpstreamClient,
+    store: Arc<CatalogStore>,
+    metrics: Arc<Metrics>,
+    settings: SyncSettings,
+}
+
+impl Syncer {
+    pub fn new(
+        client: UpstreamClient,
+        store: Arc<CatalogStore>,
+        metrics: Arc<Metrics>,
+        settings: SyncSettings,
+    ) -> Self {
+        Self {
+            client,
+            store,
+            metrics,
+            settings,
+        }
+    }
+
+    /// Starts the loop; it syncs at once, then on schedule, until `shutdown`
+    /// turns true.
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> (SyncHandle, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(64);
+        let task = tokio::spawn(self.run(rx, shutdown));
+        (SyncHandle { tx }, task)
+    }
+
+    async fn run(self, mut triggers: mpsc::Receiver<Trigger>, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(self.settings.interval);
+        let mut waiters: Vec<oneshot::Sender<SyncReport>> = Vec::new();
+        let mut accept_shrink = false;
+        loop {
+            let report = {
+                let sync = self.sync_once(accept_shrink);
+                tokio::pin!(sync);
+                loop {
+                    tokio::select! {
+                        report = &mut sync => break report,
+                        Some(t) = triggers.recv() => waiters.push(t.reply),
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            };
+            accept_shrink = false;
+            for waiter in waiters.drain(..) {
+                let _ = waiter.send(report.clone());
+            }
+            let delay = if report.outcome == Outcome::Ok {
+                backoff.reset();
+                jitter(self.settings.interval, 0.05)
+            } else {
+                backoff.next_delay()
+            };
+            self.store.set_next_sync(Some(delay));
+            tracing::debug!(delay_secs = delay.as_secs_f64(), "next sync scheduled");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                Some(t) = triggers.recv() => {
+                    accept_shrink = t.accept_shrink;
+                    waiters.push(t.reply);
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One sync: fetch, parse, guard, swap, persist.
+    #[tracing::instrument(name = "sync", skip_all)]
+    async fn sync_once(&self, accept_shrink: bool) -> SyncReport {
+        let started = std::time::Instant::now();
+        let fetched = self.client.fetch().await;
+        let (outcome, bytes, dropped, message) = match fetched {
+            Err(error) => {
+                let outcome = match &error {
+                    FetchError::Unauthorized(_) => Outcome::Unauthorized,
+                    FetchError::Status(_) => Outcome::HttpError,
+                    FetchError::Timeout(_) => Outcome::Timeout,
+                    FetchError::Connect(_) => Outcome::ConnectionError,
+                    FetchError::TooLarge(_) => Outcome::TooLarge,
+                    FetchError::Transport(_) => Outcome::ConnectionError,
+                };
+                (outcome, 0, 0, Some(error.to_string()))
+            }
+            Ok(fetched) => {
+                self.metrics.record_fetch(fetched.elapsed, fetched.body.len());
+                let bytes = fetched.body.len();
+                let body = fetched.body;
+                let parsed = tokio::task::spawn_blocking(move || {
+                    Catalog::from_feed(&body, SystemTime::now())
+                })
+                .await;
+                match parsed {
+                    Ok(Ok(catalog)) => {
+                        let dropped = catalog.dropped().total();
+                        self.metrics.record_dropped(catalog.dropped());
+                        let (outcome, message) = self.accept(catalog, accept_shrink).await;
+                        (outcome, bytes, dropped, message)
+                    }
+                    Ok(Err(e @ FeedError::NotSuccessful)) => {
+                        (Outcome::HttpError, bytes, 0, Some(e.to_string()))
+                    }
+                    Ok(Err(e)) => (Outcome::Malformed, bytes, 0, Some(e.to_string())),
+                    Err(join) => (Outcome::Malformed, bytes, 0, Some(join.to_string())),
+                }
+            }
+        };
+        if outcome != Outcome::Ok {
+            self.store.record_failure(outcome, SystemTime::now());
+        }
+        self.metrics.record_sync(outcome);
+        let plan_count = self.store.catalog().map_or(0, |c| c.len());
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match (outcome, &message) {
+            (Outcome::Ok, _) => tracing::info!(
+                outcome = outcome.as_str(), plans = plan_count, dropped, bytes, duration_ms,
+                "sync finished"
+            ),
+            (Outcome::Unauthorized, m) => tracing::error!(
+                outcome = outcome.as_str(), plans = plan_count, duration_ms,
+                error.cause_chain = m.as_deref().unwrap_or(""),
+                "upstream rejected the API key; keeping the current catalog"
+            ),
+            (_, m) => tracing::warn!(
+                outcome = outcome.as_str(), plans = plan_count, dropped, bytes, duration_ms,
+                error.cause_chain = m.as_deref().unwrap_or(""),
+                "sync failed; keeping the current catalog"
+            ),
+        }
+        SyncReport {
+            outcome,
+            plan_count,
+            dropped,
+            message,
+        }
+    }
+
+    /// Applies the feed guards, then swaps the catalog in and persists it.
+    async fn accept(&self, catalog: Catalog, accept_shrink: bool) -> (Outcome, Option<String>) {
+        let current = self.store.catalog().map_or(0, |c| c.len());
+        if catalog.is_empty() && current > 0 {
+            return (
+                Outcome::RejectedEmpty,
+                Some("feed has no valid plans; keeping the current catalog".into()),
+            );
+        }
+        let floor = current as f64 * (1.0 - self.settings.max_shrink);
+        if !(accept_shrink || self.settings.accept_shrink) && (catalog.len() as f64) < floor {
+            return (
+                Outcome::RejectedShrink,
+                Some(format!(
+                    "feed has {} plans, down from {current}; more than {:.0}% lost",
+                    catalog.len(),
+                    self.settings.max_shrink * 100.0
+                )),
+            );
+        }
+        let catalog = Arc::new(catalog);
+        self.store
+            .publish(catalog.clone(), Outcome::Ok, SystemTime::now());
+        if let Some(path) = self.settings.snapshot_path.clone() {
+            let written =
+                tokio::task::spawn_blocking(move || snapshot::write(&path, &catalog)).await;
+            match written {
+                Ok(Ok(())) => tracing::debug!("snapshot written"),
+                Ok(Err(e)) => tracing::warn!(error.cause_chain = %e, "cannot write snapshot"),
+                Err(e) => tracing::warn!(error.cause_chain = %e, "snapshot task failed"),
+            }
+        }
+        (Outcome::Ok, None)
+    }
+}
+
+/// Exponential backoff with jitter, from about a second up to `ceiling`.
+#[derive(Debug)]
+pub struct Backoff {
+    ceiling: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+
+    pub fn new(ceiling: Duration) -> Self {
+        Self {
+            ceiling,
+            next: Self::FIRST.min(ceiling),
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = jitter(self.next, 0.2).min(self.ceiling);
+        self.next = (self.next * 2).min(self.ceiling);
+        delay
+    }
+
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST.min(self.ceiling);
+    }
+}
+
+/// `base` moved randomly by up to `share` in either direction, so replicas
+/// started together drift apart instead of hitting upstream in the same second.
+fn jitter(base: Duration, share: f64) -> Duration {
+    let factor = 1.0 + share * (fastrand::f64() * 2.0 - 1.0);
+    base.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_from_a_second_to_the_ceiling_and_resets() {
+        let mut backoff = Backoff::new(Duration::from_secs(60));
+        let delays: Vec<f64> = (0..10).map(|_| backoff.next_delay().as_secs_f64()).collect();
+        assert!((0.8..=1.2).contains(&delays[0]), "{delays:?}");
+        assert!((1.6..=2.4).contains(&delays[1]), "{delays:?}");
+        assert!(delays.iter().all(|&d| d <= 60.0), "{delays:?}");
+        assert!(delays[9] >= 48.0, "reaches the ceiling: {delays:?}");
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(1200));
+    }
+
+    #[test]
+    fn a_short_interval_caps_the_first_retry() {
+        let mut backoff = Backoff::new(Duration::from_millis(200));
+        assert!(backoff.next_delay() <= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn jitter_stays_within_its_share() {
+        for _ in 0..1000 {
+            let d = jitter(Duration::from_secs(100), 0.05).as_secs_f64();
+            assert!((95.0..=105.0).contains(&d), "{d}");
+        }
+    }
+}

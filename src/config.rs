@@ -1,0 +1,472 @@
+//! Command line and environment, parsed into a validated [`Config`].
+//!
+//! clap reads every value as text (env values are hidden from `--help`); this
+//! module parses them itself so that a bad value stops start-up with one line
+//! naming the variable, and so that `healthcheck` needs nothing but
+//! `LISTEN_ADDR`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::referral::{PartnerRegistry, normalize_origin};
+use crate::upstream::{ApiKey, Secret, UpstreamConfig};
+
+pub const DEFAULT_FEED_URL: &str = "https://www.connectmeguru.com/api/products/aggregator";
+
+/// Caching, filtering, per-partner proxy for the ConnectMeGuru eSIM plan feed.
+///
+/// Every option can also be set through the environment variable named in
+/// brackets. Values taken from the environment are never printed.
+#[derive(Debug, Parser)]
+#[command(name = "cmg-feed-proxy", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Upstream API key (secret). Required unless --demo.
+    #[arg(long, env = "CMG_API_KEY", hide_env_values = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+
+    /// File holding the upstream API key (Docker/Kubernetes secrets); a trailing newline is ignored.
+    #[arg(long, env = "CMG_API_KEY_FILE", hide_env_values = true, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Upstream feed URL; http:// is accepted for tests and local mirrors.
+    #[arg(long, env = "CMG_FEED_URL", hide_env_values = true, default_value = DEFAULT_FEED_URL)]
+    pub feed_url: String,
+
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", hide_env_values = true, default_value = "0.0.0.0:8080")]
+    pub listen_addr: String,
+
+    /// Time between successful syncs (30s, 5m, 12h); failed syncs retry with backoff up to this.
+    #[arg(long, env = "REFRESH_INTERVAL", hide_env_values = true, default_value = "12h")]
+    pub refresh_interval: String,
+
+    /// Total time allowed for one upstream request, body included.
+    #[arg(long, env = "UPSTREAM_TIMEOUT", hide_env_values = true, default_value = "30s")]
+    pub upstream_timeout: String,
+
+    /// Largest feed body accepted (e.g. 64MiB, 500KB, 1000000), counted while reading.
+    #[arg(long, env = "UPSTREAM_MAX_BYTES", hide_env_values = true, default_value = "64MiB")]
+    pub upstream_max_bytes: String,
+
+    /// File where the last good catalog is persisted and loaded at start-up.
+    #[arg(long, env = "SNAPSHOT_PATH", hide_env_values = true, value_name = "PATH")]
+    pub snapshot_path: Option<PathBuf>,
+
+    /// Partner registry (TOML); reloaded on SIGHUP.
+    #[arg(long, env = "PARTNERS_FILE", hide_env_values = true, value_name = "PATH")]
+    pub partners_file: Option<PathBuf>,
+
+    /// Comma-separated origins allowed by CORS besides partners' origins; * allows any.
+    #[arg(long, env = "CORS_ALLOW_ORIGINS", hide_env_values = true, default_value = "*")]
+    pub cors_allow_origins: String,
+
+    /// Bearer token that enables POST /admin/refresh (secret).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+
+    /// Serve a built-in sample catalog: no key, no network.
+    #[arg(long, env = "DEMO", hide_env_values = true, value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub demo: bool,
+
+    /// Log format: pretty (for terminals) or json (for log collectors).
+    #[arg(long, env = "LOG_FORMAT", hide_env_values = true, default_value = "pretty")]
+    pub log_format: String,
+
+    /// Requests per minute allowed per client IP; 0 or unset disables rate limiting.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", hide_env_values = true, value_name = "N")]
+    pub rate_limit_per_minute: Option<String>,
+
+    /// Key the rate limit on the first X-Forwarded-For address (only behind a trusted proxy).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", hide_env_values = true, value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub trust_forwarded_for: bool,
+
+    /// Largest share of the current plans a new feed may lose before it is rejected (0-1).
+    #[arg(long, env = "FEED_MAX_SHRINK", hide_env_values = true, default_value = "0.5")]
+    pub feed_max_shrink: String,
+
+    /// Accept a feed even when it lost more than FEED_MAX_SHRINK of the plans.
+    #[arg(long, env = "ACCEPT_SHRINK", hide_env_values = true, value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub accept_shrink: bool,
+
+    /// Requests handled at once; more are shed with 503.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", hide_env_values = true, default_value = "1024")]
+    pub max_concurrent_requests: String,
+
+    /// Time allowed for one request before it is answered 503.
+    #[arg(long, env = "REQUEST_TIMEOUT", hide_env_values = true, default_value = "10s")]
+    pub request_timeout: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Exit 0 when the instance on LISTEN_ADDR is ready (for container HEALTHCHECKs).
+    Healthcheck,
+}
+
+fn parse_flag(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected 1/0, true/false, yes/no or on/off".into()),
+    }
+}
+
+/// A configuration error: one line naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable} (--{flag}): {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub flag: &'static str,
+    pub reason: String,
+}
+
+fn err(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    let flag = match variable {
+        "CMG_API_KEY" => "api-key",
+        "CMG_API_KEY_FILE" => "api-key-file",
+        "CMG_FEED_URL" => "feed-url",
+        "LISTEN_ADDR" => "listen-addr",
+        "REFRESH_INTERVAL" => "refresh-interval",
+        "UPSTREAM_TIMEOUT" => "upstream-timeout",
+        "UPSTREAM_MAX_BYTES" => "upstream-max-bytes",
+        "SNAPSHOT_PATH" => "snapshot-path",
+        "PARTNERS_FILE" => "partners-file",
+        "CORS_ALLOW_ORIGINS" => "cors-allow-origins",
+        "ADMIN_TOKEN" => "admin-token",
+        "LOG_FORMAT" => "log-format",
+        "RATE_LIMIT_PER_MINUTE" => "rate-limit-per-minute",
+        "FEED_MAX_SHRINK" => "feed-max-shrink",
+        "MAX_CONCURRENT_REQUESTS" => "max-concurrent-requests",
+        "REQUEST_TIMEOUT" => "request-timeout",
+        _ => "?",
+    };
+    ConfigError {
+        variable,
+        flag,
+        reason: reason.into(),
+    }
+}
+
+/// Where the catalog comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Demo,
+    Upstream(UpstreamConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Origins allowed by CORS besides partners' origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub listen_addr: SocketAddr,
+    pub refresh_interval: Duration,
+    pub snapshot_path: Option<PathBuf>,
+    pub partners_file: Option<PathBuf>,
+    pub cors_allow_origins: CorsOrigins,
+    pub admin_token: Option<Secret>,
+    pub log_format: LogFormat,
+    pub rate_limit_per_minute: Option<u32>,
+    pub trust_forwarded_for: bool,
+    pub feed_max_shrink: f64,
+    pub accept_shrink: bool,
+    pub max_concurrent_requests: usize,
+    pub request_timeout: Duration,
+}
+
+/// Treats `VAR=` like an unset variable (compose files often leave them empty).
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn non_empty_path(value: &Option<PathBuf>) -> Option<&Path> {
+    value.as_deref().filter(|p| !p.as_os_str().is_empty())
+}
+
+impl Cli {
+    /// Only what `healthcheck` needs.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        parse_listen_addr(&self.listen_addr)
+    }
+
+    /// Validates everything.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let listen_addr = self.listen_addr()?;
+        let refresh_interval = parse_duration("REFRESH_INTERVAL", &self.refresh_interval)?;
+        let upstream_timeout = parse_duration("UPSTREAM_TIMEOUT", &self.upstream_timeout)?;
+        let request_timeout = parse_duration("REQUEST_TIMEOUT", &self.request_timeout)?;
+        let max_bytes = parse_bytes(&self.upstream_max_bytes)
+            .map_err(|reason| err("UPSTREAM_MAX_BYTES", reason))?;
+
+        let source = if self.demo {
+            Source::Demo
+        } else {
+            let key = self.api_key()?;
+            let url = parse_feed_url(&self.feed_url)?;
+            Source::Upstream(UpstreamConfig {
+                url,
+                key,
+                timeout: upstream_timeout,
+                max_bytes,
+            })
+        };
+
+        let snapshot_path = non_empty_path(&self.snapshot_path).map(Path::to_path_buf);
+        if let Some(path) = &snapshot_path {
+            crate::catalog::snapshot::check_writable(path)
+                .map_err(|reason| err("SNAPSHOT_PATH", format!("{}: {reason}", path.display())))?;
+        }
+        let partners_file = non_empty_path(&self.partners_file).map(Path::to_path_buf);
+        if let Some(path) = &partners_file {
+            PartnerRegistry::load(path).map_err(|reason| err("PARTNERS_FILE", reason))?;
+        }
+
+        let cors_allow_origins = parse_cors(&self.cors_allow_origins)?;
+        let admin_token = non_empty(&self.admin_token).map(Secret::new);
+        let log_format = match self.log_format.trim().to_ascii_lowercase().as_str() {
+            "pretty" | "text" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => return Err(err("LOG_FORMAT", format!("{other:?} is not pretty or json"))),
+        };
+        let rate_limit_per_minute = match non_empty(&self.rate_limit_per_minute) {
+            None => None,
+            Some(v) => match v.parse::<u32>() {
+                Ok(0) => None,
+                Ok(n) => Some(n),
+                Err(_) => {
+                    return Err(err("RATE_LIMIT_PER_MINUTE", format!("{v:?} is not a whole number")));
+                }
+            },
+        };
+        let feed_max_shrink = self
+            .feed_max_shrink
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| (0.0..=1.0).contains(v))
+            .ok_or_else(|| err("FEED_MAX_SHRINK", "must be a number from 0 to 1"))?;
+        let max_concurrent_requests = self
+            .max_concurrent_requests
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| err("MAX_CONCURRENT_REQUESTS", "must be a positive whole number"))?;
+
+        Ok(Config {
+            source,
+            listen_addr,
+            refresh_interval,
+            snapshot_path,
+            partners_file,
+            cors_allow_origins,
+            admin_token,
+            log_format,
+            rate_limit_per_minute,
+            trust_forwarded_for: self.trust_forwarded_for,
+            feed_max_shrink,
+            accept_shrink: self.accept_shrink,
+            max_concurrent_requests,
+            request_timeout,
+        })
+    }
+
+    fn api_key(&self) -> Result<ApiKey, ConfigError> {
+        let direct = non_empty(&self.api_key);
+        let file = non_empty_path(&self.api_key_file);
+        let key = match (direct, file) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "CMG_API_KEY",
+                    "set either CMG_API_KEY or CMG_API_KEY_FILE, not both",
+                ));
+            }
+            (Some(key), None) => key.to_owned(),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    err("CMG_API_KEY_FILE", format!("cannot read {}: {e}", path.display()))
+                })?;
+                let key = text.trim_end_matches(['\r', '\n']).trim().to_owned();
+                if key.is_empty() {
+                    return Err(err("CMG_API_KEY_FILE", format!("{} is empty", path.display())));
+                }
+                key
+            }
+            (None, None) => {
+                return Err(err(
+                    "CMG_API_KEY",
+                    "an upstream key is required: set CMG_API_KEY or CMG_API_KEY_FILE (or DEMO=1 for the demo catalog)",
+                ));
+            }
+        };
+        if key.chars().any(char::is_control) {
+            return Err(err("CMG_API_KEY", "contains control characters"));
+        }
+        Ok(Secret::new(key))
+    }
+}
+
+fn parse_listen_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
+    let raw = raw.trim();
+    let raw = raw.strip_prefix("localhost:").map_or_else(|| raw.to_owned(), |p| format!("127.0.0.1:{p}"));
+    raw.parse()
+        .map_err(|_| err("LISTEN_ADDR", format!("{raw:?} is not an address like 0.0.0.0:8080")))
+}
+
+fn parse_duration(variable: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(raw.trim())
+        .map_err(|e| err(variable, format!("{raw:?} is not a duration like 30s, 5m or 12h ({e})")))?;
+    if d.is_zero() {
+        return Err(err(variable, "must be longer than zero"));
+    }
+    Ok(d)
+}
+
+fn parse_feed_url(raw: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| err("CMG_FEED_URL", format!("not a valid URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(err("CMG_FEED_URL", "must be an http(s) URL"));
+    }
+    if url.query_pairs().any(|(k, _)| k == "key") {
+        // The key belongs in CMG_API_KEY, where it is kept secret.
+        return Err(err("CMG_FEED_URL", "must not carry a key parameter; use CMG_API_KEY"));
+    }
+    Ok(url)
+}
+
+/// Parses `64MiB`, `500KB`, `1.5GB`, `1000000`.
+pub fn parse_bytes(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a size like 64MiB"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} (use B, KB, KiB, MB, MiB, GB, GiB)")),
+    };
+    let bytes = number * multiplier as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("{raw:?} is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+fn parse_cors(raw: &str) -> Result<CorsOrigins, ConfigError> {
+    let items: Vec<&str> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if items.contains(&"*") {
+        return Ok(CorsOrigins::Any);
+    }
+    items
+        .into_iter()
+        .map(normalize_origin)
+        .collect::<Result<Vec<_>, _>>()
+        .map(CorsOrigins::List)
+        .map_err(|reason| err("CORS_ALLOW_ORIGINS", reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut argv = vec!["cmg-feed-proxy"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_bytes("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("500KB").unwrap(), 500_000);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        assert_eq!(parse_bytes("1.5 GiB").unwrap(), 3 << 29);
+        for bad in ["", "MiB", "-1", "12 parsecs", "0"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: [(&[&str], &str); 7] = [
+            (&["--refresh-interval", "soon", "--demo"], "REFRESH_INTERVAL"),
+            (&["--upstream-timeout", "0s", "--demo"], "UPSTREAM_TIMEOUT"),
+            (&["--upstream-max-bytes", "lots", "--demo"], "UPSTREAM_MAX_BYTES"),
+            (&["--listen-addr", "nowhere", "--demo"], "LISTEN_ADDR"),
+            (&["--cors-allow-origins", "shop.example", "--demo"], "CORS_ALLOW_ORIGINS"),
+            (&["--feed-url", "ftp://x", "--api-key", "k"], "CMG_FEED_URL"),
+            (&["--api-key-file", "/nonexistent/key"], "CMG_API_KEY_FILE"),
+        ];
+        for (args, variable) in cases {
+            let e = cli(args).into_config().unwrap_err();
+            assert_eq!(e.variable, variable, "{args:?}");
+            assert!(e.to_string().contains(variable));
+        }
+    }
+
+    #[test]
+    fn a_key_is_required_unless_demo() {
+        let e = cli(&[]).into_config().unwrap_err();
+        assert_eq!(e.variable, "CMG_API_KEY");
+        assert!(matches!(cli(&["--demo"]).into_config().unwrap().source, Source::Demo));
+        let e = cli(&["--api-key", "a", "--api-key-file", "/x"]).into_config().unwrap_err();
+        assert!(e.reason.contains("not both"));
+    }
+
+    #[test]
+    fn key_file_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "abc123\n").unwrap();
+        let config = cli(&["--api-key-file", path.to_str().unwrap()]).into_config().unwrap();
+        let Source::Upstream(up) = config.source else { panic!() };
+        assert_eq!(up.key.expose(), "abc123");
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let config = cli(&["--api-key", "k"]).into_config().unwrap();
+        assert_eq!(config.listen_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(config.refresh_interval, Duration::from_secs(12 * 3600));
+        assert_eq!(config.cors_allow_origins, CorsOrigins::Any);
+        let Source::Upstream(up) = config.source else { panic!() };
+        assert_eq!(up.url.as_str(), DEFAULT_FEED_URL);
+        assert_eq!(up.timeout, Duration::from_secs(30));
+        assert_eq!(up.max_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn flags_accept_words_and_digits() {
+        assert!(cli(&["--demo", "1"]).demo);
+        assert!(cli(&["--demo"]).demo);
+        assert!(!cli(&["--demo", "false"]).demo);
+    }
+}

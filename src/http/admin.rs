@@ -1,0 +1,58 @@
+//! `POST /admin/refresh`: a sync now, through the sync task's single flight.
+//! 404 unless `ADMIN_TOKEN` is set; 401 without the right bearer token.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::query::{QueryError, parse_pairs};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/admin/refresh", post(admin_refresh))
+}
+
+async fn admin_refresh(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(token) = &state.admin_token else {
+        return Err(ApiError::not_found_route());
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .unwrap_or("");
+    if !token.constant_time_eq(presented.as_bytes()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let pairs = parse_pairs(raw.as_deref(), &["accept_shrink"])?;
+    let accept_shrink = match pairs.first().map(|(_, v)| v.as_str()) {
+        None | Some("false" | "0") => false,
+        Some("true" | "1" | "") => true,
+        Some(_) => {
+            return Err(QueryError::Invalid {
+                parameter: "accept_shrink".into(),
+                message: "accept_shrink must be true or false".into(),
+            }
+            .into());
+        }
+    };
+    let Some(sync) = &state.sync else {
+        // Demo mode: the catalog is built in, there is nothing to fetch.
+        let plans = state.store.catalog().map_or(0, |c| c.len());
+        return Ok(Json(json!({"outcome": "demo", "planCount": plans, "dropped": 0})).into_response());
+    };
+    let report = sync
+        .refresh(accept_shrink)
+        .await
+        .ok_or(ApiError::Overloaded)?;
+    Ok(Json(report).into_response())
+}

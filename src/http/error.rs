@@ -1,0 +1,146 @@
+//! The one HTTP error type. Every error leaves as
+//! `{"error": {"code", "message", "parameter"?}}`; 5xx bodies are opaque and
+//! their detail is only logged, inside the request span.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::query::QueryError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `invalid_parameter`: a value that does not parse or is out of range.
+    #[error("{message}")]
+    InvalidParameter {
+        parameter: Option<String>,
+        message: String,
+    },
+    /// 400 `unknown_parameter`: a query parameter the route does not take.
+    #[error("{message}")]
+    UnknownParameter { parameter: String, message: String },
+    /// 400 `unknown_ref`: a well-formed ref that no registered partner owns.
+    #[error("ref {0:?} does not belong to any partner")]
+    UnknownRef(String),
+    /// 401 `unauthorized`.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// 404 `not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405 `method_not_allowed`.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// 429 `rate_limited`, with `Retry-After`.
+    #[error("too many requests; retry after {0} s")]
+    RateLimited(u64),
+    /// 503 `catalog_unavailable`, with `Retry-After`: no catalog has loaded yet.
+    #[error("the plan catalog has not been loaded yet; retry shortly")]
+    CatalogUnavailable,
+    /// 503 `overloaded`: shed under load or timed out; safe to retry.
+    #[error("the server is busy; retry shortly")]
+    Overloaded,
+    /// 500 `internal_error`: the detail is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameter: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidParameter { .. } | Self::UnknownParameter { .. } | Self::UnknownRef(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::CatalogUnavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidParameter { .. } => "invalid_parameter",
+            Self::UnknownParameter { .. } => "unknown_parameter",
+            Self::UnknownRef(_) => "unknown_ref",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited(_) => "rate_limited",
+            Self::CatalogUnavailable => "catalog_unavailable",
+            Self::Overloaded => "overloaded",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn parameter(&self) -> Option<&str> {
+        match self {
+            Self::InvalidParameter { parameter, .. } => parameter.as_deref(),
+            Self::UnknownParameter { parameter, .. } => Some(parameter),
+            Self::UnknownRef(_) => Some("ref"),
+            _ => None,
+        }
+    }
+
+    pub fn not_found_route() -> Self {
+        Self::NotFound("no such route".into())
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Invalid { parameter, message } => Self::InvalidParameter {
+                parameter: Some(parameter),
+                message,
+            },
+            QueryError::Unknown { parameter, message } => Self::UnknownParameter { parameter, message },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(detail) = &self {
+            tracing::error!(error.cause_chain = %detail, "request failed");
+        }
+        let body = Body {
+            error: Detail {
+                code: self.code(),
+                message: self.to_string(),
+                parameter: self.parameter(),
+            },
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let retry_after = match self {
+            Self::RateLimited(secs) => Some(secs.max(1)),
+            Self::CatalogUnavailable | Self::Overloaded => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if matches!(self, Self::Unauthorized) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

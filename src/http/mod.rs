@@ -1,0 +1,102 @@
+//! The HTTP surface: [`router`] merges one module per resource and wraps them in
+//! the middleware stack. Handlers only read prepared data from the current
+//! catalog; nothing here parses upstream JSON or talks to upstream.
+
+mod admin;
+mod countries;
+pub mod error;
+mod health;
+mod middleware;
+pub mod openapi;
+mod ops;
+mod plans;
+mod respond;
+mod ui;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use bytes::Bytes;
+
+pub use error::ApiError;
+
+use crate::catalog::CatalogStore;
+use crate::catalog::sync::SyncHandle;
+use crate::config::CorsOrigins;
+use crate::metrics::Metrics;
+use crate::referral::PartnerRegistry;
+use crate::upstream::Secret;
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub cors_allow_origins: CorsOrigins,
+    pub rate_limit_per_minute: Option<u32>,
+    pub trust_forwarded_for: bool,
+    pub max_concurrent_requests: usize,
+    pub request_timeout: Duration,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    /// The current catalog and sync status.
+    pub store: Arc<CatalogStore>,
+    pub metrics: Arc<Metrics>,
+    /// The partner registry, when `PARTNERS_FILE` is set; swapped on reload.
+    pub partners: Option<Arc<ArcSwap<PartnerRegistry>>>,
+    /// Asks the sync task for a refresh; `None` in demo mode.
+    pub sync: Option<SyncHandle>,
+    /// Enables `POST /admin/refresh`.
+    pub admin_token: Option<Secret>,
+    /// Rendered response bodies keyed by catalog version and normalised query,
+    /// so a repeated query costs one lookup and a copy.
+    pub responses: moka::sync::Cache<String, Bytes>,
+    /// Demo catalogs never change, so they may be cached longer.
+    pub demo: bool,
+    pub settings: HttpSettings,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    /// A response cache bounded by total body size.
+    pub fn response_cache(max_bytes: u64) -> moka::sync::Cache<String, Bytes> {
+        moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, body: &Bytes| {
+                u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
+            })
+            .time_to_idle(Duration::from_secs(600))
+            .build()
+    }
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(plans::router())
+        .merge(countries::router())
+        .merge(health::router())
+        .merge(admin::router())
+        .merge(ops::router())
+        .merge(ui::router())
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .with_state(state.clone());
+    middleware::stack(routes, state)
+}

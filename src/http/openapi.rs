@@ -1,0 +1,242 @@
+//! The OpenAPI 3.1 document of every route, built from the same constants the
+//! handlers use (parameter names, sort keys, error codes), so it cannot drift
+//! silently; a test checks that every routed path is documented.
+
+use serde_json::{Value, json};
+
+use crate::catalog::SortKey;
+use crate::query::{DEFAULT_LIMIT, MAX_LIMIT};
+
+/// Every route the router serves, as (method, OpenAPI path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/plans"),
+    ("get", "/plans/{packageCode}"),
+    ("get", "/countries"),
+    ("get", "/api/products/aggregator"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/"),
+    ("get", "/widget.js"),
+    ("post", "/admin/refresh"),
+];
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn number_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description,
+           "schema": {"type": "number", "minimum": 0}})
+}
+
+fn ref_param() -> Value {
+    json!({"name": "ref", "in": "query", "required": false,
+           "description": "Partner referral code set as the `ref` parameter of every productUrl. 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit. With a partner registry, it must belong to a partner.",
+           "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}})
+}
+
+fn json_ok(description: &str, schema: Value) -> Value {
+    json!({
+        "description": description,
+        "headers": {
+            "ETag": {"schema": {"type": "string"}},
+            "Cache-Control": {"schema": {"type": "string"}}
+        },
+        "content": {"application/json": {"schema": schema}}
+    })
+}
+
+fn catalog_errors() -> Value {
+    json!({
+        "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+        "400": error_response("invalid_parameter, unknown_parameter or unknown_ref; `parameter` names the offending query parameter."),
+        "429": error_response("rate_limited, with Retry-After."),
+        "503": error_response("catalog_unavailable before the first catalog loads, with Retry-After.")
+    })
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+pub fn document() -> Value {
+    let sort_keys: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+    let plans_params = json!([
+        {"name": "country", "in": "query", "required": false,
+         "description": "One or more ISO 3166-1 alpha-2 codes, comma-separated, any case; plans must cover all of them.",
+         "schema": {"type": "string", "example": "DE,FR"}},
+        number_param("min_gb", "Inclusive lower bound on dataAmount (GB)."),
+        number_param("max_gb", "Inclusive upper bound on dataAmount (GB)."),
+        number_param("min_days", "Inclusive lower bound on duration (days)."),
+        number_param("max_days", "Inclusive upper bound on duration (days)."),
+        number_param("min_price", "Inclusive lower bound on retailPrice (USD)."),
+        number_param("max_price", "Inclusive upper bound on retailPrice (USD)."),
+        {"name": "speed", "in": "query", "required": false,
+         "description": "A network generation such as 5G: plans whose speed lists it.", "schema": {"type": "string"}},
+        {"name": "operator", "in": "query", "required": false,
+         "description": "Case-insensitive substring of operator.", "schema": {"type": "string"}},
+        {"name": "q", "in": "query", "required": false,
+         "description": "Case-insensitive text match on name, operator and location names; every word must match.",
+         "schema": {"type": "string"}},
+        {"name": "sort", "in": "query", "required": false,
+         "description": "Sort order; ties are broken by ascending packageCode.",
+         "schema": {"type": "string", "enum": sort_keys, "default": "price"}},
+        {"name": "limit", "in": "query", "required": false,
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+        {"name": "offset", "in": "query", "required": false,
+         "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        ref_param()
+    ]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cmg-feed-proxy",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Cached, filtered, per-partner views of the ConnectMeGuru eSIM plan feed. Every error is {\"error\": {\"code\", \"message\", \"parameter\"?}}; unknown routes answer 404 not_found and wrong methods 405 method_not_allowed."
+        },
+        "paths": {
+            "/plans": {"get": {
+                "operationId": "plans_list", "summary": "Filtered, sorted, paged plans.",
+                "parameters": plans_params,
+                "responses": merge(json!({"200": json_ok("A page of plans.", json!({"$ref": "#/components/schemas/PlanPage"}))}), catalog_errors())
+            }},
+            "/plans/{packageCode}": {"get": {
+                "operationId": "plans_show", "summary": "One plan.",
+                "parameters": [
+                    {"name": "packageCode", "in": "path", "required": true, "schema": {"type": "string"}},
+                    ref_param()
+                ],
+                "responses": merge(json!({
+                    "200": json_ok("The plan.", json!({"$ref": "#/components/schemas/PlanWithPricePerGb"})),
+                    "404": error_response("not_found: no plan has this packageCode.")
+                }), catalog_errors())
+            }},
+            "/countries": {"get": {
+                "operationId": "countries_list", "summary": "Every covered country, by name.",
+                "responses": merge(json!({"200": json_ok("Countries.", json!({"type": "array", "items": {"$ref": "#/components/schemas/Country"}}))}), catalog_errors())
+            }},
+            "/api/products/aggregator": {"get": {
+                "operationId": "aggregator_mirror",
+                "summary": "Drop-in mirror of the upstream feed shape; no key needed (a key parameter is ignored and never forwarded).",
+                "parameters": [ref_param(), {"name": "key", "in": "query", "required": false, "description": "Ignored.", "schema": {"type": "string"}}],
+                "responses": merge(json!({"200": json_ok("The whole catalog in the upstream shape.", json!({"$ref": "#/components/schemas/Feed"}))}), catalog_errors())
+            }},
+            "/healthz": {"get": {
+                "operationId": "health_live", "summary": "Liveness: 200 while the process serves.",
+                "responses": {"200": {"description": "Alive.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}}}}}}}
+            }},
+            "/readyz": {"get": {
+                "operationId": "health_ready", "summary": "Readiness: 200 once a catalog is loaded (fresh or snapshot).",
+                "responses": {
+                    "200": {"description": "Ready.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
+                    "503": {"description": "No catalog yet; Retry-After.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}
+                }
+            }},
+            "/metrics": {"get": {
+                "operationId": "metrics_show", "summary": "Prometheus metrics.",
+                "responses": {"200": {"description": "Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+            }},
+            "/openapi.json": {"get": {
+                "operationId": "openapi_show", "summary": "This document.",
+                "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}}
+            }},
+            "/": {"get": {
+                "operationId": "ui_index", "summary": "The plan finder page.",
+                "responses": {"200": {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}}
+            }},
+            "/widget.js": {"get": {
+                "operationId": "ui_widget", "summary": "The embeddable plan finder widget.",
+                "responses": {"200": {"description": "JavaScript.", "content": {"text/javascript": {"schema": {"type": "string"}}}}}
+            }},
+            "/admin/refresh": {"post": {
+                "operationId": "admin_refresh", "summary": "Sync with upstream now (joins a sync in flight).",
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "accept_shrink", "in": "query", "required": false,
+                                "description": "Take the feed even if it lost more plans than FEED_MAX_SHRINK allows.",
+                                "schema": {"type": "boolean"}}],
+                "responses": {
+                    "200": {"description": "The sync's outcome.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SyncReport"}}}},
+                    "401": error_response("unauthorized: missing or wrong bearer token."),
+                    "404": error_response("not_found: ADMIN_TOKEN is not set.")
+                }
+            }}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Plan": {
+                    "type": "object",
+                    "required": ["name", "packageCode", "productUrl", "dataAmount", "duration", "locationCodes", "locationNames", "operator", "speed", "retailPrice"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "packageCode": {"type": "string"},
+                        "productUrl": {"type": "string", "format": "uri", "description": "With ?ref=CODE when a ref applies; without any ref otherwise."},
+                        "dataAmount": {"type": "number", "description": "GB; 0 for unlimited."},
+                        "duration": {"type": "integer", "description": "Days."},
+                        "locationCodes": {"type": "array", "items": {"type": "string"}},
+                        "locationNames": {"type": "array", "items": {"type": "string"}},
+                        "operator": {"type": "string"},
+                        "speed": {"type": "string"},
+                        "retailPrice": {"type": "number", "description": "USD."}
+                    }
+                },
+                "PlanWithPricePerGb": {"allOf": [
+                    {"$ref": "#/components/schemas/Plan"},
+                    {"type": "object", "required": ["pricePerGb"], "properties": {"pricePerGb": {"type": ["number", "null"], "description": "retailPrice / dataAmount; null when dataAmount is 0."}}}
+                ]},
+                "CatalogInfo": {"type": "object", "required": ["updatedAt", "ageSeconds", "stale", "planCount"], "properties": {
+                    "updatedAt": {"type": "string", "format": "date-time"},
+                    "ageSeconds": {"type": "integer"},
+                    "stale": {"type": "boolean", "description": "True when the last refresh failed, or the catalog came from the snapshot and no sync has succeeded since."},
+                    "planCount": {"type": "integer"}
+                }},
+                "PlanPage": {"type": "object", "required": ["plans", "total", "limit", "offset", "catalog"], "properties": {
+                    "plans": {"type": "array", "items": {"$ref": "#/components/schemas/PlanWithPricePerGb"}},
+                    "total": {"type": "integer", "description": "All matches, not just this page."},
+                    "limit": {"type": "integer"},
+                    "offset": {"type": "integer"},
+                    "catalog": {"$ref": "#/components/schemas/CatalogInfo"}
+                }},
+                "Country": {"type": "object", "required": ["code", "name", "planCount", "minPrice"], "properties": {
+                    "code": {"type": "string"}, "name": {"type": "string"},
+                    "planCount": {"type": "integer"}, "minPrice": {"type": "number"}
+                }},
+                "Feed": {"type": "object", "required": ["success", "aggregator", "plans"], "properties": {
+                    "success": {"type": "boolean", "const": true},
+                    "aggregator": {"type": "string"},
+                    "plans": {"type": "array", "items": {"$ref": "#/components/schemas/Plan"}}
+                }},
+                "Readiness": {"type": "object", "properties": {
+                    "status": {"type": "string"},
+                    "planCount": {"type": "integer"},
+                    "updatedAt": {"type": ["string", "null"], "format": "date-time"},
+                    "stale": {"type": "boolean"},
+                    "lastRefresh": {"type": ["object", "null"], "properties": {"at": {"type": "string", "format": "date-time"}, "outcome": {"type": "string"}}}
+                }},
+                "SyncReport": {"type": "object", "properties": {
+                    "outcome": {"type": "string", "enum": ["ok", "unauthorized", "http_error", "timeout", "connection_error", "malformed", "too_large", "rejected_empty", "rejected_shrink", "demo"]},
+                    "planCount": {"type": "integer"},
+                    "dropped": {"type": "integer"},
+                    "message": {"type": "string"}
+                }},
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"], "properties": {
+                        "code": {"type": "string", "enum": ["invalid_parameter", "unknown_parameter", "unknown_ref", "not_found", "method_not_allowed", "unauthorized", "rate_limited", "catalog_unavailable", "overloaded", "internal_error"]},
+                        "message": {"type": "string"},
+                        "parameter": {"type": "string"}
+                    }
+                }}}
+            }
+        }
+    })
+}

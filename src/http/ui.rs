@@ -1,0 +1,38 @@
+//! `GET /` (the plan finder page) and `GET /widget.js` (the embeddable widget).
+//! Both are static files compiled into the binary; the page uses the widget.
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::AppState;
+
+const INDEX_HTML: &str = include_str!("../../assets/index.html");
+const WIDGET_JS: &str = include_str!("../../assets/widget.js");
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(ui_index))
+        .route("/widget.js", get(ui_widget))
+}
+
+async fn ui_index() -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+async fn ui_widget() -> Response {
+    asset("text/javascript; charset=utf-8", WIDGET_JS)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        body,
+    )
+        .into_response()
+}

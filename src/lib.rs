@@ -1,0 +1,28 @@
+//! cmg-feed-proxy: holds the ConnectMeGuru key server-side, keeps the eSIM plan
+//! catalog in memory, refreshes it in the background and serves fast, filtered,
+//! per-partner views of it.
+//!
+//! # Layout
+//!
+//! The data path reads in one direction: `upstream -> catalog -> query -> http`.
+//!
+//! * [`config`]: command line / environment parsing into a validated [`config::Config`].
+//! * [`telemetry`]: the tracing subscriber (pretty or JSON) with a secret-scrubbing writer.
+//! * [`metrics`]: a small Prometheus registry with bounded labels.
+//! * [`upstream`]: the CMG HTTP client (key, timeouts, size cap, redaction).
+//! * [`catalog`]: plan validation, the indexed immutable [`catalog::Catalog`], the
+//!   [`catalog::CatalogStore`] it is swapped into, the sync task and snapshots.
+//! * [`query`]: `/plans` parameters parsed into a typed [`query::PlanQuery`]; pure.
+//! * [`referral`]: referral codes, `productUrl` rewriting and the partner registry.
+//! * [`http`]: the axum router, one module per resource, the error type, middleware.
+//! * [`app`]: wires everything together; [`app::Application`] binds and runs.
+
+pub mod app;
+pub mod catalog;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod query;
+pub mod referral;
+pub mod telemetry;
+pub mod upstream;

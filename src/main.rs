@@ -1,0 +1,113 @@
+//! Thin entry point: parse the configuration, start telemetry, build and run.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use cmg_feed_proxy::app::{Application, shutdown_signal};
+use cmg_feed_proxy::config::{Cli, Command, Source};
+use cmg_feed_proxy::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Healthcheck) = cli.command {
+        return healthcheck(&cli);
+    }
+    let config = match cli.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut secrets = Vec::new();
+    if let Source::Upstream(upstream) = &config.source {
+        secrets.push(upstream.key.clone());
+    }
+    secrets.extend(config.admin_token.clone());
+    telemetry::init(config.log_format, secrets);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let listen_addr = config.listen_addr;
+        let app = match Application::build(config).await {
+            Ok(app) => app,
+            Err(e) => {
+                tracing::error!(error.cause_chain = %e, "start-up failed");
+                eprintln!("error: cannot start on LISTEN_ADDR {listen_addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match app.run_until_stopped(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error.cause_chain = %e, "server failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// `cmg-feed-proxy healthcheck`: GET /readyz on LISTEN_ADDR; exit 0 when 200.
+/// Plain blocking HTTP/1.1 so the container needs no curl and no runtime.
+fn healthcheck(cli: &Cli) -> ExitCode {
+    let mut addr: SocketAddr = match cli.listen_addr() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    match probe(addr) {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("not ready: /readyz answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("not ready: {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn probe(addr: SocketAddr) -> std::io::Result<u16> {
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: cmg-feed-proxy-healthcheck\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 64];
+    let mut read = 0;
+    while read < 12 {
+        let n = stream.read(&mut head[read..])?;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    let line = String::from_utf8_lossy(&head[..read]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("not an HTTP response"))
+}

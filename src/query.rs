@@ -1,0 +1,560 @@
+//! `/plans` query parameters parsed into a typed, validated [`PlanQuery`], and its
+//! evaluation against a [`Catalog`]. Pure: no HTTP here, only the names of the
+//! parameters at fault.
+//!
+//! Evaluation never scans the whole catalog for a country query: it starts from
+//! the shortest per-country posting list, filters it, and orders the hits by
+//! their precomputed rank in the requested sort.
+
+use std::fmt::Write as _;
+
+use crate::catalog::{Catalog, CountryCode, SortKey, speed_tokens};
+use crate::referral::RefCode;
+
+/// Every parameter `/plans` accepts (`key` is accepted and ignored everywhere).
+pub const PLAN_PARAMETERS: &[&str] = &[
+    "country",
+    "min_gb",
+    "max_gb",
+    "min_days",
+    "max_days",
+    "min_price",
+    "max_price",
+    "speed",
+    "operator",
+    "q",
+    "sort",
+    "limit",
+    "offset",
+    "ref",
+];
+
+/// A client sends its own `key` now and then (copying the upstream URL): it is
+/// ignored, never forwarded and never an error.
+const IGNORED: &str = "key";
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+/// A rejected parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    /// 400 `invalid_parameter`.
+    Invalid { parameter: String, message: String },
+    /// 400 `unknown_parameter`.
+    Unknown { parameter: String, message: String },
+}
+
+impl QueryError {
+    fn invalid(parameter: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            parameter: parameter.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Splits a raw query string into pairs, rejecting unknown and repeated
+/// parameters. `key` is dropped here, so it goes no further.
+pub fn parse_pairs(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>, QueryError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if name == IGNORED {
+            continue;
+        }
+        if !allowed.contains(&name.as_ref()) {
+            let shown: String = name.chars().take(64).collect();
+            let accepted = if allowed.is_empty() {
+                "this route takes no parameters".to_owned()
+            } else {
+                format!("accepted parameters: {}", allowed.join(", "))
+            };
+            return Err(QueryError::Unknown {
+                message: format!("unknown parameter {shown:?}; {accepted}"),
+                parameter: shown,
+            });
+        }
+        if pairs.iter().any(|(n, _)| *n == name) {
+            return Err(QueryError::invalid(&name, "given more than once"));
+        }
+        pairs.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(pairs)
+}
+
+/// Parses an optional `ref`.
+pub fn parse_ref(value: &str) -> Result<RefCode, QueryError> {
+    RefCode::parse(value).map_err(|e| QueryError::invalid("ref", format!("ref {e}")))
+}
+
+/// Inclusive bounds on a number.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bounds {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Bounds {
+    fn contains(&self, value: f64) -> bool {
+        self.min.is_none_or(|m| value >= m) && self.max.is_none_or(|m| value <= m)
+    }
+
+    fn is_open(&self) -> bool {
+        self.min.is_none() && self.max.is_none()
+    }
+}
+
+/// A validated `/plans` query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanQuery {
+    /// Plans must cover all of these.
+    pub countries: Vec<CountryCode>,
+    pub gb: Bounds,
+    pub days: Bounds,
+    pub price: Bounds,
+    /// Upper-cased generation tokens that must all be listed in `speed`.
+    pub speed: Vec<String>,
+    /// Lower-cased substring of `operator`.
+    pub operator: Option<String>,
+    /// Lower-cased words that must all occur in name, operator or location names.
+    pub text: Vec<String>,
+    pub sort: SortKey,
+    pub limit: usize,
+    pub offset: usize,
+    pub ref_code: Option<RefCode>,
+}
+
+impl Default for PlanQuery {
+    fn default() -> Self {
+        Self {
+            countries: Vec::new(),
+            gb: Bounds::default(),
+            days: Bounds::default(),
+            price: Bounds::default(),
+            speed: Vec::new(),
+            operator: None,
+            text: Vec::new(),
+            sort: SortKey::default(),
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+            ref_code: None,
+        }
+    }
+}
+
+/// The result of a query: the true total and one page of plan indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub total: usize,
+    pub page: Vec<u32>,
+}
+
+impl PlanQuery {
+    /// Parses the raw query string of `/plans`.
+    pub fn parse(raw: Option<&str>) -> Result<Self, QueryError> {
+        let mut query = Self::default();
+        for (name, value) in parse_pairs(raw, PLAN_PARAMETERS)? {
+            let v = value.as_str();
+            match name.as_str() {
+                "country" => query.countries = parse_countries(v)?,
+                "min_gb" => query.gb.min = Some(parse_number(&name, v)?),
+                "max_gb" => query.gb.max = Some(parse_number(&name, v)?),
+                "min_days" => query.days.min = Some(parse_number(&name, v)?),
+                "max_days" => query.days.max = Some(parse_number(&name, v)?),
+                "min_price" => query.price.min = Some(parse_number(&name, v)?),
+                "max_price" => query.price.max = Some(parse_number(&name, v)?),
+                "speed" => query.speed = parse_speed(v)?,
+                "operator" => query.operator = Some(parse_text(&name, v, 100)?),
+                "q" => {
+                    query.text = parse_text(&name, v, 200)?
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect();
+                }
+                "sort" => {
+                    query.sort = SortKey::parse(v).ok_or_else(|| {
+                        let keys: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+                        QueryError::invalid("sort", format!("sort must be one of {}", keys.join(", ")))
+                    })?;
+                }
+                "limit" => {
+                    query.limit = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|l| (1..=MAX_LIMIT).contains(l))
+                        .ok_or_else(|| {
+                            QueryError::invalid("limit", format!("limit must be an integer from 1 to {MAX_LIMIT}"))
+                        })?;
+                }
+                "offset" => {
+                    query.offset = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|o| *o <= u32::MAX as usize)
+                        .ok_or_else(|| {
+                            QueryError::invalid("offset", "offset must be a non-negative integer")
+                        })?;
+                }
+                "ref" => query.ref_code = Some(parse_ref(v)?),
+                _ => unreachable!("parse_pairs only lets accepted names through"),
+            }
+        }
+        for (bounds, min, max) in [
+            (query.gb, "min_gb", "max_gb"),
+            (query.days, "min_days", "max_days"),
+            (query.price, "min_price", "max_price"),
+        ] {
+            if let (Some(lo), Some(hi)) = (bounds.min, bounds.max) {
+                if lo > hi {
+                    return Err(QueryError::invalid(min, format!("{min} must not exceed {max}")));
+                }
+            }
+        }
+        Ok(query)
+    }
+
+    /// A canonical form of everything that shapes the response except the ref:
+    /// equal queries written differently share cache entries and ETags.
+    pub fn canonical(&self) -> String {
+        let mut key = String::with_capacity(64);
+        for c in &self.countries {
+            key.push_str(c.as_str());
+        }
+        let num = |b: Option<f64>| b.map(|v| v.to_string()).unwrap_or_default();
+        let _ = write!(
+            key,
+            "|{}-{}|{}-{}|{}-{}|{}|{}|{}|{}|{}|{}",
+            num(self.gb.min),
+            num(self.gb.max),
+            num(self.days.min),
+            num(self.days.max),
+            num(self.price.min),
+            num(self.price.max),
+            self.speed.join("/"),
+            self.operator.as_deref().unwrap_or(""),
+            self.text.join(" "),
+            self.sort.as_str(),
+            self.limit,
+            self.offset,
+        );
+        key
+    }
+
+    fn has_plan_filters(&self) -> bool {
+        !(self.gb.is_open()
+            && self.days.is_open()
+            && self.price.is_open()
+            && self.speed.is_empty()
+            && self.operator.is_none()
+            && self.text.is_empty())
+    }
+
+    /// Whether plan `index` passes every filter but the countries.
+    fn matches(&self, catalog: &Catalog, index: u32) -> bool {
+        let plan = catalog.plan(index);
+        if !(self.gb.contains(plan.data_amount)
+            && self.days.contains(f64::from(plan.duration))
+            && self.price.contains(plan.retail_price))
+        {
+            return false;
+        }
+        let search = catalog.search_text(index);
+        self.speed.iter().all(|s| search.speeds.contains(s))
+            && self
+                .operator
+                .as_deref()
+                .is_none_or(|o| search.operator.contains(o))
+            && self.text.iter().all(|w| search.text.contains(w.as_str()))
+    }
+
+    fn covers_countries(&self, catalog: &Catalog, index: u32) -> bool {
+        let have = &catalog.search_text(index).countries;
+        self.countries.iter().all(|c| have.binary_search(c).is_ok())
+    }
+
+    /// Runs the query: the true total and the requested page.
+    pub fn run(&self, catalog: &Catalog) -> Selection {
+        let end = self.offset.saturating_add(self.limit);
+        if self.countries.is_empty() {
+            let order = catalog.order(self.sort);
+            if !self.has_plan_filters() {
+                let page = order
+                    .get(self.offset.min(order.len())..end.min(order.len()))
+                    .unwrap_or(&[]);
+                return Selection {
+                    total: order.len(),
+                    page: page.to_vec(),
+                };
+            }
+            let mut total = 0;
+            let mut page = Vec::with_capacity(self.limit.min(order.len()));
+            for &i in order {
+                if self.matches(catalog, i) {
+                    if total >= self.offset && total < end {
+                        page.push(i);
+                    }
+                    total += 1;
+                }
+            }
+            return Selection { total, page };
+        }
+        let base = self
+            .countries
+            .iter()
+            .map(|&c| catalog.plans_in(c))
+            .min_by_key(|list| list.len())
+            .unwrap_or(&[]);
+        let mut hits: Vec<u32> = base
+            .iter()
+            .copied()
+            .filter(|&i| self.covers_countries(catalog, i) && self.matches(catalog, i))
+            .collect();
+        let total = hits.len();
+        if self.offset >= total {
+            return Selection {
+                total,
+                page: Vec::new(),
+            };
+        }
+        let rank = |i: &u32| catalog.rank(self.sort, *i);
+        let end = end.min(total);
+        // Only the first `end` hits need ordering.
+        if end < total {
+            hits.select_nth_unstable_by_key(end - 1, rank);
+            hits.truncate(end);
+        }
+        hits.sort_unstable_by_key(rank);
+        Selection {
+            total,
+            page: hits[self.offset..].to_vec(),
+        }
+    }
+}
+
+fn parse_countries(value: &str) -> Result<Vec<CountryCode>, QueryError> {
+    let mut out = Vec::new();
+    for item in value.split(',') {
+        let item = item.trim();
+        let code = CountryCode::parse(item).ok_or_else(|| {
+            let shown: String = item.chars().take(16).collect();
+            QueryError::invalid(
+                "country",
+                format!("country must be ISO 3166-1 alpha-2 codes separated by commas; got {shown:?}"),
+            )
+        })?;
+        if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if v.is_finite() => Err(QueryError::invalid(name, format!("{name} must not be negative"))),
+        _ => Err(QueryError::invalid(
+            name,
+            format!("{name} must be a finite, non-negative number"),
+        )),
+    }
+}
+
+fn parse_speed(value: &str) -> Result<Vec<String>, QueryError> {
+    let tokens = speed_tokens(value);
+    let valid = !tokens.is_empty()
+        && value.len() <= 32
+        && tokens
+            .iter()
+            .all(|t| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '.'));
+    if valid {
+        Ok(tokens)
+    } else {
+        Err(QueryError::invalid("speed", "speed must be a network generation such as 4G or 5G"))
+    }
+}
+
+fn parse_text(name: &str, value: &str, max_chars: usize) -> Result<String, QueryError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(QueryError::invalid(name, format!("{name} must not be empty")));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(QueryError::invalid(
+            name,
+            format!("{name} must be at most {max_chars} characters"),
+        ));
+    }
+    Ok(trimmed.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::synthetic;
+    use proptest::prelude::*;
+    use std::time::SystemTime;
+
+    fn parse(raw: &str) -> Result<PlanQuery, QueryError> {
+        PlanQuery::parse(Some(raw))
+    }
+
+    fn invalid_parameter(raw: &str) -> String {
+        match parse(raw) {
+            Err(QueryError::Invalid { parameter, .. }) => parameter,
+            other => panic!("{raw}: expected invalid_parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_without_parameters() {
+        let q = PlanQuery::parse(None).unwrap();
+        assert_eq!(q, PlanQuery::default());
+        assert_eq!(q.limit, 50);
+        assert_eq!(q.sort, SortKey::Price);
+    }
+
+    #[test]
+    fn every_parameter_parses() {
+        let q = parse(
+            "country=de,Fr&min_gb=1&max_gb=10.5&min_days=7&max_days=30&min_price=0&max_price=20\
+             &speed=5g&operator=Orange&q=T%C3%9CRKIYE%20unlimited&sort=-price&limit=500&offset=3&ref=acme-1&key=ignored",
+        )
+        .unwrap();
+        assert_eq!(q.countries.iter().map(|c| c.as_str()).collect::<Vec<_>>(), ["DE", "FR"]);
+        assert_eq!(q.gb, Bounds { min: Some(1.0), max: Some(10.5) });
+        assert_eq!(q.speed, ["5G"]);
+        assert_eq!(q.operator.as_deref(), Some("orange"));
+        assert_eq!(q.text, ["türkiye", "unlimited"]);
+        assert_eq!((q.sort, q.limit, q.offset), (SortKey::PriceDesc, 500, 3));
+        assert_eq!(q.ref_code.unwrap().as_str(), "acme-1");
+    }
+
+    #[test]
+    fn bad_values_name_their_parameter() {
+        let cases = [
+            ("min_gb=abc", "min_gb"),
+            ("max_gb=", "max_gb"),
+            ("min_days=-1", "min_days"),
+            ("max_price=NaN", "max_price"),
+            ("min_price=inf", "min_price"),
+            ("max_gb=1e999", "max_gb"),
+            ("min_gb=5&max_gb=1", "min_gb"),
+            ("min_days=31&max_days=30", "min_days"),
+            ("min_price=2&max_price=1", "min_price"),
+            ("limit=0", "limit"),
+            ("limit=501", "limit"),
+            ("limit=-1", "limit"),
+            ("limit=2.5", "limit"),
+            ("offset=-1", "offset"),
+            ("offset=x", "offset"),
+            ("country=DEU", "country"),
+            ("country=DE,", "country"),
+            ("country=", "country"),
+            ("country=D1", "country"),
+            ("sort=cheapest", "sort"),
+            ("ref=-bad", "ref"),
+            ("ref=", "ref"),
+            ("ref=a%26b", "ref"),
+            ("speed=", "speed"),
+            ("speed=%3Cscript%3E", "speed"),
+            ("q=%20", "q"),
+            ("operator=", "operator"),
+            ("country=DE&country=FR", "country"),
+        ];
+        for (raw, parameter) in cases {
+            assert_eq!(invalid_parameter(raw), parameter, "{raw}");
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_are_listed() {
+        let err = parse("contry=DE").unwrap_err();
+        let QueryError::Unknown { parameter, message } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(parameter, "contry");
+        assert!(message.contains("country") && message.contains("max_price"), "{message}");
+    }
+
+    #[test]
+    fn equal_queries_share_a_canonical_form() {
+        let a = parse("country=fr,de&min_gb=5.0").unwrap();
+        let b = parse("min_gb=5&country=DE,FR,de").unwrap();
+        assert_eq!(a.canonical(), b.canonical());
+        assert_ne!(a.canonical(), parse("country=DE").unwrap().canonical());
+    }
+
+    fn catalog() -> Catalog {
+        Catalog::from_plans("test", synthetic::plans(2000, 11), SystemTime::now())
+    }
+
+    /// The reference implementation: filter everything, then sort by comparator.
+    fn brute_force(catalog: &Catalog, q: &PlanQuery) -> Vec<u32> {
+        let mut all: Vec<u32> = (0..catalog.len() as u32)
+            .filter(|&i| q.covers_countries(catalog, i) && q.matches(catalog, i))
+            .collect();
+        all.sort_by_key(|&i| catalog.rank(q.sort, i));
+        all
+    }
+
+    #[test]
+    fn filters_match_a_brute_force_scan() {
+        let catalog = catalog();
+        for raw in [
+            "country=DE",
+            "country=de,fr&min_gb=5",
+            "speed=5G&sort=-data",
+            "operator=voda&sort=name",
+            "q=europe%20unlimited",
+            "q=T%C3%BCRKIYE",
+            "min_price=5&max_price=10&sort=price_per_gb",
+            "min_days=30&max_days=30&sort=-duration",
+        ] {
+            let mut q = parse(raw).unwrap();
+            q.limit = MAX_LIMIT;
+            let expected = brute_force(&catalog, &q);
+            let got = q.run(&catalog);
+            assert!(got.total > 0, "{raw} matches something");
+            assert_eq!(got.total, expected.len(), "{raw}");
+            assert_eq!(got.page, expected[..expected.len().min(MAX_LIMIT)], "{raw}");
+        }
+    }
+
+    #[test]
+    fn speed_matches_whole_generations() {
+        let catalog = catalog();
+        let q = parse("speed=5G&limit=500").unwrap();
+        let sel = q.run(&catalog);
+        assert!(sel.page.iter().all(|&i| catalog.plan(i).speed.contains("5G")));
+        let q4 = parse("speed=4G&limit=500").unwrap().run(&catalog);
+        assert!(q4.page.iter().all(|&i| catalog.plan(i).speed != "5G"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_page_is_the_slice_of_the_full_result(
+            country in prop::sample::select(vec!["", "DE", "FR,DE", "US", "JP", "ZZ"]),
+            min_gb in prop::option::of(0u32..30),
+            max_price in prop::option::of(1u32..60),
+            sort in prop::sample::select(SortKey::ALL.to_vec()),
+            limit in 1usize..60,
+            offset in 0usize..400,
+        ) {
+            let catalog = catalog();
+            let mut q = PlanQuery { sort, limit, offset, ..PlanQuery::default() };
+            if !country.is_empty() {
+                q.countries = parse_countries(country).unwrap();
+            }
+            q.gb.min = min_gb.map(f64::from);
+            q.price.max = max_price.map(f64::from);
+            let full = brute_force(&catalog, &q);
+            let got = q.run(&catalog);
+            prop_assert_eq!(got.total, full.len());
+            let expected: Vec<u32> = full.iter().skip(offset).take(limit).copied().collect();
+            prop_assert_eq!(got.page, expected);
+        }
+    }
+}
