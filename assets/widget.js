@@ -1,1 +1,285 @@
-//
+/*
+ * cmg-feed-proxy plan finder widget. Dependency-free, no build step.
+ *
+ * Embed:
+ *   <script src="https://PROXY/widget.js" data-ref="acme-01" data-country="DE"></script>
+ *
+ * Renders into a shadow root next to the script tag (or into the element named
+ * by data-target), and calls the API on the origin the script came from.
+ * Feed text is only ever set with textContent, never parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script) return;
+  var api = new URL(script.src, document.baseURI).origin;
+  var ref = script.getAttribute("data-ref") || "";
+  var initialCountries = (script.getAttribute("data-country") || "")
+    .split(",").map(function (c) { return c.trim().toUpperCase(); }).filter(Boolean);
+  var pageSize = Math.min(Math.max(parseInt(script.getAttribute("data-limit") || "12", 10) || 12, 1), 100);
+
+  var host;
+  var targetId = script.getAttribute("data-target");
+  if (targetId && document.getElementById(targetId)) {
+    host = document.getElementById(targetId);
+  } else {
+    host = document.createElement("div");
+    script.parentNode.insertBefore(host, script.nextSibling);
+  }
+  host.className = (host.className ? host.className + " " : "") + "cmg-plan-finder";
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+
+  var css = [
+    ":host{all:initial;display:block;font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1b1f24}",
+    "*{box-sizing:border-box}",
+    ".finder{max-width:1100px;margin:0 auto;padding:12px}",
+    "form{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px;align-items:end;margin-bottom:12px}",
+    "label{display:flex;flex-direction:column;font-size:13px;font-weight:600;color:#333;gap:4px}",
+    "input,select,button{font:inherit;padding:7px 9px;border:1px solid #767676;border-radius:6px;background:#fff;color:#1b1f24}",
+    "input:focus,select:focus,button:focus,a:focus{outline:3px solid #0b57d0;outline-offset:1px}",
+    ".check{flex-direction:row;align-items:center;gap:6px;padding-bottom:8px}",
+    ".dest{position:relative;grid-column:span 2}",
+    ".chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:4px}",
+    ".chip{background:#e8eefc;border:1px solid #0b57d0;color:#0b3d91;border-radius:14px;padding:2px 10px;font-size:13px;cursor:pointer}",
+    "ul.suggest{position:absolute;z-index:5;top:100%;left:0;right:0;list-style:none;margin:2px 0 0;padding:0;background:#fff;border:1px solid #767676;border-radius:6px;max-height:240px;overflow:auto}",
+    "ul.suggest li{padding:6px 10px;cursor:pointer}",
+    "ul.suggest li[aria-selected=true],ul.suggest li:hover{background:#0b57d0;color:#fff}",
+    ".status{margin:6px 0 12px;font-size:13px;color:#444}",
+    ".stale{background:#fff4e5;border:1px solid #b35c00;color:#663500;padding:6px 10px;border-radius:6px;margin-bottom:10px}",
+    ".error{background:#fdecea;border:1px solid #b3261e;color:#601410;padding:6px 10px;border-radius:6px}",
+    ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px;list-style:none;padding:0;margin:0}",
+    ".card{border:1px solid #d0d7de;border-radius:10px;padding:12px;display:flex;flex-direction:column;gap:6px;background:#fff}",
+    ".card h3{margin:0;font-size:16px}",
+    ".meta{font-size:13px;color:#444;margin:0}",
+    ".price{font-size:20px;font-weight:700;margin:4px 0 0}",
+    ".ppg{font-size:13px;color:#444}",
+    ".buy{margin-top:auto;display:inline-block;text-align:center;background:#0b57d0;color:#fff;text-decoration:none;border-radius:6px;padding:8px 10px;font-weight:600}",
+    ".pager{display:flex;gap:10px;align-items:center;justify-content:center;margin-top:14px}",
+    "button{cursor:pointer}button[disabled]{opacity:.5;cursor:default}",
+    "@media (max-width:520px){.dest{grid-column:span 1}.price{font-size:18px}}"
+  ].join("\n");
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  var style = el("style"); style.textContent = css; root.appendChild(style);
+  var wrap = el("div", { "class": "finder", "part": "finder" }); root.appendChild(wrap);
+  var uid = "cmgpf" + Math.random().toString(36).slice(2, 8);
+
+  var form = el("form", { "role": "search", "aria-label": "Find an eSIM plan" });
+  var destLabel = el("label", { "class": "dest", "for": uid + "-dest" }, "Destination");
+  var destInput = el("input", {
+    id: uid + "-dest", type: "text", autocomplete: "off", placeholder: "Country name or code",
+    role: "combobox", "aria-autocomplete": "list", "aria-expanded": "false", "aria-controls": uid + "-list"
+  });
+  var suggest = el("ul", { id: uid + "-list", "class": "suggest", role: "listbox", hidden: "" });
+  var chips = el("div", { "class": "chips", "aria-live": "polite" });
+  destLabel.appendChild(destInput); destLabel.appendChild(suggest); destLabel.appendChild(chips);
+  form.appendChild(destLabel);
+
+  function field(name, labelText, attrs) {
+    var label = el("label", { "for": uid + "-" + name }, labelText);
+    var input = el("input", Object.assign({ id: uid + "-" + name, name: name, type: "number", min: "0", inputmode: "decimal" }, attrs || {}));
+    label.appendChild(input); form.appendChild(label);
+    return input;
+  }
+  var minGb = field("min_gb", "Min data (GB)", { step: "any" });
+  var minDays = field("min_days", "Min days", { step: "1" });
+  var maxPrice = field("max_price", "Max price (USD)", { step: "any" });
+
+  var sortLabel = el("label", { "for": uid + "-sort" }, "Sort by");
+  var sort = el("select", { id: uid + "-sort", name: "sort" });
+  [["price", "Price"], ["price_per_gb", "Price per GB"], ["-data", "Most data"], ["-duration", "Longest validity"]]
+    .forEach(function (o) { sort.appendChild(el("option", { value: o[0] }, o[1])); });
+  sortLabel.appendChild(sort); form.appendChild(sortLabel);
+
+  var fiveLabel = el("label", { "class": "check", "for": uid + "-5g" });
+  var fiveG = el("input", { id: uid + "-5g", type: "checkbox", name: "speed" });
+  fiveLabel.appendChild(fiveG); fiveLabel.appendChild(document.createTextNode("5G only"));
+  form.appendChild(fiveLabel);
+  wrap.appendChild(form);
+
+  var notice = el("div", { "class": "stale", role: "status", hidden: "" });
+  var status = el("p", { "class": "status", role: "status", "aria-live": "polite" });
+  var results = el("ul", { "class": "grid", "aria-label": "Plans" });
+  var pager = el("nav", { "class": "pager", "aria-label": "Pages" });
+  var prev = el("button", { type: "button" }, "Previous");
+  var pageInfo = el("span");
+  var next = el("button", { type: "button" }, "Next");
+  pager.appendChild(prev); pager.appendChild(pageInfo); pager.appendChild(next);
+  wrap.appendChild(notice); wrap.appendChild(status); wrap.appendChild(results); wrap.appendChild(pager);
+
+  var countries = [];
+  var selected = initialCountries.slice();
+  var offset = 0;
+  var active = -1;
+  var seq = 0;
+
+  function countryName(code) {
+    for (var i = 0; i < countries.length; i++) if (countries[i].code === code) return countries[i].name;
+    return code;
+  }
+
+  function renderChips() {
+    chips.textContent = "";
+    selected.forEach(function (code) {
+      var chip = el("button", { type: "button", "class": "chip", "aria-label": "Remove " + countryName(code) }, countryName(code) + " \u00d7");
+      chip.addEventListener("click", function () {
+        selected = selected.filter(function (c) { return c !== code; });
+        offset = 0; renderChips(); load();
+      });
+      chips.appendChild(chip);
+    });
+  }
+
+  function closeSuggest() {
+    suggest.hidden = true; destInput.setAttribute("aria-expanded", "false"); active = -1;
+    destInput.removeAttribute("aria-activedescendant");
+  }
+
+  function pick(code) {
+    if (selected.indexOf(code) < 0) selected.push(code);
+    destInput.value = ""; closeSuggest(); offset = 0; renderChips(); load();
+  }
+
+  function showSuggest() {
+    var q = destInput.value.trim().toLowerCase();
+    suggest.textContent = "";
+    if (!q) { closeSuggest(); return; }
+    var matches = countries.filter(function (c) {
+      return selected.indexOf(c.code) < 0 &&
+        (c.name.toLowerCase().indexOf(q) >= 0 || c.code.toLowerCase() === q);
+    }).slice(0, 8);
+    matches.forEach(function (c, i) {
+      var li = el("li", { id: uid + "-opt-" + i, role: "option", "data-code": c.code, "aria-selected": "false" },
+        c.name + " (" + c.code + ")");
+      li.addEventListener("mousedown", function (e) { e.preventDefault(); pick(c.code); });
+      suggest.appendChild(li);
+    });
+    suggest.hidden = matches.length === 0;
+    destInput.setAttribute("aria-expanded", matches.length ? "true" : "false");
+    active = -1;
+  }
+
+  function highlight(i) {
+    var items = suggest.querySelectorAll("li");
+    if (!items.length) return;
+    active = (i + items.length) % items.length;
+    items.forEach(function (li, j) { li.setAttribute("aria-selected", j === active ? "true" : "false"); });
+    destInput.setAttribute("aria-activedescendant", items[active].id);
+  }
+
+  destInput.addEventListener("input", showSuggest);
+  destInput.addEventListener("blur", function () { setTimeout(closeSuggest, 100); });
+  destInput.addEventListener("keydown", function (e) {
+    var items = suggest.querySelectorAll("li");
+    if (e.key === "ArrowDown") { e.preventDefault(); if (suggest.hidden) showSuggest(); highlight(active + 1); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); highlight(active - 1); }
+    else if (e.key === "Enter") {
+      e.preventDefault();
+      var item = items[active >= 0 ? active : 0];
+      if (item) pick(item.getAttribute("data-code"));
+    } else if (e.key === "Escape") { closeSuggest(); }
+    else if (e.key === "Backspace" && !destInput.value && selected.length) {
+      selected.pop(); offset = 0; renderChips(); load();
+    }
+  });
+  form.addEventListener("submit", function (e) { e.preventDefault(); });
+  [minGb, minDays, maxPrice].forEach(function (input) {
+    input.addEventListener("change", function () { offset = 0; load(); });
+  });
+  sort.addEventListener("change", function () { offset = 0; load(); });
+  fiveG.addEventListener("change", function () { offset = 0; load(); });
+  prev.addEventListener("click", function () { offset = Math.max(0, offset - pageSize); load(); });
+  next.addEventListener("click", function () { offset += pageSize; load(); });
+
+  function fmtMoney(v) { return "$" + Number(v).toFixed(2); }
+  function fmtData(gb) { return gb === 0 ? "Unlimited" : (gb < 1 ? Math.round(gb * 1024) + " MB" : gb + " GB"); }
+  function fmtAge(seconds) {
+    if (seconds < 90) return "just now";
+    if (seconds < 5400) return Math.round(seconds / 60) + " minutes ago";
+    if (seconds < 129600) return Math.round(seconds / 3600) + " hours ago";
+    return Math.round(seconds / 86400) + " days ago";
+  }
+  function positive(input) {
+    var v = input.value.trim();
+    return v !== "" && isFinite(Number(v)) && Number(v) >= 0 ? v : "";
+  }
+
+  function card(plan) {
+    var li = el("li", { "class": "card" });
+    li.appendChild(el("h3", null, plan.name));
+    var names = plan.locationNames || [];
+    var coverage = names.length > 3 ? names.slice(0, 3).join(", ") + " +" + (names.length - 3) + " more" : names.join(", ");
+    li.appendChild(el("p", { "class": "meta" }, "Coverage: " + (coverage || (plan.locationCodes || []).join(", "))));
+    li.appendChild(el("p", { "class": "meta" }, fmtData(plan.dataAmount) + " \u00b7 " + plan.duration + " days \u00b7 " + plan.speed));
+    li.appendChild(el("p", { "class": "meta" }, "Operator: " + plan.operator));
+    li.appendChild(el("p", { "class": "price" }, fmtMoney(plan.retailPrice)));
+    li.appendChild(el("span", { "class": "ppg" }, plan.pricePerGb === null ? "Unlimited data" : fmtMoney(plan.pricePerGb) + " per GB"));
+    var href = String(plan.productUrl || "");
+    if (/^https?:\/\//i.test(href)) {
+      var a = el("a", { "class": "buy", href: href, target: "_blank", rel: "noopener noreferrer" }, "Buy");
+      a.setAttribute("aria-label", "Buy " + plan.name);
+      li.appendChild(a);
+    }
+    return li;
+  }
+
+  function load() {
+    var params = new URLSearchParams();
+    if (selected.length) params.set("country", selected.join(","));
+    if (positive(minGb)) params.set("min_gb", positive(minGb));
+    if (positive(minDays)) params.set("min_days", positive(minDays));
+    if (positive(maxPrice)) params.set("max_price", positive(maxPrice));
+    if (fiveG.checked) params.set("speed", "5G");
+    params.set("sort", sort.value);
+    params.set("limit", String(pageSize));
+    params.set("offset", String(offset));
+    if (ref) params.set("ref", ref);
+    var mine = ++seq;
+    status.textContent = "Loading plans\u2026";
+    fetch(api + "/plans?" + params.toString(), { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (res) {
+        if (mine !== seq) return;
+        results.textContent = "";
+        if (!res.ok) {
+          var msg = res.body && res.body.error ? res.body.error.message : "Request failed";
+          status.textContent = "";
+          results.appendChild(el("li", { "class": "error", role: "alert" }, msg));
+          pager.hidden = true;
+          return;
+        }
+        var body = res.body;
+        body.plans.forEach(function (p) { results.appendChild(card(p)); });
+        var from = body.total ? body.offset + 1 : 0;
+        var to = body.offset + body.plans.length;
+        status.textContent = body.total + " plans" + (body.total ? " (showing " + from + "\u2013" + to + ")" : "") +
+          " \u00b7 updated " + fmtAge(body.catalog.ageSeconds);
+        notice.hidden = !body.catalog.stale;
+        notice.textContent = body.catalog.stale ? "Prices may be out of date: the catalog could not be refreshed recently." : "";
+        pager.hidden = body.total <= pageSize;
+        prev.disabled = body.offset === 0;
+        next.disabled = to >= body.total;
+        pageInfo.textContent = "Page " + (Math.floor(body.offset / pageSize) + 1) + " of " + Math.max(1, Math.ceil(body.total / pageSize));
+      })
+      .catch(function () {
+        if (mine !== seq) return;
+        status.textContent = "";
+        results.textContent = "";
+        results.appendChild(el("li", { "class": "error", role: "alert" }, "The plan service cannot be reached right now."));
+      });
+  }
+
+  fetch(api + "/countries", { headers: { Accept: "application/json" } })
+    .then(function (r) { return r.ok ? r.json() : []; })
+    .then(function (list) { countries = Array.isArray(list) ? list : []; renderChips(); })
+    .catch(function () { countries = []; });
+  renderChips();
+  load();
+})();

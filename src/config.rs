@@ -21,7 +21,7 @@ pub const DEFAULT_FEED_URL: &str = "https://www.connectmeguru.com/api/products/a
 /// Every option can also be set through the environment variable named in
 /// brackets. Values taken from the environment are never printed.
 #[derive(Debug, Parser)]
-#[command(name = "cmg-feed-proxy", version, about, long_about = None)]
+#[command(name = "cmg-feed-proxy", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -1,0 +1,205 @@
+//! HTTP behaviour: ETag/304, Cache-Control, compression, CORS, request ids,
+//! rate limiting and the OpenAPI document.
+
+use std::io::Read;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn etags_answer_304_and_change_with_the_query_ref_and_catalog() {
+    let app = spawn_ready(simple_feed(5), &[ADMIN_ARG]).await;
+    let first = app.get("/plans?country=DE&min_gb=2").await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong ETag {etag}");
+
+    let again = app
+        .client
+        .get(format!("{}/plans?min_gb=2.0&country=de", app.address))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304, "an equivalent query has the same ETag");
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    let with_ref = app.get("/plans?country=DE&min_gb=2&ref=p1").await;
+    assert_ne!(with_ref.headers()["etag"], etag.as_str());
+    for path in ["/plans/P0001", "/countries", "/api/products/aggregator"] {
+        let response = app.get(path).await;
+        let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let cached = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("If-None-Match", format!("\"other\", W/{tag}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 304, "{path}");
+    }
+
+    app.upstream.set(Reply::Json(simple_feed(6)));
+    app.refresh().await;
+    let changed = app
+        .client
+        .get(format!("{}/plans?country=DE&min_gb=2", app.address))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200, "a new catalog has new ETags");
+}
+
+#[tokio::test]
+async fn cache_control_never_outlives_the_next_sync() {
+    let app = spawn_ready(simple_feed(2), &["--refresh-interval=20s"]).await;
+    app.wait_for(|a| a.store.status().next_sync_at.is_some()).await;
+    let response = app.get("/plans").await;
+    let value = response.headers()["cache-control"].to_str().unwrap().to_owned();
+    let max_age: u64 = value
+        .strip_prefix("public, max-age=")
+        .unwrap_or_else(|| panic!("{value}"))
+        .parse()
+        .unwrap();
+    assert!(max_age <= 21, "{value}");
+    let error = app.get("/plans?limit=0").await;
+    assert_eq!(error.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn responses_are_compressed_by_accept_encoding() {
+    let app = spawn_ready(simple_feed(40), &[]).await;
+    let plain: Value = app.get_json("/plans").await.1;
+    // A client that leaves decoding to the test.
+    let raw_client = reqwest::Client::builder().no_gzip().no_brotli().build().unwrap();
+    for encoding in ["gzip", "br"] {
+        let response = raw_client
+            .get(format!("{}/plans", app.address))
+            .header("Accept-Encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-encoding"], encoding);
+        let raw = response.bytes().await.unwrap();
+        let mut text = String::new();
+        if encoding == "gzip" {
+            flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut text).unwrap();
+            let body: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(body["plans"], plain["plans"]);
+        } else {
+            assert!(raw.len() < serde_json::to_vec(&plain).unwrap().len());
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_a_given_one_is_kept() {
+    let app = spawn_ready(simple_feed(1), &[]).await;
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/plans", "/nope", "/healthz", "/plans?limit=0"] {
+        let response = app.get(path).await;
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(!id.is_empty());
+        assert!(seen.insert(id), "ids are unique");
+    }
+    let response = app
+        .client
+        .get(format!("{}/plans", app.address))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+}
+
+#[tokio::test]
+async fn cors_allows_any_origin_by_default_without_credentials() {
+    let app = spawn_ready(simple_feed(1), &[]).await;
+    let response = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/plans", app.address))
+        .header("Origin", "https://anything.example")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert!(response.headers().get("access-control-allow-credentials").is_none());
+    let methods = response.headers()["access-control-allow-methods"].to_str().unwrap();
+    assert!(methods.contains("GET"), "{methods}");
+}
+
+#[tokio::test]
+async fn rate_limits_apply_per_client_and_forwarded_for_only_when_trusted() {
+    let app = spawn_ready(simple_feed(1), &["--rate-limit-per-minute=3"]).await;
+    let statuses = futures(&app, "/plans", None, 5).await;
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let response = app.get("/plans").await;
+    assert!(response.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_of(&body).0, "rate_limited");
+    assert_eq!(app.get("/healthz").await.status(), 200, "probes are never limited");
+    // Untrusted X-Forwarded-For is ignored: still the same client.
+    assert_eq!(futures(&app, "/plans", Some("10.9.9.9"), 1).await, [429]);
+
+    let trusted = spawn_ready(simple_feed(1), &["--rate-limit-per-minute=2", "--trust-forwarded-for"]).await;
+    assert_eq!(futures(&trusted, "/plans", Some("192.0.2.1"), 3).await, [200, 200, 429]);
+    assert_eq!(futures(&trusted, "/plans", Some("192.0.2.2"), 1).await, [200]);
+}
+
+async fn futures(app: &TestApp, path: &str, forwarded: Option<&str>, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let mut request = app.client.get(format!("{}{path}", app.address));
+        if let Some(ip) = forwarded {
+            request = request.header("X-Forwarded-For", format!("{ip}, 127.0.0.1"));
+        }
+        out.push(request.send().await.unwrap().status().as_u16());
+    }
+    out
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let app = spawn_ready(simple_feed(1), &[]).await;
+    let (status, doc) = app.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (method, path) in cmg_feed_proxy::http::openapi::ROUTES {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} documented");
+        // And the route really exists (anything but a 404 from the router).
+        let url = format!("{}{}", app.address, path.replace("{packageCode}", "P0000"));
+        let response = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), url)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(response.status(), 405, "{method} {path}");
+        if *path != "/admin/refresh" {
+            assert_ne!(response.status(), 404, "{method} {path}");
+        }
+    }
+    let params: Vec<&str> = doc["paths"]["/plans"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, cmg_feed_proxy::query::PLAN_PARAMETERS);
+}
+
+#[tokio::test]
+async fn the_page_and_widget_are_served() {
+    let app = spawn_ready(simple_feed(1), &[]).await;
+    let page = app.get("/").await;
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("widget.js"));
+    let js = app.get("/widget.js").await;
+    assert!(js.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(js.text().await.unwrap().contains("/plans"));
+}

@@ -1,0 +1,157 @@
+//! Liveness, readiness, cold starts, snapshots, demo mode and the admin route.
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn cold_start_with_upstream_down_is_alive_but_not_ready_until_upstream_heals() {
+    let app = spawn_app(Reply::Status(500, "down")).await;
+    app.wait_for(|a| a.upstream.hits() >= 1).await;
+
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let response = app.get("/plans?country=DE").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error_of(&body).0, "catalog_unavailable");
+    for path in ["/countries", "/plans/P0001", "/api/products/aggregator"] {
+        let (status, body) = app.get_json(path).await;
+        assert_eq!((status, error_of(&body).0.as_str()), (503, "catalog_unavailable"), "{path}");
+    }
+
+    app.upstream.set(Reply::Json(simple_feed(3)));
+    app.wait_for(|a| a.store.catalog().is_some()).await;
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["planCount"], 3);
+    assert_eq!(body["lastRefresh"]["outcome"], "ok");
+    assert!(body["updatedAt"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn ready_after_the_first_sync_with_plans_in_spec_shape() {
+    let app = spawn_ready(simple_feed(3), &[]).await;
+    let (status, body) = app.get_json("/plans").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["total"], 3);
+    assert_eq!(body["limit"], 50);
+    assert_eq!(body["offset"], 0);
+    let catalog = &body["catalog"];
+    assert!(humantime::parse_rfc3339(catalog["updatedAt"].as_str().unwrap()).is_ok());
+    assert!(catalog["ageSeconds"].as_u64().unwrap() < 5);
+    assert_eq!(catalog["stale"], false);
+    assert_eq!(catalog["planCount"], 3);
+    let plan = &body["plans"][0];
+    for field in [
+        "name", "packageCode", "productUrl", "dataAmount", "duration", "locationCodes",
+        "locationNames", "operator", "speed", "retailPrice", "pricePerGb",
+    ] {
+        assert!(plan.get(field).is_some(), "{field} in {plan}");
+    }
+    assert_eq!(plan["pricePerGb"], 5.0);
+}
+
+#[tokio::test]
+async fn a_snapshot_makes_a_restart_ready_before_upstream_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.json");
+    let snapshot_arg = format!("--snapshot-path={}", path.display());
+
+    let first = spawn_ready(simple_feed(7), &[&snapshot_arg]).await;
+    first.wait_for(|_| path.exists()).await;
+    first.stop().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(KEY), "the snapshot never holds the key");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "no temp file left beside the snapshot: {names:?}");
+
+    // Restart with upstream down: ready from the snapshot, marked stale.
+    let second = spawn_app_with(FakeUpstream::start(Reply::Status(500, "down")).await, &[&snapshot_arg]).await;
+    let (status, body) = second.get_json("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["planCount"], 7);
+    let (_, body) = second.get_json("/plans").await;
+    assert_eq!(body["total"], 7);
+    assert_eq!(body["catalog"]["stale"], true);
+}
+
+#[tokio::test]
+async fn a_corrupt_snapshot_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.json");
+    std::fs::write(&path, br#"{"success":true,"plans":[{"packageCo"#).unwrap();
+    std::fs::write(dir.path().join(".catalog.json.tmp-999"), b"half-written").unwrap();
+    let snapshot_arg = format!("--snapshot-path={}", path.display());
+    let app = spawn_app_with(FakeUpstream::start(Reply::Status(500, "down")).await, &[&snapshot_arg]).await;
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    assert!(!dir.path().join(".catalog.json.tmp-999").exists(), "leftovers are cleaned");
+    app.upstream.set(Reply::Json(simple_feed(2)));
+    app.wait_for(|a| a.store.catalog().is_some()).await;
+    app.wait_for(|_| std::fs::read(&path).is_ok_and(|b| b.ends_with(b"]}"))).await;
+}
+
+#[tokio::test]
+async fn demo_mode_is_ready_at_once_without_network() {
+    let upstream = FakeUpstream::start(Reply::Status(500, "unused")).await;
+    let app = spawn_app_with(upstream, &["--demo"]).await;
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 200);
+    assert!(body["planCount"].as_u64().unwrap() >= 300);
+    let (_, countries) = app.get_json("/countries").await;
+    assert!(countries.as_array().unwrap().len() >= 40);
+    assert_eq!(app.upstream.hits(), 0, "demo mode never calls upstream");
+}
+
+#[tokio::test]
+async fn admin_refresh_is_404_without_a_token_and_401_with_a_wrong_one() {
+    let app = spawn_ready(simple_feed(1), &[]).await;
+    let response = app.post("/admin/refresh", Some("anything")).await;
+    assert_eq!(response.status(), 404);
+
+    let app = spawn_ready(simple_feed(1), &[ADMIN_ARG]).await;
+    for token in [None, Some("wrong"), Some("admin-token-012345678")] {
+        let response = app.post("/admin/refresh", token).await;
+        assert_eq!(response.status(), 401, "{token:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error_of(&body).0, "unauthorized");
+    }
+    let report = app.refresh().await;
+    assert_eq!(report["outcome"], "ok");
+    assert_eq!(report["planCount"], 1);
+}
+
+#[tokio::test]
+async fn metrics_expose_requests_syncs_and_catalog_figures() {
+    let app = spawn_ready(simple_feed(4), &[]).await;
+    app.get("/plans?country=DE").await;
+    app.get("/plans/P0001").await;
+    app.get("/no/such/route").await;
+    let response = app.get("/metrics").await;
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    for needle in [
+        "http_requests_total{route=\"/plans\",method=\"GET\",status=\"200\"} 1",
+        "http_requests_total{route=\"/plans/{packageCode}\",method=\"GET\",status=\"200\"} 1",
+        "http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+        "http_request_duration_seconds_bucket{route=\"/plans\"",
+        "cmg_sync_total{outcome=\"ok\"} 1",
+        "cmg_catalog_plans 4",
+        "cmg_catalog_age_seconds",
+        "cmg_catalog_last_success_timestamp_seconds",
+        "cmg_upstream_fetch_bytes_total",
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+    assert!(!text.contains("no/such/route"), "raw URIs are never labels");
+    assert!(!text.contains(KEY));
+}
+
+#[tokio::test]
+async fn graceful_stop_drains_and_returns() {
+    let app = spawn_ready(simple_feed(2), &[]).await;
+    let pending = app.get("/plans");
+    let response = pending.await;
+    assert_eq!(response.status(), 200);
+    app.stop().await;
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary; each module is one behaviour area.
+
+mod cors_and_caching;
+mod health;
+mod helpers;
+mod partners;
+mod process;
+mod query;
+mod sync;

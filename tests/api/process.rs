@@ -1,0 +1,264 @@
+//! The real binary: start-up errors, `--help`, `healthcheck`, SIGTERM, and the
+//! key never reaching a log line at trace level across every failure mode.
+
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cmg-feed-proxy");
+
+fn command() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("the binary runs")
+}
+
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+fn healthcheck(addr: &str) -> bool {
+    run(command().arg("healthcheck").env("LISTEN_ADDR", addr)).status.success()
+}
+
+fn wait_healthy(addr: &str, child: &mut Child) {
+    let started = Instant::now();
+    while !healthcheck(addr) {
+        assert!(child.try_wait().unwrap().is_none(), "the server exited early");
+        assert!(started.elapsed() < Duration::from_secs(15), "not ready in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[], "CMG_API_KEY"),
+        (&[("CMG_API_KEY", "k"), ("REFRESH_INTERVAL", "often")], "REFRESH_INTERVAL"),
+        (&[("CMG_API_KEY", "k"), ("UPSTREAM_TIMEOUT", "-1")], "UPSTREAM_TIMEOUT"),
+        (&[("CMG_API_KEY", "k"), ("UPSTREAM_MAX_BYTES", "big")], "UPSTREAM_MAX_BYTES"),
+        (&[("CMG_API_KEY", "k"), ("LISTEN_ADDR", "here")], "LISTEN_ADDR"),
+        (&[("CMG_API_KEY_FILE", "/nonexistent/key")], "CMG_API_KEY_FILE"),
+        (&[("CMG_API_KEY", "k"), ("PARTNERS_FILE", "/nonexistent/p.toml")], "PARTNERS_FILE"),
+        (&[("CMG_API_KEY", "k"), ("SNAPSHOT_PATH", "/nonexistent/dir/s.json")], "SNAPSHOT_PATH"),
+        (&[("CMG_API_KEY", "k"), ("CMG_FEED_URL", "not a url")], "CMG_FEED_URL"),
+        (&[("DEMO", "maybe")], "DEMO"),
+    ];
+    for (env, variable) in cases {
+        let output = run(command().envs(env.iter().copied()));
+        assert!(!output.status.success(), "{variable}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        if *variable != "DEMO" {
+            assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_key_never_falls_back_to_demo_data() {
+    let output = run(command().env("LISTEN_ADDR", free_addr()));
+    assert!(!output.status.success());
+}
+
+#[test]
+fn help_lists_every_variable_and_never_prints_secret_values() {
+    let output = run(command()
+        .arg("--help")
+        .env("CMG_API_KEY", KEY)
+        .env("ADMIN_TOKEN", "admin-secret-value")
+        .env("CMG_FEED_URL", "https://mirror.example/feed?x=private"));
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "CMG_API_KEY", "CMG_API_KEY_FILE", "CMG_FEED_URL", "LISTEN_ADDR", "REFRESH_INTERVAL",
+        "UPSTREAM_TIMEOUT", "UPSTREAM_MAX_BYTES", "SNAPSHOT_PATH", "PARTNERS_FILE",
+        "CORS_ALLOW_ORIGINS", "ADMIN_TOKEN", "DEMO", "healthcheck",
+    ] {
+        assert!(help.contains(variable), "{variable} in --help");
+    }
+    assert!(!help.contains(KEY));
+    assert!(!help.contains("admin-secret-value"));
+    assert!(!help.contains("private"));
+}
+
+#[test]
+fn healthcheck_fails_when_nothing_listens() {
+    let output = run(command().arg("healthcheck").env("LISTEN_ADDR", free_addr()));
+    assert!(!output.status.success());
+}
+
+#[test]
+fn demo_instance_is_healthy_and_sigterm_exits_zero() {
+    let addr = free_addr();
+    let mut child = command()
+        .env("DEMO", "1")
+        .env("LISTEN_ADDR", &addr)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(&addr, &mut child);
+    // Healthcheck reads only LISTEN_ADDR: garbage elsewhere does not matter.
+    assert!(run(command()
+        .arg("healthcheck")
+        .env("LISTEN_ADDR", addr.replace("127.0.0.1", "0.0.0.0"))
+        .env("REFRESH_INTERVAL", "garbage"))
+    .status
+    .success());
+    terminate(&child);
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_in_flight_requests() {
+    let upstream = FakeUpstream::start(Reply::Json(simple_feed(2000))).await;
+    let addr = free_addr();
+    let mut child = command()
+        .env("CMG_API_KEY", KEY)
+        .env("CMG_FEED_URL", &upstream.url)
+        .env("LISTEN_ADDR", &addr)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready_addr = addr.clone();
+    let mut child = tokio::task::spawn_blocking(move || {
+        wait_healthy(&ready_addr, &mut child);
+        child
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let request = client.get(format!("http://{addr}/api/products/aggregator"));
+            tokio::spawn(async move { request.send().await?.bytes().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    terminate(&child);
+    let mut completed = 0;
+    for request in requests {
+        // Requests that made it in are answered in full; later ones are refused.
+        if let Ok(body) = request.await.unwrap() {
+            let doc: serde_json::Value = serde_json::from_slice(&body).expect("a whole body");
+            assert_eq!(doc["plans"].as_array().unwrap().len(), 2000);
+            completed += 1;
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child)).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(completed > 0, "in-flight requests completed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_never_appears_in_logs_at_trace_level_across_failure_modes() {
+    let upstream = FakeUpstream::start(Reply::Json(simple_feed(5))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut child = command()
+        .env("CMG_API_KEY", KEY)
+        .env("CMG_FEED_URL", &upstream.url)
+        .env("LISTEN_ADDR", &addr)
+        .env("ADMIN_TOKEN", ADMIN)
+        .env("UPSTREAM_TIMEOUT", "1s")
+        .env("UPSTREAM_MAX_BYTES", "50KB")
+        .env("SNAPSHOT_PATH", dir.path().join("snap.json"))
+        .env("RUST_LOG", "trace")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain the pipes while the child runs, so trace output never blocks it.
+    let stdout = std::thread::spawn({
+        let pipe = child.stdout.take().unwrap();
+        move || read_all(pipe)
+    });
+    let stderr = std::thread::spawn({
+        let pipe = child.stderr.take().unwrap();
+        move || read_all(pipe)
+    });
+    let ready_addr = addr.clone();
+    let mut child = tokio::task::spawn_blocking(move || {
+        wait_healthy(&ready_addr, &mut child);
+        child
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let replies = [
+        Reply::Status(401, "bad key"),
+        Reply::Status(500, "oops"),
+        Reply::Slow(Duration::from_secs(2), simple_feed(1)),
+        Reply::Json(b"{not json".to_vec()),
+        Reply::Json(simple_feed(400)),
+        Reply::Redirect(format!("{}?key={KEY}&again=1", upstream.url)),
+        Reply::Redirect("http://127.0.0.1:1/elsewhere".into()),
+        Reply::Json(simple_feed(5)),
+    ];
+    let mut bodies = String::new();
+    for reply in replies {
+        upstream.set(reply);
+        let response = client
+            .post(format!("http://{addr}/admin/refresh"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        bodies.push_str(&response.text().await.unwrap());
+    }
+    // Upstream down entirely (connection refused) is covered by the redirect to port 1.
+    for path in ["/plans?key=CLIENT_SENT_KEY_77", "/api/products/aggregator?key=CLIENT_SENT_KEY_77", "/readyz", "/metrics"] {
+        let response = client.get(format!("http://{addr}{path}")).send().await.unwrap();
+        bodies.push_str(&format!("{:?}", response.headers()));
+        bodies.push_str(&response.text().await.unwrap());
+    }
+    terminate(&child);
+    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child)).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    let logs = format!("{}{}", stdout.join().unwrap(), stderr.join().unwrap());
+    assert!(logs.contains("upstream rejected the API key"), "401 is logged distinctly");
+    assert!(logs.contains("TRACE") || logs.contains("\"level\":\"TRACE\""), "trace level was on");
+    let snapshot = std::fs::read_to_string(dir.path().join("snap.json")).unwrap();
+    for (name, text) in [("logs", &logs), ("responses", &bodies), ("snapshot", &snapshot)] {
+        assert!(!text.contains(KEY), "the key leaked into {name}");
+        assert!(!text.contains("CLIENT_SENT_KEY_77"), "a client key leaked into {name}");
+    }
+    assert!(!bodies.contains(&upstream.url), "the upstream URL never reaches a client");
+}
+
+fn read_all(mut pipe: impl Read) -> String {
+    let mut text = String::new();
+    pipe.read_to_string(&mut text).unwrap();
+    text
+}
