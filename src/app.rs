@@ -51,7 +51,11 @@ impl Application {
 
         let (sync, sync_task, demo) = match &config.source {
             Source::Demo => {
-                store.publish(Arc::new(synthetic::demo_catalog()), Outcome::Demo, SystemTime::now());
+                store.publish(
+                    Arc::new(synthetic::demo_catalog()),
+                    Outcome::Demo,
+                    SystemTime::now(),
+                );
                 tracing::info!("serving the built-in demo catalog");
                 (None, None, true)
             }
@@ -59,7 +63,8 @@ impl Application {
                 if let Some(path) = &config.snapshot_path {
                     restore_snapshot(&store, path).await;
                 }
-                let client = UpstreamClient::new(upstream.clone()).map_err(std::io::Error::other)?;
+                let client =
+                    UpstreamClient::new(upstream.clone()).map_err(std::io::Error::other)?;
                 let syncer = Syncer::new(
                     client,
                     store.clone(),
@@ -109,7 +114,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn store(&self) -> Arc<CatalogStore> {
@@ -118,7 +125,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves: then the sync task is cancelled first,
     /// in-flight requests drain, and this returns.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let Self {
             listener,
             router,
@@ -135,9 +145,12 @@ impl Application {
             tracing::info!("shutting down: stopping sync, draining requests");
             let _ = stop_sync.send(true);
         };
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal)
-            .await?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await?;
         if let Some(task) = sync_task {
             let _ = task.await;
         }

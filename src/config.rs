@@ -31,7 +31,12 @@ pub struct Cli {
     pub api_key: Option<String>,
 
     /// File holding the upstream API key (Docker/Kubernetes secrets); a trailing newline is ignored.
-    #[arg(long, env = "CMG_API_KEY_FILE", hide_env_values = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "CMG_API_KEY_FILE",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub api_key_file: Option<PathBuf>,
 
     /// Upstream feed URL; http:// is accepted for tests and local mirrors.
@@ -39,35 +44,75 @@ pub struct Cli {
     pub feed_url: String,
 
     /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", hide_env_values = true, default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        hide_env_values = true,
+        default_value = "0.0.0.0:8080"
+    )]
     pub listen_addr: String,
 
     /// Time between successful syncs (30s, 5m, 12h); failed syncs retry with backoff up to this.
-    #[arg(long, env = "REFRESH_INTERVAL", hide_env_values = true, default_value = "12h")]
+    #[arg(
+        long,
+        env = "REFRESH_INTERVAL",
+        hide_env_values = true,
+        default_value = "12h"
+    )]
     pub refresh_interval: String,
 
     /// Total time allowed for one upstream request, body included.
-    #[arg(long, env = "UPSTREAM_TIMEOUT", hide_env_values = true, default_value = "30s")]
+    #[arg(
+        long,
+        env = "UPSTREAM_TIMEOUT",
+        hide_env_values = true,
+        default_value = "30s"
+    )]
     pub upstream_timeout: String,
 
     /// Largest feed body accepted (e.g. 64MiB, 500KB, 1000000), counted while reading.
-    #[arg(long, env = "UPSTREAM_MAX_BYTES", hide_env_values = true, default_value = "64MiB")]
+    #[arg(
+        long,
+        env = "UPSTREAM_MAX_BYTES",
+        hide_env_values = true,
+        default_value = "64MiB"
+    )]
     pub upstream_max_bytes: String,
 
     /// File where the last good catalog is persisted and loaded at start-up.
-    #[arg(long, env = "SNAPSHOT_PATH", hide_env_values = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "SNAPSHOT_PATH",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub snapshot_path: Option<PathBuf>,
 
     /// Partner registry (TOML); reloaded on SIGHUP.
-    #[arg(long, env = "PARTNERS_FILE", hide_env_values = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "PARTNERS_FILE",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub partners_file: Option<PathBuf>,
 
     /// Comma-separated origins allowed by CORS besides partners' origins; * allows any.
-    #[arg(long, env = "CORS_ALLOW_ORIGINS", hide_env_values = true, default_value = "*")]
+    #[arg(
+        long,
+        env = "CORS_ALLOW_ORIGINS",
+        hide_env_values = true,
+        default_value = "*"
+    )]
     pub cors_allow_origins: String,
 
     /// Bearer token that enables POST /admin/refresh (secret).
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub admin_token: Option<String>,
 
     /// Serve a built-in sample catalog: no key, no network.
@@ -75,19 +120,34 @@ pub struct Cli {
     pub demo: bool,
 
     /// Log format: pretty (for terminals) or json (for log collectors).
-    #[arg(long, env = "LOG_FORMAT", hide_env_values = true, default_value = "pretty")]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        hide_env_values = true,
+        default_value = "pretty"
+    )]
     pub log_format: String,
 
     /// Requests per minute allowed per client IP; 0 or unset disables rate limiting.
-    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", hide_env_values = true, value_name = "N")]
+    #[arg(
+        long,
+        env = "RATE_LIMIT_PER_MINUTE",
+        hide_env_values = true,
+        value_name = "N"
+    )]
     pub rate_limit_per_minute: Option<String>,
 
     /// Key the rate limit on the first X-Forwarded-For address (only behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", hide_env_values = true, value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub trust_forwarded_for: bool,
 
-    /// Largest share of the current plans a new feed may lose before it is rejected (0-1).
-    #[arg(long, env = "FEED_MAX_SHRINK", hide_env_values = true, default_value = "0.5")]
+    /// Largest share of the current plans a new feed may lose before it is rejected (0-1); 1 disables the guard.
+    #[arg(
+        long,
+        env = "FEED_MAX_SHRINK",
+        hide_env_values = true,
+        default_value = "1"
+    )]
     pub feed_max_shrink: String,
 
     /// Accept a feed even when it lost more than FEED_MAX_SHRINK of the plans.
@@ -95,11 +155,21 @@ pub struct Cli {
     pub accept_shrink: bool,
 
     /// Requests handled at once; more are shed with 503.
-    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", hide_env_values = true, default_value = "1024")]
+    #[arg(
+        long,
+        env = "MAX_CONCURRENT_REQUESTS",
+        hide_env_values = true,
+        default_value = "1024"
+    )]
     pub max_concurrent_requests: String,
 
     /// Time allowed for one request before it is answered 503.
-    #[arg(long, env = "REQUEST_TIMEOUT", hide_env_values = true, default_value = "10s")]
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT",
+        hide_env_values = true,
+        default_value = "10s"
+    )]
     pub request_timeout: String,
 }
 
@@ -244,7 +314,12 @@ impl Cli {
         let log_format = match self.log_format.trim().to_ascii_lowercase().as_str() {
             "pretty" | "text" => LogFormat::Pretty,
             "json" => LogFormat::Json,
-            other => return Err(err("LOG_FORMAT", format!("{other:?} is not pretty or json"))),
+            other => {
+                return Err(err(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not pretty or json"),
+                ));
+            }
         };
         let rate_limit_per_minute = match non_empty(&self.rate_limit_per_minute) {
             None => None,
@@ -252,7 +327,10 @@ impl Cli {
                 Ok(0) => None,
                 Ok(n) => Some(n),
                 Err(_) => {
-                    return Err(err("RATE_LIMIT_PER_MINUTE", format!("{v:?} is not a whole number")));
+                    return Err(err(
+                        "RATE_LIMIT_PER_MINUTE",
+                        format!("{v:?} is not a whole number"),
+                    ));
                 }
             },
         };
@@ -302,11 +380,17 @@ impl Cli {
             (Some(key), None) => key.to_owned(),
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    err("CMG_API_KEY_FILE", format!("cannot read {}: {e}", path.display()))
+                    err(
+                        "CMG_API_KEY_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
                 })?;
                 let key = text.trim_end_matches(['\r', '\n']).trim().to_owned();
                 if key.is_empty() {
-                    return Err(err("CMG_API_KEY_FILE", format!("{} is empty", path.display())));
+                    return Err(err(
+                        "CMG_API_KEY_FILE",
+                        format!("{} is empty", path.display()),
+                    ));
                 }
                 key
             }
@@ -326,14 +410,24 @@ impl Cli {
 
 fn parse_listen_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
     let raw = raw.trim();
-    let raw = raw.strip_prefix("localhost:").map_or_else(|| raw.to_owned(), |p| format!("127.0.0.1:{p}"));
-    raw.parse()
-        .map_err(|_| err("LISTEN_ADDR", format!("{raw:?} is not an address like 0.0.0.0:8080")))
+    let raw = raw
+        .strip_prefix("localhost:")
+        .map_or_else(|| raw.to_owned(), |p| format!("127.0.0.1:{p}"));
+    raw.parse().map_err(|_| {
+        err(
+            "LISTEN_ADDR",
+            format!("{raw:?} is not an address like 0.0.0.0:8080"),
+        )
+    })
 }
 
 fn parse_duration(variable: &'static str, raw: &str) -> Result<Duration, ConfigError> {
-    let d = humantime::parse_duration(raw.trim())
-        .map_err(|e| err(variable, format!("{raw:?} is not a duration like 30s, 5m or 12h ({e})")))?;
+    let d = humantime::parse_duration(raw.trim()).map_err(|e| {
+        err(
+            variable,
+            format!("{raw:?} is not a duration like 30s, 5m or 12h ({e})"),
+        )
+    })?;
     if d.is_zero() {
         return Err(err(variable, "must be longer than zero"));
     }
@@ -348,7 +442,10 @@ fn parse_feed_url(raw: &str) -> Result<url::Url, ConfigError> {
     }
     if url.query_pairs().any(|(k, _)| k == "key") {
         // The key belongs in CMG_API_KEY, where it is kept secret.
-        return Err(err("CMG_FEED_URL", "must not carry a key parameter; use CMG_API_KEY"));
+        return Err(err(
+            "CMG_FEED_URL",
+            "must not carry a key parameter; use CMG_API_KEY",
+        ));
     }
     Ok(url)
 }
@@ -371,7 +468,11 @@ pub fn parse_bytes(raw: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "g" | "gb" => 1_000_000_000,
         "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?} (use B, KB, KiB, MB, MiB, GB, GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KB, KiB, MB, MiB, GB, GiB)"
+            ));
+        }
     };
     let bytes = number * multiplier as f64;
     if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
@@ -381,7 +482,11 @@ pub fn parse_bytes(raw: &str) -> Result<u64, String> {
 }
 
 fn parse_cors(raw: &str) -> Result<CorsOrigins, ConfigError> {
-    let items: Vec<&str> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let items: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.contains(&"*") {
         return Ok(CorsOrigins::Any);
     }
@@ -417,11 +522,20 @@ mod tests {
     #[test]
     fn errors_name_the_variable() {
         let cases: [(&[&str], &str); 7] = [
-            (&["--refresh-interval", "soon", "--demo"], "REFRESH_INTERVAL"),
+            (
+                &["--refresh-interval", "soon", "--demo"],
+                "REFRESH_INTERVAL",
+            ),
             (&["--upstream-timeout", "0s", "--demo"], "UPSTREAM_TIMEOUT"),
-            (&["--upstream-max-bytes", "lots", "--demo"], "UPSTREAM_MAX_BYTES"),
+            (
+                &["--upstream-max-bytes", "lots", "--demo"],
+                "UPSTREAM_MAX_BYTES",
+            ),
             (&["--listen-addr", "nowhere", "--demo"], "LISTEN_ADDR"),
-            (&["--cors-allow-origins", "shop.example", "--demo"], "CORS_ALLOW_ORIGINS"),
+            (
+                &["--cors-allow-origins", "shop.example", "--demo"],
+                "CORS_ALLOW_ORIGINS",
+            ),
             (&["--feed-url", "ftp://x", "--api-key", "k"], "CMG_FEED_URL"),
             (&["--api-key-file", "/nonexistent/key"], "CMG_API_KEY_FILE"),
         ];
@@ -436,8 +550,13 @@ mod tests {
     fn a_key_is_required_unless_demo() {
         let e = cli(&[]).into_config().unwrap_err();
         assert_eq!(e.variable, "CMG_API_KEY");
-        assert!(matches!(cli(&["--demo"]).into_config().unwrap().source, Source::Demo));
-        let e = cli(&["--api-key", "a", "--api-key-file", "/x"]).into_config().unwrap_err();
+        assert!(matches!(
+            cli(&["--demo"]).into_config().unwrap().source,
+            Source::Demo
+        ));
+        let e = cli(&["--api-key", "a", "--api-key-file", "/x"])
+            .into_config()
+            .unwrap_err();
         assert!(e.reason.contains("not both"));
     }
 
@@ -446,8 +565,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
         std::fs::write(&path, "abc123\n").unwrap();
-        let config = cli(&["--api-key-file", path.to_str().unwrap()]).into_config().unwrap();
-        let Source::Upstream(up) = config.source else { panic!() };
+        let config = cli(&["--api-key-file", path.to_str().unwrap()])
+            .into_config()
+            .unwrap();
+        let Source::Upstream(up) = config.source else {
+            panic!()
+        };
         assert_eq!(up.key.expose(), "abc123");
     }
 
@@ -457,7 +580,9 @@ mod tests {
         assert_eq!(config.listen_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(config.refresh_interval, Duration::from_secs(12 * 3600));
         assert_eq!(config.cors_allow_origins, CorsOrigins::Any);
-        let Source::Upstream(up) = config.source else { panic!() };
+        let Source::Upstream(up) = config.source else {
+            panic!()
+        };
         assert_eq!(up.url.as_str(), DEFAULT_FEED_URL);
         assert_eq!(up.timeout, Duration::from_secs(30));
         assert_eq!(up.max_bytes, 64 << 20);

@@ -42,8 +42,16 @@ impl Histogram {
         for (count, bound) in self.counts.iter().zip(buckets) {
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
         let _ = writeln!(out, "{name}_count{braces} {}", self.count);
     }
@@ -101,7 +109,10 @@ impl Metrics {
 
     /// Counts a request served for a registered partner (ids only, never raw refs).
     pub fn record_partner(&self, partner_id: &str) {
-        let mut map = self.partner_requests.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .partner_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match map.get_mut(partner_id) {
             Some(n) => *n += 1,
             None => {
@@ -121,7 +132,9 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, store: &CatalogStore) -> String {
         let mut out = String::with_capacity(8 * 1024);
-        out.push_str("# HELP http_requests_total HTTP requests by matched route, method and status.\n");
+        out.push_str(
+            "# HELP http_requests_total HTTP requests by matched route, method and status.\n",
+        );
         out.push_str("# TYPE http_requests_total counter\n");
         let http = self.http.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for ((route, method, status), h) in &http {
@@ -135,7 +148,10 @@ impl Metrics {
         out.push_str("# HELP http_request_duration_seconds HTTP request latency by matched route, method and status.\n");
         out.push_str("# TYPE http_request_duration_seconds histogram\n");
         for ((route, method, status), h) in &http {
-            let labels = format!("route=\"{}\",method=\"{method}\",status=\"{status}\"", escape(route));
+            let labels = format!(
+                "route=\"{}\",method=\"{method}\",status=\"{status}\"",
+                escape(route)
+            );
             h.render(&mut out, "http_request_duration_seconds", &labels, &BUCKETS);
         }
 
@@ -149,7 +165,9 @@ impl Metrics {
                 self.syncs[i].load(Ordering::Relaxed)
             );
         }
-        out.push_str("# HELP cmg_plans_dropped_total Upstream plans dropped during validation, by reason.\n");
+        out.push_str(
+            "# HELP cmg_plans_dropped_total Upstream plans dropped during validation, by reason.\n",
+        );
         out.push_str("# TYPE cmg_plans_dropped_total counter\n");
         for (i, reason) in DropReason::ALL.iter().enumerate() {
             let _ = writeln!(
@@ -159,23 +177,38 @@ impl Metrics {
                 self.dropped[i].load(Ordering::Relaxed)
             );
         }
-        out.push_str("# HELP cmg_upstream_fetch_duration_seconds Time to fetch the upstream feed body.\n");
+        out.push_str(
+            "# HELP cmg_upstream_fetch_duration_seconds Time to fetch the upstream feed body.\n",
+        );
         out.push_str("# TYPE cmg_upstream_fetch_duration_seconds histogram\n");
         self.fetch
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .render(&mut out, "cmg_upstream_fetch_duration_seconds", "", &FETCH_BUCKETS);
+            .render(
+                &mut out,
+                "cmg_upstream_fetch_duration_seconds",
+                "",
+                &FETCH_BUCKETS,
+            );
         out.push_str("# HELP cmg_upstream_fetch_bytes_total Bytes of feed bodies received.\n");
         out.push_str("# TYPE cmg_upstream_fetch_bytes_total counter\n");
-        let _ = writeln!(out, "cmg_upstream_fetch_bytes_total {}", self.fetch_bytes.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "cmg_upstream_fetch_bytes_total {}",
+            self.fetch_bytes.load(Ordering::Relaxed)
+        );
 
         let catalog = store.catalog();
         let status = store.status();
         let now = SystemTime::now();
         out.push_str("# HELP cmg_catalog_plans Plans in the catalog being served.\n");
         out.push_str("# TYPE cmg_catalog_plans gauge\n");
-        let _ = writeln!(out, "cmg_catalog_plans {}", catalog.as_ref().map_or(0, |c| c.len()));
+        let _ = writeln!(
+            out,
+            "cmg_catalog_plans {}",
+            catalog.as_ref().map_or(0, |c| c.len())
+        );
         out.push_str("# HELP cmg_catalog_age_seconds Age of the catalog being served.\n");
         out.push_str("# TYPE cmg_catalog_age_seconds gauge\n");
         if let Some(c) = &catalog {
@@ -185,30 +218,64 @@ impl Metrics {
         out.push_str("# HELP cmg_catalog_stale 1 when the last refresh failed or the catalog came from a snapshot.\n");
         out.push_str("# TYPE cmg_catalog_stale gauge\n");
         let _ = writeln!(out, "cmg_catalog_stale {}", u8::from(status.stale));
-        out.push_str("# HELP cmg_catalog_last_success_timestamp_seconds When the last sync succeeded.\n");
+        out.push_str(
+            "# HELP cmg_catalog_last_success_timestamp_seconds When the last sync succeeded.\n",
+        );
         out.push_str("# TYPE cmg_catalog_last_success_timestamp_seconds gauge\n");
         if let Some(at) = status.last_success {
-            let secs = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-            let _ = writeln!(out, "cmg_catalog_last_success_timestamp_seconds {}", secs.as_secs());
+            let secs = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "cmg_catalog_last_success_timestamp_seconds {}",
+                secs.as_secs()
+            );
         }
 
-        out.push_str("# HELP cmg_partner_requests_total Catalog requests served per registered partner.\n");
+        out.push_str(
+            "# HELP cmg_partner_requests_total Catalog requests served per registered partner.\n",
+        );
         out.push_str("# TYPE cmg_partner_requests_total counter\n");
-        for (id, n) in self.partner_requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "cmg_partner_requests_total{{partner=\"{}\"}} {n}", escape(id));
+        for (id, n) in self
+            .partner_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "cmg_partner_requests_total{{partner=\"{}\"}} {n}",
+                escape(id)
+            );
         }
-        out.push_str("# HELP cmg_rate_limited_total Requests refused by the per-client rate limit.\n");
+        out.push_str(
+            "# HELP cmg_rate_limited_total Requests refused by the per-client rate limit.\n",
+        );
         out.push_str("# TYPE cmg_rate_limited_total counter\n");
-        let _ = writeln!(out, "cmg_rate_limited_total {}", self.rate_limited.load(Ordering::Relaxed));
-        out.push_str("# HELP cmg_load_shed_total Requests shed because the server was at capacity.\n");
+        let _ = writeln!(
+            out,
+            "cmg_rate_limited_total {}",
+            self.rate_limited.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP cmg_load_shed_total Requests shed because the server was at capacity.\n",
+        );
         out.push_str("# TYPE cmg_load_shed_total counter\n");
-        let _ = writeln!(out, "cmg_load_shed_total {}", self.shed.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "cmg_load_shed_total {}",
+            self.shed.load(Ordering::Relaxed)
+        );
         out
     }
 }
 
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -222,7 +289,9 @@ mod tests {
         m.record_http("/plans", "GET", 200, Duration::from_millis(30));
         m.record_sync(Outcome::Unauthorized);
         let text = m.render(&CatalogStore::new());
-        assert!(text.contains("http_requests_total{route=\"/plans\",method=\"GET\",status=\"200\"} 2"));
+        assert!(
+            text.contains("http_requests_total{route=\"/plans\",method=\"GET\",status=\"200\"} 2")
+        );
         assert!(text.contains("le=\"0.0005\"} 1"));
         assert!(text.contains("le=\"0.05\"} 2"));
         assert!(text.contains("cmg_sync_total{outcome=\"unauthorized\"} 1"));

@@ -56,7 +56,10 @@ impl QueryError {
 
 /// Splits a raw query string into pairs, rejecting unknown and repeated
 /// parameters. `key` is dropped here, so it goes no further.
-pub fn parse_pairs(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>, QueryError> {
+pub fn parse_pairs(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<Vec<(String, String)>, QueryError> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         if name == IGNORED {
@@ -174,7 +177,10 @@ impl PlanQuery {
                 "sort" => {
                     query.sort = SortKey::parse(v).ok_or_else(|| {
                         let keys: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
-                        QueryError::invalid("sort", format!("sort must be one of {}", keys.join(", ")))
+                        QueryError::invalid(
+                            "sort",
+                            format!("sort must be one of {}", keys.join(", ")),
+                        )
                     })?;
                 }
                 "limit" => {
@@ -183,7 +189,10 @@ impl PlanQuery {
                         .ok()
                         .filter(|l| (1..=MAX_LIMIT).contains(l))
                         .ok_or_else(|| {
-                            QueryError::invalid("limit", format!("limit must be an integer from 1 to {MAX_LIMIT}"))
+                            QueryError::invalid(
+                                "limit",
+                                format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+                            )
                         })?;
                 }
                 "offset" => {
@@ -206,7 +215,10 @@ impl PlanQuery {
         ] {
             if let (Some(lo), Some(hi)) = (bounds.min, bounds.max) {
                 if lo > hi {
-                    return Err(QueryError::invalid(min, format!("{min} must not exceed {max}")));
+                    return Err(QueryError::invalid(
+                        min,
+                        format!("{min} must not exceed {max}"),
+                    ));
                 }
             }
         }
@@ -339,7 +351,9 @@ fn parse_countries(value: &str) -> Result<Vec<CountryCode>, QueryError> {
             let shown: String = item.chars().take(16).collect();
             QueryError::invalid(
                 "country",
-                format!("country must be ISO 3166-1 alpha-2 codes separated by commas; got {shown:?}"),
+                format!(
+                    "country must be ISO 3166-1 alpha-2 codes separated by commas; got {shown:?}"
+                ),
             )
         })?;
         if !out.contains(&code) {
@@ -353,7 +367,10 @@ fn parse_countries(value: &str) -> Result<Vec<CountryCode>, QueryError> {
 fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
     match value.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(v) if v.is_finite() => Err(QueryError::invalid(name, format!("{name} must not be negative"))),
+        Ok(v) if v.is_finite() => Err(QueryError::invalid(
+            name,
+            format!("{name} must not be negative"),
+        )),
         _ => Err(QueryError::invalid(
             name,
             format!("{name} must be a finite, non-negative number"),
@@ -365,20 +382,27 @@ fn parse_speed(value: &str) -> Result<Vec<String>, QueryError> {
     let tokens = speed_tokens(value);
     let valid = !tokens.is_empty()
         && value.len() <= 32
-        && tokens
-            .iter()
-            .all(|t| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '.'));
+        && tokens.iter().all(|t| {
+            t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '.')
+        });
     if valid {
         Ok(tokens)
     } else {
-        Err(QueryError::invalid("speed", "speed must be a network generation such as 4G or 5G"))
+        Err(QueryError::invalid(
+            "speed",
+            "speed must be a network generation such as 4G or 5G",
+        ))
     }
 }
 
 fn parse_text(name: &str, value: &str, max_chars: usize) -> Result<String, QueryError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(QueryError::invalid(name, format!("{name} must not be empty")));
+        return Err(QueryError::invalid(
+            name,
+            format!("{name} must not be empty"),
+        ));
     }
     if trimmed.chars().count() > max_chars {
         return Err(QueryError::invalid(
@@ -422,8 +446,17 @@ mod tests {
              &speed=5g&operator=Orange&q=T%C3%9CRKIYE%20unlimited&sort=-price&limit=500&offset=3&ref=acme-1&key=ignored",
         )
         .unwrap();
-        assert_eq!(q.countries.iter().map(|c| c.as_str()).collect::<Vec<_>>(), ["DE", "FR"]);
-        assert_eq!(q.gb, Bounds { min: Some(1.0), max: Some(10.5) });
+        assert_eq!(
+            q.countries.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            ["DE", "FR"]
+        );
+        assert_eq!(
+            q.gb,
+            Bounds {
+                min: Some(1.0),
+                max: Some(10.5)
+            }
+        );
         assert_eq!(q.speed, ["5G"]);
         assert_eq!(q.operator.as_deref(), Some("orange"));
         assert_eq!(q.text, ["türkiye", "unlimited"]);
@@ -475,7 +508,10 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(parameter, "contry");
-        assert!(message.contains("country") && message.contains("max_price"), "{message}");
+        assert!(
+            message.contains("country") && message.contains("max_price"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -527,7 +563,11 @@ mod tests {
         let catalog = catalog();
         let q = parse("speed=5G&limit=500").unwrap();
         let sel = q.run(&catalog);
-        assert!(sel.page.iter().all(|&i| catalog.plan(i).speed.contains("5G")));
+        assert!(
+            sel.page
+                .iter()
+                .all(|&i| catalog.plan(i).speed.contains("5G"))
+        );
         let q4 = parse("speed=4G&limit=500").unwrap().run(&catalog);
         assert!(q4.page.iter().all(|&i| catalog.plan(i).speed != "5G"));
     }

@@ -172,8 +172,7 @@ impl PartnerRegistry {
             if entry.id.trim().is_empty() {
                 return Err(format!("{at}: id is empty"));
             }
-            let ref_code =
-                RefCode::parse(&entry.ref_code).map_err(|e| format!("{at}: ref {e}"))?;
+            let ref_code = RefCode::parse(&entry.ref_code).map_err(|e| format!("{at}: ref {e}"))?;
             if registry.partners.iter().any(|p| p.id == entry.id) {
                 return Err(format!("{at}: duplicate id"));
             }
@@ -239,7 +238,9 @@ pub fn normalize_origin(raw: &str) -> Result<String, String> {
         return Err(format!("origin {raw:?} must be http(s)://host[:port]"));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("origin {raw:?} must not have a path, query or fragment"));
+        return Err(format!(
+            "origin {raw:?} must not have a path, query or fragment"
+        ));
     }
     if raw.ends_with('/') {
         return Err(format!("origin {raw:?} must not end with '/'"));
@@ -261,7 +262,17 @@ mod tests {
             assert!(RefCode::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "-a", "_a", "a b", "a&b", "a=b", "ä", "a/b", "a.b", "a#", &"a".repeat(65),
+            "",
+            "-a",
+            "_a",
+            "a b",
+            "a&b",
+            "a=b",
+            "ä",
+            "a/b",
+            "a.b",
+            "a#",
+            &"a".repeat(65),
         ] {
             assert!(RefCode::parse(bad).is_err(), "{bad}");
         }
@@ -274,7 +285,10 @@ mod tests {
             url.with_ref(Some(&code("acme"))),
             "https://www.connectmeguru.com/esim/de-5gb?ref=acme"
         );
-        assert_eq!(url.with_ref(None), "https://www.connectmeguru.com/esim/de-5gb");
+        assert_eq!(
+            url.with_ref(None),
+            "https://www.connectmeguru.com/esim/de-5gb"
+        );
     }
 
     #[test]
@@ -290,7 +304,10 @@ mod tests {
     #[test]
     fn existing_refs_are_replaced_not_duplicated() {
         let url = ProductUrl::parse("https://x.example/p?ref=up&a=1&ref=again&r%65f=enc").unwrap();
-        assert_eq!(url.with_ref(Some(&code("mine"))), "https://x.example/p?a=1&ref=mine");
+        assert_eq!(
+            url.with_ref(Some(&code("mine"))),
+            "https://x.example/p?a=1&ref=mine"
+        );
         assert_eq!(url.with_ref(None), "https://x.example/p?a=1");
         let only = ProductUrl::parse("https://x.example/p?ref=up#f").unwrap();
         assert_eq!(only.with_ref(None), "https://x.example/p#f");
@@ -313,12 +330,21 @@ mod tests {
         let url = ProductUrl::parse("https://x.example/p?").unwrap();
         assert_eq!(url.with_ref(Some(&code("z"))), "https://x.example/p?ref=z");
         let idn = ProductUrl::parse("https://bücher.example/p").unwrap();
-        assert_eq!(idn.with_ref(Some(&code("z"))), "https://xn--bcher-kva.example/p?ref=z");
+        assert_eq!(
+            idn.with_ref(Some(&code("z"))),
+            "https://xn--bcher-kva.example/p?ref=z"
+        );
     }
 
     #[test]
     fn non_http_or_relative_urls_are_rejected() {
-        for bad in ["/esim/de", "ftp://x.example/p", "javascript:alert(1)", "", "https://"] {
+        for bad in [
+            "/esim/de",
+            "ftp://x.example/p",
+            "javascript:alert(1)",
+            "",
+            "https://",
+        ] {
             assert!(ProductUrl::parse(bad).is_err(), "{bad}");
         }
         assert!(ProductUrl::parse("http://x.example/p").is_ok());
@@ -341,8 +367,14 @@ mod tests {
         assert_eq!(reg.len(), 2);
         assert_eq!(reg.by_ref(&code("acme-01")).unwrap().id, "acme");
         assert!(reg.by_ref(&code("nobody")).is_none());
-        assert_eq!(reg.by_origin("https://acme.example:8443").unwrap().id, "acme");
-        assert_eq!(reg.by_origin("https://shop.acme.example").unwrap().id, "acme");
+        assert_eq!(
+            reg.by_origin("https://acme.example:8443").unwrap().id,
+            "acme"
+        );
+        assert_eq!(
+            reg.by_origin("https://shop.acme.example").unwrap().id,
+            "acme"
+        );
         assert!(reg.by_origin("https://evil.example").is_none());
     }
 
@@ -350,10 +382,22 @@ mod tests {
     fn registry_rejects_bad_entries_naming_them() {
         let cases = [
             ("[[partner]]\nid='a'\nref='-x'", "partner #1"),
-            ("[[partner]]\nid='a'\nref='x'\n[[partner]]\nid='a'\nref='y'", "duplicate id"),
-            ("[[partner]]\nid='a'\nref='x'\n[[partner]]\nid='b'\nref='x'", "already used"),
-            ("[[partner]]\nid='a'\nref='x'\norigins=['shop.example']", "malformed"),
-            ("[[partner]]\nid='a'\nref='x'\norigins=['https://a.example/path']", "path"),
+            (
+                "[[partner]]\nid='a'\nref='x'\n[[partner]]\nid='a'\nref='y'",
+                "duplicate id",
+            ),
+            (
+                "[[partner]]\nid='a'\nref='x'\n[[partner]]\nid='b'\nref='x'",
+                "already used",
+            ),
+            (
+                "[[partner]]\nid='a'\nref='x'\norigins=['shop.example']",
+                "malformed",
+            ),
+            (
+                "[[partner]]\nid='a'\nref='x'\norigins=['https://a.example/path']",
+                "path",
+            ),
             ("[[partner]]\nid='a'", "ref"),
             ("not toml [", "TOML"),
         ];

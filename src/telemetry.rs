@@ -44,7 +44,9 @@ impl<'a> MakeWriter<'a> for ScrubbingWriter {
     type Writer = ScrubbingLine<'a>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        ScrubbingLine { secrets: &self.secrets }
+        ScrubbingLine {
+            secrets: &self.secrets,
+        }
     }
 }
 

@@ -141,7 +141,9 @@ impl Catalog {
                 Err(reason) => dropped.add(reason),
             }
         }
-        let aggregator = feed.aggregator.unwrap_or_else(|| "ConnectMeGuru".to_owned());
+        let aggregator = feed
+            .aggregator
+            .unwrap_or_else(|| "ConnectMeGuru".to_owned());
         Ok(Self::build(aggregator, plans, seen, dropped, updated_at))
     }
 
@@ -429,17 +431,22 @@ mod tests {
 
     #[test]
     fn bad_plans_are_dropped_and_duplicates_keep_the_first() {
-        let body = feed(&[
-            plan("A", r#""de""#, 1.0, 5.0),
-            plan("A", r#""fr""#, 1.0, 6.0),
-            r#"{"packageCode":"B"}"#.to_owned(),
-            "42".to_owned(),
-            plan("C", r#""fr","DE""#, 2.0, 3.0),
-        ]
-        .join(","));
+        let body = feed(
+            &[
+                plan("A", r#""de""#, 1.0, 5.0),
+                plan("A", r#""fr""#, 1.0, 6.0),
+                r#"{"packageCode":"B"}"#.to_owned(),
+                "42".to_owned(),
+                plan("C", r#""fr","DE""#, 2.0, 3.0),
+            ]
+            .join(","),
+        );
         let catalog = Catalog::from_feed(&body, SystemTime::now()).unwrap();
         assert_eq!(catalog.len(), 2);
-        assert_eq!(catalog.plan(catalog.index_of("A").unwrap()).location_codes, ["DE"]);
+        assert_eq!(
+            catalog.plan(catalog.index_of("A").unwrap()).location_codes,
+            ["DE"]
+        );
         assert_eq!(catalog.dropped().get(DropReason::DuplicatePackageCode), 1);
         assert_eq!(catalog.dropped().get(DropReason::InvalidNumber), 1);
         assert_eq!(catalog.dropped().get(DropReason::Malformed), 1);
@@ -462,17 +469,22 @@ mod tests {
             Catalog::from_feed(br#"{"success":true}"#, now),
             Err(FeedError::NoPlans)
         ));
-        assert!(matches!(Catalog::from_feed(b"<html>", now), Err(FeedError::Malformed(_))));
+        assert!(matches!(
+            Catalog::from_feed(b"<html>", now),
+            Err(FeedError::Malformed(_))
+        ));
     }
 
     #[test]
     fn sort_orders_break_ties_by_package_code_in_both_directions() {
-        let body = feed(&[
-            plan("b", r#""DE""#, 1.0, 5.0),
-            plan("a", r#""DE""#, 2.0, 5.0),
-            plan("c", r#""DE""#, 0.0, 1.0),
-        ]
-        .join(","));
+        let body = feed(
+            &[
+                plan("b", r#""DE""#, 1.0, 5.0),
+                plan("a", r#""DE""#, 2.0, 5.0),
+                plan("c", r#""DE""#, 0.0, 1.0),
+            ]
+            .join(","),
+        );
         let catalog = Catalog::from_feed(&body, SystemTime::now()).unwrap();
         let codes = |key| -> Vec<&str> {
             catalog
@@ -503,7 +515,10 @@ mod tests {
         let mut de = plan("x", r#""DE""#, 1.0, 4.0);
         de = de.replace(r#""locationNames":[]"#, r#""locationNames":["Germany"]"#);
         let mut eu = plan("y", r#""DE","AT""#, 1.0, 2.0);
-        eu = eu.replace(r#""locationNames":[]"#, r#""locationNames":["Deutschland","Austria"]"#);
+        eu = eu.replace(
+            r#""locationNames":[]"#,
+            r#""locationNames":["Deutschland","Austria"]"#,
+        );
         let catalog = Catalog::from_feed(&feed(&[de, eu].join(",")), SystemTime::now()).unwrap();
         let rows: Vec<(&str, &str, usize, f64)> = catalog
             .countries()

@@ -114,8 +114,7 @@ impl DropCounts {
 
 /// Validates one raw plan from the feed.
 pub fn validate(raw: &RawValue) -> Result<Plan, DropReason> {
-    let wire: WirePlan =
-        serde_json::from_str(raw.get()).map_err(|_| DropReason::Malformed)?;
+    let wire: WirePlan = serde_json::from_str(raw.get()).map_err(|_| DropReason::Malformed)?;
     let package_code = wire
         .package_code
         .map(|c| c.trim().to_owned())
@@ -184,15 +183,42 @@ mod tests {
     #[test]
     fn bad_plans_are_dropped_with_a_reason() {
         let cases = [
-            (GOOD.replace(r#""packageCode":"DE-5","#, ""), DropReason::MissingPackageCode),
-            (GOOD.replace(r#""DE-5""#, r#""  ""#), DropReason::MissingPackageCode),
-            (GOOD.replace(r#""dataAmount":5"#, r#""dataAmount":-1"#), DropReason::InvalidNumber),
-            (GOOD.replace(r#""retailPrice":9.5"#, r#""retailPrice":null"#), DropReason::InvalidNumber),
-            (GOOD.replace(r#""duration":30"#, r#""duration":1.5"#), DropReason::InvalidNumber),
-            (GOOD.replace(r#""dataAmount":5,"#, ""), DropReason::InvalidNumber),
-            (GOOD.replace("https://x.example/de?ref=up", "/de"), DropReason::InvalidProductUrl),
-            (GOOD.replace("https://x.example/de?ref=up", "ftp://x/de"), DropReason::InvalidProductUrl),
-            (GOOD.replace(r#""dataAmount":5"#, r#""dataAmount":"5""#), DropReason::Malformed),
+            (
+                GOOD.replace(r#""packageCode":"DE-5","#, ""),
+                DropReason::MissingPackageCode,
+            ),
+            (
+                GOOD.replace(r#""DE-5""#, r#""  ""#),
+                DropReason::MissingPackageCode,
+            ),
+            (
+                GOOD.replace(r#""dataAmount":5"#, r#""dataAmount":-1"#),
+                DropReason::InvalidNumber,
+            ),
+            (
+                GOOD.replace(r#""retailPrice":9.5"#, r#""retailPrice":null"#),
+                DropReason::InvalidNumber,
+            ),
+            (
+                GOOD.replace(r#""duration":30"#, r#""duration":1.5"#),
+                DropReason::InvalidNumber,
+            ),
+            (
+                GOOD.replace(r#""dataAmount":5,"#, ""),
+                DropReason::InvalidNumber,
+            ),
+            (
+                GOOD.replace("https://x.example/de?ref=up", "/de"),
+                DropReason::InvalidProductUrl,
+            ),
+            (
+                GOOD.replace("https://x.example/de?ref=up", "ftp://x/de"),
+                DropReason::InvalidProductUrl,
+            ),
+            (
+                GOOD.replace(r#""dataAmount":5"#, r#""dataAmount":"5""#),
+                DropReason::Malformed,
+            ),
             ("[1,2]".to_owned(), DropReason::Malformed),
         ];
         for (json, reason) in cases {

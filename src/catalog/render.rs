@@ -98,7 +98,13 @@ impl Rendered {
         Self { arena, spans }
     }
 
-    pub(super) fn write(&self, out: &mut Vec<u8>, index: usize, ref_code: Option<&RefCode>, mirror: bool) {
+    pub(super) fn write(
+        &self,
+        out: &mut Vec<u8>,
+        index: usize,
+        ref_code: Option<&RefCode>,
+        mirror: bool,
+    ) {
         let span = self.spans[index];
         let head = &self.arena[span.start as usize..span.head_end as usize];
         let end = if mirror { span.mirror_end } else { span.end };

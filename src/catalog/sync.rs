@@ -207,7 +207,8 @@ impl Syncer {
                 (outcome, 0, 0, Some(error.to_string()))
             }
             Ok(fetched) => {
-                self.metrics.record_fetch(fetched.elapsed, fetched.body.len());
+                self.metrics
+                    .record_fetch(fetched.elapsed, fetched.body.len());
                 let bytes = fetched.body.len();
                 let body = fetched.body;
                 let parsed = tokio::task::spawn_blocking(move || {
@@ -237,16 +238,26 @@ impl Syncer {
         let duration_ms = started.elapsed().as_millis() as u64;
         match (outcome, &message) {
             (Outcome::Ok, _) => tracing::info!(
-                outcome = outcome.as_str(), plans = plan_count, dropped, bytes, duration_ms,
+                outcome = outcome.as_str(),
+                plans = plan_count,
+                dropped,
+                bytes,
+                duration_ms,
                 "sync finished"
             ),
             (Outcome::Unauthorized, m) => tracing::error!(
-                outcome = outcome.as_str(), plans = plan_count, duration_ms,
+                outcome = outcome.as_str(),
+                plans = plan_count,
+                duration_ms,
                 error.cause_chain = m.as_deref().unwrap_or(""),
                 "upstream rejected the API key; keeping the current catalog"
             ),
             (_, m) => tracing::warn!(
-                outcome = outcome.as_str(), plans = plan_count, dropped, bytes, duration_ms,
+                outcome = outcome.as_str(),
+                plans = plan_count,
+                dropped,
+                bytes,
+                duration_ms,
                 error.cause_chain = m.as_deref().unwrap_or(""),
                 "sync failed; keeping the current catalog"
             ),
@@ -269,7 +280,9 @@ impl Syncer {
             );
         }
         let floor = current as f64 * (1.0 - self.settings.max_shrink);
-        if !(accept_shrink || self.settings.accept_shrink) && (catalog.len() as f64) < floor {
+        let guarded =
+            self.settings.max_shrink < 1.0 && !(accept_shrink || self.settings.accept_shrink);
+        if guarded && (catalog.len() as f64) < floor {
             return (
                 Outcome::RejectedShrink,
                 Some(format!(
@@ -337,7 +350,9 @@ mod tests {
     #[test]
     fn backoff_grows_from_a_second_to_the_ceiling_and_resets() {
         let mut backoff = Backoff::new(Duration::from_secs(60));
-        let delays: Vec<f64> = (0..10).map(|_| backoff.next_delay().as_secs_f64()).collect();
+        let delays: Vec<f64> = (0..10)
+            .map(|_| backoff.next_delay().as_secs_f64())
+            .collect();
         assert!((0.8..=1.2).contains(&delays[0]), "{delays:?}");
         assert!((1.6..=2.4).contains(&delays[1]), "{delays:?}");
         assert!(delays.iter().all(|&d| d <= 60.0), "{delays:?}");

@@ -70,9 +70,21 @@ const REGIONS: &[(&str, &str, &[&str])] = &[
             "IS", "IT", "NL", "NO", "PL", "PT", "RO", "SE", "TR",
         ],
     ),
-    ("Asia", "asia", &["CN", "ID", "IN", "JP", "KR", "MY", "PH", "SG", "TH", "VN"]),
-    ("Americas", "americas", &["AR", "BR", "CA", "CL", "CO", "MX", "PE", "US"]),
-    ("Middle East & Africa", "mea", &["AE", "EG", "IL", "KE", "MA", "SA", "ZA"]),
+    (
+        "Asia",
+        "asia",
+        &["CN", "ID", "IN", "JP", "KR", "MY", "PH", "SG", "TH", "VN"],
+    ),
+    (
+        "Americas",
+        "americas",
+        &["AR", "BR", "CA", "CL", "CO", "MX", "PE", "US"],
+    ),
+    (
+        "Middle East & Africa",
+        "mea",
+        &["AE", "EG", "IL", "KE", "MA", "SA", "ZA"],
+    ),
     ("North America", "north-america", &["CA", "MX", "US"]),
     ("Scandinavia", "nordics", &["DK", "FI", "IS", "NO", "SE"]),
     ("Global", "global", &[]),
@@ -106,7 +118,8 @@ pub fn plans(n: usize, seed: u64) -> Vec<Plan> {
                     continue;
                 }
                 let operator = operators[(pi + round) % operators.len()];
-                let base = [0.9, 2.4, 3.6, 6.5, 11.0, 24.0, 9.5][pi] * (1.0 + (ci % 7) as f64 * 0.08);
+                let base =
+                    [0.9, 2.4, 3.6, 6.5, 11.0, 24.0, 9.5][pi] * (1.0 + (ci % 7) as f64 * 0.08);
                 out.push(make_plan(
                     &mut rng,
                     round,
@@ -252,9 +265,19 @@ mod tests {
         assert_eq!(catalog.len(), DEMO_PLANS, "no duplicate codes");
         assert!(catalog.countries().len() >= 40);
         let plans = catalog.plans();
-        assert!(plans.iter().any(|p| p.data_amount == 0.0), "unlimited plans");
-        assert!(plans.iter().any(|p| p.location_codes.len() > 20), "global plans");
-        assert!(plans.iter().any(|p| (2..20).contains(&p.location_codes.len())));
+        assert!(
+            plans.iter().any(|p| p.data_amount == 0.0),
+            "unlimited plans"
+        );
+        assert!(
+            plans.iter().any(|p| p.location_codes.len() > 20),
+            "global plans"
+        );
+        assert!(
+            plans
+                .iter()
+                .any(|p| (2..20).contains(&p.location_codes.len()))
+        );
         assert!(plans.iter().any(|p| p.speed == "4G/5G"));
         assert!(plans.iter().any(|p| p.speed == "4G"));
     }

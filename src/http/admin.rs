@@ -13,7 +13,19 @@ use super::{ApiError, AppState};
 use crate::query::{QueryError, parse_pairs};
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/admin/refresh", post(admin_refresh))
+    Router::new().route(
+        "/admin/refresh",
+        post(admin_refresh).fallback(admin_other_method),
+    )
+}
+
+/// Without `ADMIN_TOKEN` the admin route does not exist, whatever the method.
+async fn admin_other_method(State(state): State<AppState>) -> ApiError {
+    if state.admin_token.is_some() {
+        ApiError::MethodNotAllowed
+    } else {
+        ApiError::not_found_route()
+    }
 }
 
 async fn admin_refresh(
@@ -27,7 +39,10 @@ async fn admin_refresh(
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .unwrap_or("");
     if !token.constant_time_eq(presented.as_bytes()) {
@@ -48,7 +63,9 @@ async fn admin_refresh(
     let Some(sync) = &state.sync else {
         // Demo mode: the catalog is built in, there is nothing to fetch.
         let plans = state.store.catalog().map_or(0, |c| c.len());
-        return Ok(Json(json!({"outcome": "demo", "planCount": plans, "dropped": 0})).into_response());
+        return Ok(
+            Json(json!({"outcome": "demo", "planCount": plans, "dropped": 0})).into_response(),
+        );
     };
     let report = sync
         .refresh(accept_shrink)

@@ -110,7 +110,9 @@ impl From<QueryError> for ApiError {
                 parameter: Some(parameter),
                 message,
             },
-            QueryError::Unknown { parameter, message } => Self::UnknownParameter { parameter, message },
+            QueryError::Unknown { parameter, message } => {
+                Self::UnknownParameter { parameter, message }
+            }
         }
     }
 }

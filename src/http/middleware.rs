@@ -17,7 +17,9 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use super::{ApiError, AppState};
@@ -33,10 +35,12 @@ pub(super) async fn method_not_allowed() -> ApiError {
 
 pub(super) fn stack(routes: Router, state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    let rate_limiter = state
-        .settings
-        .rate_limit_per_minute
-        .map(|per_minute| Arc::new(RateLimiter::new(per_minute, state.settings.trust_forwarded_for)));
+    let rate_limiter = state.settings.rate_limit_per_minute.map(|per_minute| {
+        Arc::new(RateLimiter::new(
+            per_minute,
+            state.settings.trust_forwarded_for,
+        ))
+    });
     let timeout = state.settings.request_timeout;
     routes
         .layer(
@@ -54,25 +58,29 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
         ))
         .layer(CompressionLayer::new())
         .layer(cors(&state))
-        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            ApiError::Internal("handler panicked".into()).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                ApiError::Internal("handler panicked".into()).into_response()
+            },
+        ))
         .layer(middleware::from_fn_with_state(state, record_metrics))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id = %id,
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id,
+                )
+            }),
+        )
         .layer(SetRequestIdLayer::new(x_request_id, RequestIds::default()))
 }
 
@@ -120,9 +128,12 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
         .to_owned();
     let method = bounded_method(request.method());
     let response = next.run(request).await;
-    state
-        .metrics
-        .record_http(&route, method, response.status().as_u16(), started.elapsed());
+    state.metrics.record_http(
+        &route,
+        method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     if response.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
         state.metrics.record_rate_limited();
     }
@@ -147,8 +158,16 @@ fn bounded_method(method: &Method) -> &'static str {
 fn cors(state: &AppState) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers([header::IF_NONE_MATCH, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
-        .expose_headers([header::ETAG, header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+        .allow_headers([
+            header::IF_NONE_MATCH,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-request-id"),
+        ])
         .max_age(Duration::from_secs(3600));
     match &state.settings.cors_allow_origins {
         CorsOrigins::Any => layer.allow_origin(AllowOrigin::any()),
@@ -160,7 +179,7 @@ fn cors(state: &AppState) -> CorsLayer {
                     return false;
                 };
                 let origin = origin.to_ascii_lowercase();
-                list.iter().any(|o| *o == origin)
+                list.contains(&origin)
                     || partners
                         .as_ref()
                         .is_some_and(|p| p.load().by_origin(&origin).is_some())
@@ -206,7 +225,8 @@ impl RateLimiter {
         });
         let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_sec).min(capacity);
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_sec).min(capacity);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;

@@ -87,9 +87,9 @@ async fn plans_show(
     let explicit = ref_only(raw.as_deref())?;
     let catalog = respond::catalog(&state)?;
     let who = respond::attribute(&state, explicit, &headers)?;
-    let index = catalog
-        .index_of(&code)
-        .ok_or_else(|| ApiError::NotFound(format!("no plan with packageCode {:?}", truncate(&code))))?;
+    let index = catalog.index_of(&code).ok_or_else(|| {
+        ApiError::NotFound(format!("no plan with packageCode {:?}", truncate(&code)))
+    })?;
     let status = state.store.status();
     let ref_code = who.ref_code.as_ref();
     let etag = respond::etag(&catalog, status.stale, "plan", &code, ref_code);

@@ -67,9 +67,22 @@ pub(super) fn attribute(
 
 /// A strong validator for a response derived from `catalog`: equal catalog
 /// content, route, normalised query, ref and staleness give equal ETags.
-pub(super) fn etag(catalog: &Catalog, stale: bool, route: &str, query: &str, ref_code: Option<&RefCode>) -> String {
+pub(super) fn etag(
+    catalog: &Catalog,
+    stale: bool,
+    route: &str,
+    query: &str,
+    ref_code: Option<&RefCode>,
+) -> String {
     let mut hasher = std::hash::DefaultHasher::new();
-    (catalog.version(), stale, route, query, ref_code.map(RefCode::as_str)).hash(&mut hasher);
+    (
+        catalog.version(),
+        stale,
+        route,
+        query,
+        ref_code.map(RefCode::as_str),
+    )
+        .hash(&mut hasher);
     format!("\"{:016x}\"", hasher.finish())
 }
 
@@ -109,7 +122,10 @@ pub(super) fn cached(
     if matches_if_none_match(headers, etag) {
         return (
             StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache_control)],
+            [
+                (header::ETAG, etag_value),
+                (header::CACHE_CONTROL, cache_control),
+            ],
         )
             .into_response();
     }

@@ -44,7 +44,11 @@ impl Secret {
     pub fn constant_time_eq(&self, other: &[u8]) -> bool {
         let mine = self.0.as_bytes();
         mine.len() == other.len()
-            && mine.iter().zip(other).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            && mine
+                .iter()
+                .zip(other)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 
@@ -153,7 +157,10 @@ impl UpstreamClient {
             .http
             .get(url)
             .header(ACCEPT, "application/json")
-            .header(USER_AGENT, concat!("cmg-feed-proxy/", env!("CARGO_PKG_VERSION")))
+            .header(
+                USER_AGENT,
+                concat!("cmg-feed-proxy/", env!("CARGO_PKG_VERSION")),
+            )
             .send()
             .await
             .map_err(|e| self.classify(e))?;
@@ -232,7 +239,13 @@ mod tests {
     fn constant_time_eq_compares_whole_values() {
         let token = Secret::new("token-123");
         assert!(token.constant_time_eq(b"token-123"));
-        for other in [&b"token-124"[..], b"token-12", b"token-1234", b"", b"TOKEN-123"] {
+        for other in [
+            &b"token-124"[..],
+            b"token-12",
+            b"token-1234",
+            b"",
+            b"TOKEN-123",
+        ] {
             assert!(!token.constant_time_eq(other));
         }
     }

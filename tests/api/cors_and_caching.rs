@@ -12,7 +12,10 @@ async fn etags_answer_304_and_change_with_the_query_ref_and_catalog() {
     let app = spawn_ready(simple_feed(5), &[ADMIN_ARG]).await;
     let first = app.get("/plans?country=DE&min_gb=2").await;
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong ETag {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong ETag {etag}"
+    );
 
     let again = app
         .client
@@ -55,9 +58,13 @@ async fn etags_answer_304_and_change_with_the_query_ref_and_catalog() {
 #[tokio::test]
 async fn cache_control_never_outlives_the_next_sync() {
     let app = spawn_ready(simple_feed(2), &["--refresh-interval=20s"]).await;
-    app.wait_for(|a| a.store.status().next_sync_at.is_some()).await;
+    app.wait_for(|a| a.store.status().next_sync_at.is_some())
+        .await;
     let response = app.get("/plans").await;
-    let value = response.headers()["cache-control"].to_str().unwrap().to_owned();
+    let value = response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let max_age: u64 = value
         .strip_prefix("public, max-age=")
         .unwrap_or_else(|| panic!("{value}"))
@@ -73,7 +80,11 @@ async fn responses_are_compressed_by_accept_encoding() {
     let app = spawn_ready(simple_feed(40), &[]).await;
     let plain: Value = app.get_json("/plans").await.1;
     // A client that leaves decoding to the test.
-    let raw_client = reqwest::Client::builder().no_gzip().no_brotli().build().unwrap();
+    let raw_client = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
     for encoding in ["gzip", "br"] {
         let response = raw_client
             .get(format!("{}/plans", app.address))
@@ -85,7 +96,9 @@ async fn responses_are_compressed_by_accept_encoding() {
         let raw = response.bytes().await.unwrap();
         let mut text = String::new();
         if encoding == "gzip" {
-            flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut text).unwrap();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_string(&mut text)
+                .unwrap();
             let body: Value = serde_json::from_str(&text).unwrap();
             assert_eq!(body["plans"], plain["plans"]);
         } else {
@@ -100,7 +113,10 @@ async fn every_response_has_a_request_id_and_a_given_one_is_kept() {
     let mut seen = std::collections::HashSet::new();
     for path in ["/plans", "/nope", "/healthz", "/plans?limit=0"] {
         let response = app.get(path).await;
-        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(!id.is_empty());
         assert!(seen.insert(id), "ids are unique");
     }
@@ -127,8 +143,15 @@ async fn cors_allows_any_origin_by_default_without_credentials() {
         .unwrap();
     assert!(response.status().is_success());
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
-    assert!(response.headers().get("access-control-allow-credentials").is_none());
-    let methods = response.headers()["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let methods = response.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
     assert!(methods.contains("GET"), "{methods}");
 }
 
@@ -138,16 +161,37 @@ async fn rate_limits_apply_per_client_and_forwarded_for_only_when_trusted() {
     let statuses = futures(&app, "/plans", None, 5).await;
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
     let response = app.get("/plans").await;
-    assert!(response.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_of(&body).0, "rate_limited");
-    assert_eq!(app.get("/healthz").await.status(), 200, "probes are never limited");
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "probes are never limited"
+    );
     // Untrusted X-Forwarded-For is ignored: still the same client.
     assert_eq!(futures(&app, "/plans", Some("10.9.9.9"), 1).await, [429]);
 
-    let trusted = spawn_ready(simple_feed(1), &["--rate-limit-per-minute=2", "--trust-forwarded-for"]).await;
-    assert_eq!(futures(&trusted, "/plans", Some("192.0.2.1"), 3).await, [200, 200, 429]);
-    assert_eq!(futures(&trusted, "/plans", Some("192.0.2.2"), 1).await, [200]);
+    let trusted = spawn_ready(
+        simple_feed(1),
+        &["--rate-limit-per-minute=2", "--trust-forwarded-for"],
+    )
+    .await;
+    assert_eq!(
+        futures(&trusted, "/plans", Some("192.0.2.1"), 3).await,
+        [200, 200, 429]
+    );
+    assert_eq!(
+        futures(&trusted, "/plans", Some("192.0.2.2"), 1).await,
+        [200]
+    );
 }
 
 async fn futures(app: &TestApp, path: &str, forwarded: Option<&str>, n: usize) -> Vec<u16> {
@@ -169,7 +213,10 @@ async fn openapi_documents_every_route() {
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for (method, path) in cmg_feed_proxy::http::openapi::ROUTES {
-        assert!(doc["paths"][path][method].is_object(), "{method} {path} documented");
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
         // And the route really exists (anything but a 404 from the router).
         let url = format!("{}{}", app.address, path.replace("{packageCode}", "P0000"));
         let response = app
@@ -196,10 +243,20 @@ async fn openapi_documents_every_route() {
 async fn the_page_and_widget_are_served() {
     let app = spawn_ready(simple_feed(1), &[]).await;
     let page = app.get("/").await;
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("widget.js"));
     let js = app.get("/widget.js").await;
-    assert!(js.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
     assert!(js.text().await.unwrap().contains("/plans"));
 }

@@ -17,7 +17,11 @@ async fn cold_start_with_upstream_down_is_alive_but_not_ready_until_upstream_hea
     assert_eq!(error_of(&body).0, "catalog_unavailable");
     for path in ["/countries", "/plans/P0001", "/api/products/aggregator"] {
         let (status, body) = app.get_json(path).await;
-        assert_eq!((status, error_of(&body).0.as_str()), (503, "catalog_unavailable"), "{path}");
+        assert_eq!(
+            (status, error_of(&body).0.as_str()),
+            (503, "catalog_unavailable"),
+            "{path}"
+        );
     }
 
     app.upstream.set(Reply::Json(simple_feed(3)));
@@ -44,8 +48,17 @@ async fn ready_after_the_first_sync_with_plans_in_spec_shape() {
     assert_eq!(catalog["planCount"], 3);
     let plan = &body["plans"][0];
     for field in [
-        "name", "packageCode", "productUrl", "dataAmount", "duration", "locationCodes",
-        "locationNames", "operator", "speed", "retailPrice", "pricePerGb",
+        "name",
+        "packageCode",
+        "productUrl",
+        "dataAmount",
+        "duration",
+        "locationCodes",
+        "locationNames",
+        "operator",
+        "speed",
+        "retailPrice",
+        "pricePerGb",
     ] {
         assert!(plan.get(field).is_some(), "{field} in {plan}");
     }
@@ -63,11 +76,22 @@ async fn a_snapshot_makes_a_restart_ready_before_upstream_answers() {
     first.stop().await;
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains(KEY), "the snapshot never holds the key");
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names.len(), 1, "no temp file left beside the snapshot: {names:?}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        1,
+        "no temp file left beside the snapshot: {names:?}"
+    );
 
     // Restart with upstream down: ready from the snapshot, marked stale.
-    let second = spawn_app_with(FakeUpstream::start(Reply::Status(500, "down")).await, &[&snapshot_arg]).await;
+    let second = spawn_app_with(
+        FakeUpstream::start(Reply::Status(500, "down")).await,
+        &[&snapshot_arg],
+    )
+    .await;
     let (status, body) = second.get_json("/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["planCount"], 7);
@@ -83,12 +107,20 @@ async fn a_corrupt_snapshot_is_ignored() {
     std::fs::write(&path, br#"{"success":true,"plans":[{"packageCo"#).unwrap();
     std::fs::write(dir.path().join(".catalog.json.tmp-999"), b"half-written").unwrap();
     let snapshot_arg = format!("--snapshot-path={}", path.display());
-    let app = spawn_app_with(FakeUpstream::start(Reply::Status(500, "down")).await, &[&snapshot_arg]).await;
+    let app = spawn_app_with(
+        FakeUpstream::start(Reply::Status(500, "down")).await,
+        &[&snapshot_arg],
+    )
+    .await;
     assert_eq!(app.get("/readyz").await.status(), 503);
-    assert!(!dir.path().join(".catalog.json.tmp-999").exists(), "leftovers are cleaned");
+    assert!(
+        !dir.path().join(".catalog.json.tmp-999").exists(),
+        "leftovers are cleaned"
+    );
     app.upstream.set(Reply::Json(simple_feed(2)));
     app.wait_for(|a| a.store.catalog().is_some()).await;
-    app.wait_for(|_| std::fs::read(&path).is_ok_and(|b| b.ends_with(b"]}"))).await;
+    app.wait_for(|_| std::fs::read(&path).is_ok_and(|b| b.ends_with(b"]}")))
+        .await;
 }
 
 #[tokio::test]
@@ -119,6 +151,8 @@ async fn admin_refresh_is_404_without_a_token_and_401_with_a_wrong_one() {
     let report = app.refresh().await;
     assert_eq!(report["outcome"], "ok");
     assert_eq!(report["planCount"], 1);
+    let (status, body) = app.get_json("/admin/refresh").await;
+    assert_eq!((status, error_of(&body).0.as_str()), (405, "method_not_allowed"));
 }
 
 #[tokio::test]
@@ -128,7 +162,12 @@ async fn metrics_expose_requests_syncs_and_catalog_figures() {
     app.get("/plans/P0001").await;
     app.get("/no/such/route").await;
     let response = app.get("/metrics").await;
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
     for needle in [
         "http_requests_total{route=\"/plans\",method=\"GET\",status=\"200\"} 1",

@@ -25,7 +25,11 @@ pub enum Reply {
     /// Waits before sending headers.
     Slow(Duration, Vec<u8>),
     /// Sends the body in `chunk`-byte pieces, pausing between them.
-    Drip { body: Vec<u8>, chunk: usize, pause: Duration },
+    Drip {
+        body: Vec<u8>,
+        chunk: usize,
+        pause: Duration,
+    },
     /// Announces the full length but closes after `sent` bytes.
     Truncated { body: Vec<u8>, sent: usize },
     /// 200 without Content-Length (connection-close delimited).
@@ -48,7 +52,10 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     pub async fn start(reply: Reply) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/api/products/aggregator", listener.local_addr().unwrap());
+        let url = format!(
+            "http://{}/api/products/aggregator",
+            listener.local_addr().unwrap()
+        );
         let fake = Self {
             url,
             reply: Arc::new(Mutex::new(reply)),
@@ -58,7 +65,9 @@ impl FakeUpstream {
         let server = fake.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let server = server.clone();
                 tokio::spawn(async move { server.answer(stream).await });
             }
@@ -101,7 +110,9 @@ impl FakeUpstream {
 }
 
 fn head(status: u16, extra: &str, length: Option<usize>) -> Vec<u8> {
-    let mut h = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}");
+    let mut h = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}"
+    );
     if let Some(len) = length {
         h.push_str(&format!("Content-Length: {len}\r\n"));
     }
@@ -116,7 +127,9 @@ async fn respond(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
             stream.write_all(&body).await
         }
         Reply::Status(status, body) => {
-            stream.write_all(&head(status, "", Some(body.len()))).await?;
+            stream
+                .write_all(&head(status, "", Some(body.len())))
+                .await?;
             stream.write_all(body.as_bytes()).await
         }
         Reply::Slow(delay, body) => {
@@ -187,7 +200,15 @@ pub fn feed(plans: &[Value]) -> Vec<u8> {
 /// A small, valid feed of `n` plans.
 pub fn simple_feed(n: usize) -> Vec<u8> {
     let plans: Vec<Value> = (0..n)
-        .map(|i| plan(&format!("P{i:04}"), &["DE"], 1.0 + i as f64, 30, 5.0 + i as f64))
+        .map(|i| {
+            plan(
+                &format!("P{i:04}"),
+                &["DE"],
+                1.0 + i as f64,
+                30,
+                5.0 + i as f64,
+            )
+        })
         .collect();
     feed(&plans)
 }
@@ -259,7 +280,10 @@ pub async fn spawn_ready(body: Vec<u8>, args: &[&str]) -> TestApp {
 }
 
 impl TestApp {
-    pub fn get(&self, path: &str) -> impl std::future::Future<Output = reqwest::Response> + Send + 'static {
+    pub fn get(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = reqwest::Response> + Send + 'static {
         let request = self.client.get(format!("{}{path}", self.address));
         async move { request.send().await.expect("request sent") }
     }
@@ -317,10 +341,18 @@ pub const ADMIN_ARG: &str = "--admin-token=admin-token-0123456789";
 
 /// Asserts the SPEC error shape and returns (code, parameter).
 pub fn error_of(body: &Value) -> (String, Option<String>) {
-    let error = body.get("error").unwrap_or_else(|| panic!("no error object in {body}"));
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let error = body
+        .get("error")
+        .unwrap_or_else(|| panic!("no error object in {body}"));
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     (
         error["code"].as_str().unwrap().to_owned(),
-        error.get("parameter").and_then(|p| p.as_str()).map(str::to_owned),
+        error
+            .get("parameter")
+            .and_then(|p| p.as_str())
+            .map(str::to_owned),
     )
 }

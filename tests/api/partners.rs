@@ -22,7 +22,8 @@ fn fixture() -> Vec<u8> {
         plan("B", &["DE"], 1.0, 7, 2.0),
         plan("C", &["DE"], 1.0, 7, 3.0),
     ];
-    plans[1]["productUrl"] = json!("https://www.connectmeguru.com/esim/b?utm_source=feed&ref=upstream&x=%2F#buy");
+    plans[1]["productUrl"] =
+        json!("https://www.connectmeguru.com/esim/b?utm_source=feed&ref=upstream&x=%2F#buy");
     plans[2]["productUrl"] = json!("https://www.connectmeguru.com/esim/c?ref=upstream");
     feed(&plans)
 }
@@ -78,7 +79,10 @@ async fn a_ref_replaces_existing_ones_and_keeps_other_parameters_and_fragment() 
         ]
     );
     let (_, one) = app.get_json("/plans/B?ref=Shop_42").await;
-    assert_eq!(one["productUrl"], "https://www.connectmeguru.com/esim/b?utm_source=feed&x=%2F&ref=Shop_42#buy");
+    assert_eq!(
+        one["productUrl"],
+        "https://www.connectmeguru.com/esim/b?utm_source=feed&x=%2F&ref=Shop_42#buy"
+    );
     let (_, mirror) = app.get_json("/api/products/aggregator?ref=Shop_42").await;
     assert_eq!(urls(&mirror)[1], one["productUrl"].as_str().unwrap());
 }
@@ -89,20 +93,34 @@ async fn with_a_registry_only_partner_refs_are_accepted() {
     let (status, body) = app.get_json("/plans?ref=acme-01").await;
     assert_eq!(status, 200);
     assert!(urls(&body).iter().all(|u| u.contains("ref=acme-01")));
-    for path in ["/plans?ref=stranger", "/plans/A?ref=stranger", "/api/products/aggregator?ref=stranger"] {
+    for path in [
+        "/plans?ref=stranger",
+        "/plans/A?ref=stranger",
+        "/api/products/aggregator?ref=stranger",
+    ] {
         let (status, body) = app.get_json(path).await;
         assert_eq!(status, 400, "{path}");
-        assert_eq!(error_of(&body), ("unknown_ref".into(), Some("ref".into())), "{path}");
+        assert_eq!(
+            error_of(&body),
+            ("unknown_ref".into(), Some("ref".into())),
+            "{path}"
+        );
     }
     let (status, body) = app.get_json("/plans?ref=-bad").await;
-    assert_eq!((status, error_of(&body).0.as_str()), (400, "invalid_parameter"));
+    assert_eq!(
+        (status, error_of(&body).0.as_str()),
+        (400, "invalid_parameter")
+    );
 }
 
 #[tokio::test]
 async fn a_partner_origin_supplies_its_ref_unless_one_is_given() {
     let (app, _dir) = with_partners().await;
     let get = |origin: &'static str, path: &'static str| {
-        let request = app.client.get(format!("{}{path}", app.address)).header("Origin", origin);
+        let request = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("Origin", origin);
         async move { request.send().await.unwrap() }
     };
     for (origin, expected) in [
@@ -115,14 +133,32 @@ async fn a_partner_origin_supplies_its_ref_unless_one_is_given() {
         let body: Value = response.json().await.unwrap();
         assert!(urls(&body).iter().all(|u| u.contains(expected)), "{origin}");
     }
-    let body: Value = get("https://acme.example", "/plans?ref=globex").await.json().await.unwrap();
-    assert!(urls(&body).iter().all(|u| u.contains("ref=globex")), "an explicit ref wins");
+    let body: Value = get("https://acme.example", "/plans?ref=globex")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        urls(&body).iter().all(|u| u.contains("ref=globex")),
+        "an explicit ref wins"
+    );
     let response = get("https://evil.example", "/plans").await;
-    assert!(response.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
     let body: Value = response.json().await.unwrap();
-    assert!(urls(&body).iter().all(|u| !u.contains("ref=")), "strangers get no ref");
+    assert!(
+        urls(&body).iter().all(|u| !u.contains("ref=")),
+        "strangers get no ref"
+    );
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("cmg_partner_requests_total{partner=\"acme\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("cmg_partner_requests_total{partner=\"acme\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -146,9 +182,20 @@ async fn partner_origins_and_configured_origins_pass_cors_preflight_strangers_do
         assert_eq!(allow.is_some(), allowed, "{origin}");
         if allowed {
             assert_eq!(allow.unwrap(), origin);
-            assert!(response.headers().get("access-control-allow-credentials").is_none());
+            assert!(
+                response
+                    .headers()
+                    .get("access-control-allow-credentials")
+                    .is_none()
+            );
         }
-        let vary = response.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>().join(",");
+        let vary = response
+            .headers()
+            .get_all("vary")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join(",");
         assert!(vary.to_lowercase().contains("origin"), "{vary}");
     }
 }

@@ -27,14 +27,22 @@ fn free_addr() -> String {
 }
 
 fn healthcheck(addr: &str) -> bool {
-    run(command().arg("healthcheck").env("LISTEN_ADDR", addr)).status.success()
+    run(command().arg("healthcheck").env("LISTEN_ADDR", addr))
+        .status
+        .success()
 }
 
 fn wait_healthy(addr: &str, child: &mut Child) {
     let started = Instant::now();
     while !healthcheck(addr) {
-        assert!(child.try_wait().unwrap().is_none(), "the server exited early");
-        assert!(started.elapsed() < Duration::from_secs(15), "not ready in time");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the server exited early"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "not ready in time"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -53,7 +61,10 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "did not exit after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -62,14 +73,44 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[], "CMG_API_KEY"),
-        (&[("CMG_API_KEY", "k"), ("REFRESH_INTERVAL", "often")], "REFRESH_INTERVAL"),
-        (&[("CMG_API_KEY", "k"), ("UPSTREAM_TIMEOUT", "-1")], "UPSTREAM_TIMEOUT"),
-        (&[("CMG_API_KEY", "k"), ("UPSTREAM_MAX_BYTES", "big")], "UPSTREAM_MAX_BYTES"),
-        (&[("CMG_API_KEY", "k"), ("LISTEN_ADDR", "here")], "LISTEN_ADDR"),
-        (&[("CMG_API_KEY_FILE", "/nonexistent/key")], "CMG_API_KEY_FILE"),
-        (&[("CMG_API_KEY", "k"), ("PARTNERS_FILE", "/nonexistent/p.toml")], "PARTNERS_FILE"),
-        (&[("CMG_API_KEY", "k"), ("SNAPSHOT_PATH", "/nonexistent/dir/s.json")], "SNAPSHOT_PATH"),
-        (&[("CMG_API_KEY", "k"), ("CMG_FEED_URL", "not a url")], "CMG_FEED_URL"),
+        (
+            &[("CMG_API_KEY", "k"), ("REFRESH_INTERVAL", "often")],
+            "REFRESH_INTERVAL",
+        ),
+        (
+            &[("CMG_API_KEY", "k"), ("UPSTREAM_TIMEOUT", "-1")],
+            "UPSTREAM_TIMEOUT",
+        ),
+        (
+            &[("CMG_API_KEY", "k"), ("UPSTREAM_MAX_BYTES", "big")],
+            "UPSTREAM_MAX_BYTES",
+        ),
+        (
+            &[("CMG_API_KEY", "k"), ("LISTEN_ADDR", "here")],
+            "LISTEN_ADDR",
+        ),
+        (
+            &[("CMG_API_KEY_FILE", "/nonexistent/key")],
+            "CMG_API_KEY_FILE",
+        ),
+        (
+            &[
+                ("CMG_API_KEY", "k"),
+                ("PARTNERS_FILE", "/nonexistent/p.toml"),
+            ],
+            "PARTNERS_FILE",
+        ),
+        (
+            &[
+                ("CMG_API_KEY", "k"),
+                ("SNAPSHOT_PATH", "/nonexistent/dir/s.json"),
+            ],
+            "SNAPSHOT_PATH",
+        ),
+        (
+            &[("CMG_API_KEY", "k"), ("CMG_FEED_URL", "not a url")],
+            "CMG_FEED_URL",
+        ),
         (&[("DEMO", "maybe")], "DEMO"),
     ];
     for (env, variable) in cases {
@@ -100,9 +141,19 @@ fn help_lists_every_variable_and_never_prints_secret_values() {
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for variable in [
-        "CMG_API_KEY", "CMG_API_KEY_FILE", "CMG_FEED_URL", "LISTEN_ADDR", "REFRESH_INTERVAL",
-        "UPSTREAM_TIMEOUT", "UPSTREAM_MAX_BYTES", "SNAPSHOT_PATH", "PARTNERS_FILE",
-        "CORS_ALLOW_ORIGINS", "ADMIN_TOKEN", "DEMO", "healthcheck",
+        "CMG_API_KEY",
+        "CMG_API_KEY_FILE",
+        "CMG_FEED_URL",
+        "LISTEN_ADDR",
+        "REFRESH_INTERVAL",
+        "UPSTREAM_TIMEOUT",
+        "UPSTREAM_MAX_BYTES",
+        "SNAPSHOT_PATH",
+        "PARTNERS_FILE",
+        "CORS_ALLOW_ORIGINS",
+        "ADMIN_TOKEN",
+        "DEMO",
+        "healthcheck",
     ] {
         assert!(help.contains(variable), "{variable} in --help");
     }
@@ -129,12 +180,14 @@ fn demo_instance_is_healthy_and_sigterm_exits_zero() {
         .unwrap();
     wait_healthy(&addr, &mut child);
     // Healthcheck reads only LISTEN_ADDR: garbage elsewhere does not matter.
-    assert!(run(command()
-        .arg("healthcheck")
-        .env("LISTEN_ADDR", addr.replace("127.0.0.1", "0.0.0.0"))
-        .env("REFRESH_INTERVAL", "garbage"))
-    .status
-    .success());
+    assert!(
+        run(command()
+            .arg("healthcheck")
+            .env("LISTEN_ADDR", addr.replace("127.0.0.1", "0.0.0.0"))
+            .env("REFRESH_INTERVAL", "garbage"))
+        .status
+        .success()
+    );
     terminate(&child);
     assert_eq!(wait_exit(&mut child).code(), Some(0));
 }
@@ -175,7 +228,9 @@ async fn sigterm_drains_in_flight_requests() {
             completed += 1;
         }
     }
-    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child)).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child))
+        .await
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(completed > 0, "in-flight requests completed");
 }
@@ -238,23 +293,50 @@ async fn the_key_never_appears_in_logs_at_trace_level_across_failure_modes() {
         bodies.push_str(&response.text().await.unwrap());
     }
     // Upstream down entirely (connection refused) is covered by the redirect to port 1.
-    for path in ["/plans?key=CLIENT_SENT_KEY_77", "/api/products/aggregator?key=CLIENT_SENT_KEY_77", "/readyz", "/metrics"] {
-        let response = client.get(format!("http://{addr}{path}")).send().await.unwrap();
+    for path in [
+        "/plans?key=CLIENT_SENT_KEY_77",
+        "/api/products/aggregator?key=CLIENT_SENT_KEY_77",
+        "/readyz",
+        "/metrics",
+    ] {
+        let response = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
         bodies.push_str(&format!("{:?}", response.headers()));
         bodies.push_str(&response.text().await.unwrap());
     }
     terminate(&child);
-    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child)).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child))
+        .await
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     let logs = format!("{}{}", stdout.join().unwrap(), stderr.join().unwrap());
-    assert!(logs.contains("upstream rejected the API key"), "401 is logged distinctly");
-    assert!(logs.contains("TRACE") || logs.contains("\"level\":\"TRACE\""), "trace level was on");
+    assert!(
+        logs.contains("upstream rejected the API key"),
+        "401 is logged distinctly"
+    );
+    assert!(
+        logs.contains("TRACE") || logs.contains("\"level\":\"TRACE\""),
+        "trace level was on"
+    );
     let snapshot = std::fs::read_to_string(dir.path().join("snap.json")).unwrap();
-    for (name, text) in [("logs", &logs), ("responses", &bodies), ("snapshot", &snapshot)] {
+    for (name, text) in [
+        ("logs", &logs),
+        ("responses", &bodies),
+        ("snapshot", &snapshot),
+    ] {
         assert!(!text.contains(KEY), "the key leaked into {name}");
-        assert!(!text.contains("CLIENT_SENT_KEY_77"), "a client key leaked into {name}");
+        assert!(
+            !text.contains("CLIENT_SENT_KEY_77"),
+            "a client key leaked into {name}"
+        );
     }
-    assert!(!bodies.contains(&upstream.url), "the upstream URL never reaches a client");
+    assert!(
+        !bodies.contains(&upstream.url),
+        "the upstream URL never reaches a client"
+    );
 }
 
 fn read_all(mut pipe: impl Read) -> String {

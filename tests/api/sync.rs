@@ -45,7 +45,10 @@ async fn a_slow_upstream_times_out_and_keeps_the_catalog() {
     let app = ready_then(Reply::Slow(Duration::from_secs(5), simple_feed(3)), &[]).await;
     let started = std::time::Instant::now();
     assert_still_serving_stale(&app, "timeout").await;
-    assert!(started.elapsed() < Duration::from_secs(4), "UPSTREAM_TIMEOUT=2s is enforced");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "UPSTREAM_TIMEOUT=2s is enforced"
+    );
 }
 
 #[tokio::test]
@@ -95,7 +98,11 @@ async fn an_oversized_body_is_refused_with_and_without_content_length() {
 
 #[tokio::test]
 async fn success_false_keeps_the_catalog() {
-    let app = ready_then(Reply::Json(br#"{"success":false,"plans":[]}"#.to_vec()), &[]).await;
+    let app = ready_then(
+        Reply::Json(br#"{"success":false,"plans":[]}"#.to_vec()),
+        &[],
+    )
+    .await;
     assert_still_serving_stale(&app, "http_error").await;
 }
 
@@ -107,13 +114,21 @@ async fn an_empty_feed_never_replaces_a_catalog() {
 
 #[tokio::test]
 async fn a_feed_that_lost_most_plans_is_rejected_unless_accepted() {
-    let app = ready_then(Reply::Json(simple_feed(2)), &[]).await;
+    let app = ready_then(Reply::Json(simple_feed(2)), &["--feed-max-shrink=0.5"]).await;
     assert_still_serving_stale(&app, "rejected_shrink").await;
     let response = app
         .post("/admin/refresh?accept_shrink=true", Some(ADMIN))
         .await;
     let report: serde_json::Value = response.json().await.unwrap();
     assert_eq!(report["outcome"], "ok");
+    assert_eq!(report["planCount"], 2);
+}
+
+#[tokio::test]
+async fn a_smaller_feed_is_taken_when_the_shrink_guard_is_off() {
+    let app = ready_then(Reply::Json(simple_feed(2)), &[]).await;
+    let report = app.refresh().await;
+    assert_eq!(report["outcome"], "ok", "{report}");
     assert_eq!(report["planCount"], 2);
 }
 
@@ -176,7 +191,8 @@ async fn bad_plans_are_dropped_and_counted() {
 
 #[tokio::test]
 async fn many_concurrent_clients_cause_one_upstream_request() {
-    let upstream = FakeUpstream::start(Reply::Slow(Duration::from_millis(300), simple_feed(5))).await;
+    let upstream =
+        FakeUpstream::start(Reply::Slow(Duration::from_millis(300), simple_feed(5))).await;
     let app = spawn_app_with(upstream, &[]).await;
     // During the first sync: everyone gets 503, nobody triggers a fetch.
     let during: Vec<_> = (0..50).map(|_| app.get("/plans")).collect();
@@ -193,9 +209,15 @@ async fn many_concurrent_clients_cause_one_upstream_request() {
 
 #[tokio::test]
 async fn concurrent_admin_refreshes_share_one_upstream_request() {
-    let app = ready_then(Reply::Slow(Duration::from_millis(400), simple_feed(10)), &[]).await;
+    let app = ready_then(
+        Reply::Slow(Duration::from_millis(400), simple_feed(10)),
+        &[],
+    )
+    .await;
     let before = app.upstream.hits();
-    let calls: Vec<_> = (0..8).map(|_| app.post("/admin/refresh", Some(ADMIN))).collect();
+    let calls: Vec<_> = (0..8)
+        .map(|_| app.post("/admin/refresh", Some(ADMIN)))
+        .collect();
     for response in futures_join(calls).await {
         assert_eq!(response.status(), 200);
         let report: serde_json::Value = response.json().await.unwrap();
@@ -208,8 +230,16 @@ async fn concurrent_admin_refreshes_share_one_upstream_request() {
 async fn the_key_and_accept_header_are_sent_upstream() {
     let app = spawn_ready(simple_feed(1), &[]).await;
     let request = &app.upstream.requests()[0];
-    assert!(request.starts_with(&format!("GET /api/products/aggregator?key={KEY} ")), "{request}");
-    assert!(request.to_ascii_lowercase().contains("accept: application/json"), "{request}");
+    assert!(
+        request.starts_with(&format!("GET /api/products/aggregator?key={KEY} ")),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("accept: application/json"),
+        "{request}"
+    );
 }
 
 #[tokio::test]
