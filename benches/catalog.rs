@@ -22,12 +22,20 @@ static CATALOG_100K: LazyLock<Catalog> =
     LazyLock::new(|| Catalog::from_feed(&FEED_100K, SystemTime::now()).unwrap());
 
 fn catalog(plans: usize) -> &'static Catalog {
-    if plans >= 100_000 { &CATALOG_100K } else { &CATALOG_5K }
+    if plans >= 100_000 {
+        &CATALOG_100K
+    } else {
+        &CATALOG_5K
+    }
 }
 
 #[divan::bench(args = [5_000, 100_000], sample_count = 5)]
 fn parse_and_index(bencher: Bencher, plans: usize) {
-    let feed: &[u8] = if plans >= 100_000 { &FEED_100K } else { &FEED_5K };
+    let feed: &[u8] = if plans >= 100_000 {
+        &FEED_100K
+    } else {
+        &FEED_5K
+    };
     bencher
         .counter(divan::counter::BytesCount::new(feed.len()))
         .bench(|| Catalog::from_feed(black_box(feed), SystemTime::now()).unwrap());
@@ -54,7 +62,10 @@ fn render_page_of_50(bencher: Bencher, with_ref: bool) {
     let catalog = catalog(5_000);
     let code = RefCode::parse("partner-01").unwrap();
     let ref_code = with_ref.then_some(&code);
-    let page = PlanQuery::parse(Some("country=DE&limit=50")).unwrap().run(catalog).page;
+    let page = PlanQuery::parse(Some("country=DE&limit=50"))
+        .unwrap()
+        .run(catalog)
+        .page;
     bencher.bench(|| {
         let mut out = Vec::with_capacity(32 * 1024);
         for &i in &page {

@@ -152,7 +152,10 @@ async fn admin_refresh_is_404_without_a_token_and_401_with_a_wrong_one() {
     assert_eq!(report["outcome"], "ok");
     assert_eq!(report["planCount"], 1);
     let (status, body) = app.get_json("/admin/refresh").await;
-    assert_eq!((status, error_of(&body).0.as_str()), (405, "method_not_allowed"));
+    assert_eq!(
+        (status, error_of(&body).0.as_str()),
+        (405, "method_not_allowed")
+    );
 }
 
 #[tokio::test]

@@ -344,3 +344,64 @@ fn read_all(mut pipe: impl Read) -> String {
     pipe.read_to_string(&mut text).unwrap();
     text
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_partner_registry_and_keeps_it_on_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let partners = dir.path().join("partners.toml");
+    std::fs::write(&partners, "[[partner]]\nid='a'\nref='first'\n").unwrap();
+    let addr = free_addr();
+    let mut child = command()
+        .env("DEMO", "1")
+        .env("LISTEN_ADDR", &addr)
+        .env("PARTNERS_FILE", &partners)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready_addr = addr.clone();
+    let child_ready = tokio::task::spawn_blocking(move || {
+        wait_healthy(&ready_addr, &mut child);
+        child
+    });
+    let mut child = child_ready.await.unwrap();
+    let status = |r: &str| {
+        let url = format!("http://{addr}/plans?limit=1&ref={r}");
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!((status("first").await, status("second").await), (200, 400));
+
+    std::fs::write(&partners, "[[partner]]\nid='a'\nref='second'\n").unwrap();
+    hangup(&child);
+    let mut swapped = false;
+    for _ in 0..100 {
+        if status("second").await == 200 {
+            swapped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(swapped, "SIGHUP reloads the registry");
+    assert_eq!(status("first").await, 400);
+
+    std::fs::write(&partners, "this is not toml [").unwrap();
+    hangup(&child);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        status("second").await,
+        200,
+        "a bad file keeps the old registry"
+    );
+    terminate(&child);
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut child))
+        .await
+        .unwrap();
+    assert_eq!(code.code(), Some(0));
+}
+
+fn hangup(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

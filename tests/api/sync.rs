@@ -266,3 +266,21 @@ where
     }
     out
 }
+
+#[tokio::test]
+async fn connection_refused_keeps_the_catalog() {
+    let app = spawn_ready(simple_feed(10), &[ADMIN_ARG]).await;
+    // Point a second app at a port nobody listens on: never ready, never panics.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let mut dead = FakeUpstream::start(Reply::Status(500, "")).await;
+    dead.url = format!("http://{addr}/api/products/aggregator");
+    let cold = spawn_app_with(dead, &[ADMIN_ARG]).await;
+    let report = cold.refresh().await;
+    assert_eq!(report["outcome"], "connection_error", "{report}");
+    assert_eq!(cold.get("/readyz").await.status(), 503);
+    // And the warm one keeps serving through the same failure.
+    app.upstream.set(Reply::Status(500, "down"));
+    assert_eq!(app.refresh().await["planCount"], 10);
+}
