@@ -2,7 +2,7 @@
 //! matched route templates (or `unmatched`), outcomes and drop reasons are
 //! enums, partners are the ids in the registry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,8 +59,9 @@ impl Histogram {
 
 #[derive(Default)]
 pub struct Metrics {
-    /// (route, method, status) -> latency histogram.
-    http: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    /// route -> (method, status) -> latency histogram. Nested so that a
+    /// request looks its route up by `&str`, allocating only the first time.
+    http: Mutex<HashMap<String, HashMap<(&'static str, u16), Histogram>>>,
     syncs: [AtomicU64; Outcome::ALL.len()],
     dropped: [AtomicU64; DropReason::ALL.len()],
     fetch: Mutex<Histogram>,
@@ -75,10 +76,14 @@ impl Metrics {
         Self::default()
     }
 
-    pub fn record_http(&self, route: &str, method: &str, status: u16, latency: Duration) {
+    pub fn record_http(&self, route: &str, method: &'static str, status: u16, latency: Duration) {
         let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (route.to_owned(), method.to_owned(), status);
-        http.entry(key)
+        let by_status = match http.get_mut(route) {
+            Some(map) => map,
+            None => http.entry(route.to_owned()).or_default(),
+        };
+        by_status
+            .entry((method, status))
             .or_default()
             .observe(&BUCKETS, latency.as_secs_f64());
     }
@@ -136,7 +141,17 @@ impl Metrics {
             "# HELP http_requests_total HTTP requests by matched route, method and status.\n",
         );
         out.push_str("# TYPE http_requests_total counter\n");
-        let http = self.http.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let http: BTreeMap<(String, &str, u16), Histogram> = self
+            .http
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .flat_map(|(route, map)| {
+                map.iter().map(move |((method, status), h)| {
+                    ((route.clone(), *method, *status), h.clone())
+                })
+            })
+            .collect();
         for ((route, method, status), h) in &http {
             let _ = writeln!(
                 out,

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::catalog::{Catalog, CountryCode, SortKey, speed_tokens};
+use crate::catalog::{Catalog, CountryCode, Plan, SortKey, speed_tokens};
 use crate::referral::RefCode;
 
 /// Every parameter `/plans` accepts (`key` is accepted and ignored everywhere).
@@ -252,15 +252,6 @@ impl PlanQuery {
         key
     }
 
-    fn has_plan_filters(&self) -> bool {
-        !(self.gb.is_open()
-            && self.days.is_open()
-            && self.price.is_open()
-            && self.speed.is_empty()
-            && self.operator.is_none()
-            && self.text.is_empty())
-    }
-
     /// Whether plan `index` passes every filter but the countries.
     fn matches(&self, catalog: &Catalog, index: u32) -> bool {
         let plan = catalog.plan(index);
@@ -288,8 +279,10 @@ impl PlanQuery {
     pub fn run(&self, catalog: &Catalog) -> Selection {
         let end = self.offset.saturating_add(self.limit);
         if self.countries.is_empty() {
-            let order = catalog.order(self.sort);
-            if !self.has_plan_filters() {
+            // Walk the precomputed order for the sort key, narrowed by binary
+            // search when the query bounds the sorted field itself.
+            let (order, narrowed) = self.narrow(catalog);
+            if !self.has_plan_filters_besides(narrowed) {
                 let page = order
                     .get(self.offset.min(order.len())..end.min(order.len()))
                     .unwrap_or(&[]);
@@ -341,6 +334,63 @@ impl PlanQuery {
             page: hits[self.offset..].to_vec(),
         }
     }
+
+    /// The sort order, cut down to the plans within the bounds on the sorted
+    /// field (price for price sorts, GB for data sorts, days for duration
+    /// sorts), and which bounds that already applied.
+    fn narrow<'c>(&self, catalog: &'c Catalog) -> (&'c [u32], Narrowed) {
+        let order = catalog.order(self.sort);
+        let (bounds, value, descending, narrowed): (Bounds, fn(&Plan) -> f64, bool, Narrowed) =
+            match self.sort {
+                SortKey::Price => (self.price, |p| p.retail_price, false, Narrowed::Price),
+                SortKey::PriceDesc => (self.price, |p| p.retail_price, true, Narrowed::Price),
+                SortKey::Data => (self.gb, |p| p.data_amount, false, Narrowed::Gb),
+                SortKey::DataDesc => (self.gb, |p| p.data_amount, true, Narrowed::Gb),
+                SortKey::Duration => (self.days, |p| f64::from(p.duration), false, Narrowed::Days),
+                SortKey::DurationDesc => {
+                    (self.days, |p| f64::from(p.duration), true, Narrowed::Days)
+                }
+                SortKey::PricePerGb | SortKey::Name => return (order, Narrowed::Nothing),
+            };
+        if bounds.is_open() {
+            return (order, Narrowed::Nothing);
+        }
+        let v = |i: &u32| value(catalog.plan(*i));
+        let (lo, hi) = (
+            bounds.min.unwrap_or(0.0),
+            bounds.max.unwrap_or(f64::INFINITY),
+        );
+        let (start, end) = if descending {
+            (
+                order.partition_point(|i| v(i) > hi),
+                order.partition_point(|i| v(i) >= lo),
+            )
+        } else {
+            (
+                order.partition_point(|i| v(i) < lo),
+                order.partition_point(|i| v(i) <= hi),
+            )
+        };
+        (&order[start..end.max(start)], narrowed)
+    }
+
+    fn has_plan_filters_besides(&self, narrowed: Narrowed) -> bool {
+        !((self.gb.is_open() || narrowed == Narrowed::Gb)
+            && (self.days.is_open() || narrowed == Narrowed::Days)
+            && (self.price.is_open() || narrowed == Narrowed::Price)
+            && self.speed.is_empty()
+            && self.operator.is_none()
+            && self.text.is_empty())
+    }
+}
+
+/// Which numeric bounds [`PlanQuery::narrow`] applied by binary search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Narrowed {
+    Nothing,
+    Price,
+    Gb,
+    Days,
 }
 
 fn parse_countries(value: &str) -> Result<Vec<CountryCode>, QueryError> {
@@ -547,6 +597,12 @@ mod tests {
             "q=T%C3%BCRKIYE",
             "min_price=5&max_price=10&sort=price_per_gb",
             "min_days=30&max_days=30&sort=-duration",
+            "min_price=5&max_price=10",
+            "min_price=5&max_price=10&sort=-price&speed=5G",
+            "min_gb=5&sort=-data",
+            "max_gb=5&sort=data",
+            "max_days=15&sort=duration",
+            "min_days=15&sort=-duration&operator=o",
         ] {
             let mut q = parse(raw).unwrap();
             q.limit = MAX_LIMIT;
@@ -573,11 +629,14 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(128))]
         #[test]
         fn any_page_is_the_slice_of_the_full_result(
             country in prop::sample::select(vec!["", "DE", "FR,DE", "US", "JP", "ZZ"]),
             min_gb in prop::option::of(0u32..30),
+            max_gb in prop::option::of(0u32..60),
+            min_days in prop::option::of(0u32..40),
+            min_price in prop::option::of(0u32..20),
             max_price in prop::option::of(1u32..60),
             sort in prop::sample::select(SortKey::ALL.to_vec()),
             limit in 1usize..60,
@@ -589,6 +648,9 @@ mod tests {
                 q.countries = parse_countries(country).unwrap();
             }
             q.gb.min = min_gb.map(f64::from);
+            q.gb.max = max_gb.map(f64::from);
+            q.days.min = min_days.map(f64::from);
+            q.price.min = min_price.map(|p| f64::from(p) + 0.49);
             q.price.max = max_price.map(f64::from);
             let full = brute_force(&catalog, &q);
             let got = q.run(&catalog);

@@ -103,6 +103,8 @@ pub struct Catalog {
     version: u64,
     aggregator: String,
     updated_at: SystemTime,
+    /// `updated_at` formatted once, for every response's catalog block.
+    updated_at_rfc3339: String,
     plans: Vec<Plan>,
     search: Vec<SearchText>,
     rendered: render::Rendered,
@@ -202,6 +204,7 @@ impl Catalog {
             version: hasher.finish(),
             aggregator,
             updated_at,
+            updated_at_rfc3339: humantime::format_rfc3339_seconds(updated_at).to_string(),
             plans,
             search,
             rendered,
@@ -224,6 +227,10 @@ impl Catalog {
 
     pub fn updated_at(&self) -> SystemTime {
         self.updated_at
+    }
+
+    pub fn updated_at_rfc3339(&self) -> &str {
+        &self.updated_at_rfc3339
     }
 
     pub fn len(&self) -> usize {

@@ -37,7 +37,7 @@ async fn countries_list(
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(&headers, &etag, max_age, JSON, || {
         let key = format!("{:x}|countries", catalog.version());
-        state.responses.get_with(key, || {
+        axum::body::Body::from(state.responses.get_with(key, || {
             let rows: Vec<Country> = catalog
                 .countries()
                 .iter()
@@ -49,6 +49,6 @@ async fn countries_list(
                 })
                 .collect();
             Bytes::from(serde_json::to_vec(&rows).expect("plain data serialises"))
-        })
+        }))
     }))
 }

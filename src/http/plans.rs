@@ -2,6 +2,7 @@
 //! `GET /api/products/aggregator`.
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -9,7 +10,7 @@ use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
 
-use super::respond::{self, JSON};
+use super::respond::{self, Chunks, JSON};
 use super::{ApiError, AppState};
 use crate::query::{PlanQuery, parse_pairs, parse_ref};
 use crate::referral::RefCode;
@@ -66,11 +67,7 @@ async fn plans_list(
             out.extend_from_slice(tail.as_bytes());
             Bytes::from(out)
         });
-        let mut out = Vec::with_capacity(page.len() + 128);
-        out.extend_from_slice(&page);
-        respond::write_catalog_meta(&mut out, &catalog, &status);
-        out.push(b'}');
-        Bytes::from(out)
+        Chunks::new([page, respond::catalog_meta_tail(&catalog, &status)])
     }))
 }
 
@@ -97,7 +94,7 @@ async fn plans_show(
     Ok(respond::cached(&headers, &etag, max_age, JSON, || {
         let mut out = Vec::with_capacity(512);
         catalog.write_plan(&mut out, index, ref_code, false);
-        Bytes::from(out)
+        Body::from(out)
     }))
 }
 
@@ -119,11 +116,11 @@ async fn aggregator_mirror(
             catalog.version(),
             ref_code.map_or("", RefCode::as_str)
         );
-        state.responses.get_with(key, || {
+        Body::from(state.responses.get_with(key, || {
             let mut out = Vec::with_capacity(catalog.len() * 420 + 128);
             catalog.write_feed(&mut out, ref_code, &[]);
             Bytes::from(out)
-        })
+        }))
     }))
 }
 

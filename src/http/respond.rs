@@ -5,9 +5,16 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
@@ -114,7 +121,7 @@ pub(super) fn cached(
     etag: &str,
     max_age: u64,
     content_type: &'static str,
-    body: impl FnOnce() -> Bytes,
+    body: impl FnOnce() -> Body,
 ) -> Response {
     let etag_value = HeaderValue::from_str(etag).expect("hex ETags are valid headers");
     let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))
@@ -140,19 +147,58 @@ pub(super) fn cached(
         .into_response()
 }
 
-/// Appends `"catalog":{updatedAt, ageSeconds, stale, planCount}`.
-pub(super) fn write_catalog_meta(out: &mut Vec<u8>, catalog: &Catalog, status: &SyncStatus) {
-    let updated_at = humantime::format_rfc3339_seconds(catalog.updated_at());
+/// `"catalog":{updatedAt, ageSeconds, stale, planCount}}`: the end of a
+/// `/plans` body, rendered per request because the age changes.
+pub(super) fn catalog_meta_tail(catalog: &Catalog, status: &SyncStatus) -> Bytes {
     let age = SystemTime::now()
         .duration_since(catalog.updated_at())
         .unwrap_or_default()
         .as_secs();
-    let meta = format!(
-        "\"catalog\":{{\"updatedAt\":\"{updated_at}\",\"ageSeconds\":{age},\"stale\":{},\"planCount\":{}}}",
+    Bytes::from(format!(
+        "\"catalog\":{{\"updatedAt\":\"{}\",\"ageSeconds\":{age},\"stale\":{},\"planCount\":{}}}}}",
+        catalog.updated_at_rfc3339(),
         status.stale,
         catalog.len()
-    );
-    out.extend_from_slice(meta.as_bytes());
+    ))
+}
+
+/// A body made of ready chunks, sent without joining them: a cached page and
+/// its per-request tail go out without copying the page.
+pub(super) struct Chunks {
+    parts: VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Chunks {
+    pub(super) fn new(parts: impl IntoIterator<Item = Bytes>) -> Body {
+        let parts: VecDeque<Bytes> = parts.into_iter().filter(|b| !b.is_empty()).collect();
+        let remaining = parts.iter().map(|b| b.len() as u64).sum();
+        Body::new(Self { parts, remaining })
+    }
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let next = self.parts.pop_front();
+        if let Some(chunk) = &next {
+            self.remaining -= chunk.len() as u64;
+        }
+        Poll::Ready(next.map(|chunk| Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
 }
 
 pub(super) const JSON: &str = "application/json";
