@@ -42,32 +42,12 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
         ))
     });
     let timeout = state.settings.request_timeout;
-    routes
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
-                .layer(tower::load_shed::LoadShedLayer::new())
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                    state.settings.max_concurrent_requests,
-                ))
-                .layer(tower::timeout::TimeoutLayer::new(timeout)),
-        )
-        .layer(middleware::from_fn_with_state(
-            (state.clone(), rate_limiter),
-            rate_limit,
-        ))
-        .layer(CompressionLayer::new())
-        .layer(cors(&state))
-        .layer(CatchPanicLayer::custom(
-            |_panic: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a request handler panicked");
-                ApiError::Internal("handler panicked".into()).into_response()
-            },
-        ))
-        .layer(middleware::from_fn_with_state(state, record_metrics))
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+    // One `layer` call: each `Router::layer` boxes the route service again, and
+    // every box adds a heap future and its moves to every request.
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(x_request_id.clone(), RequestIds::default()))
+            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let id = request
                     .headers()
                     .get("x-request-id")
@@ -79,9 +59,28 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                     path = %request.uri().path(),
                     request_id = %id,
                 )
-            }),
-        )
-        .layer(SetRequestIdLayer::new(x_request_id, RequestIds::default()))
+            }))
+            .layer(PropagateRequestIdLayer::new(x_request_id))
+            .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+            .layer(CatchPanicLayer::custom(
+                |_panic: Box<dyn std::any::Any + Send>| {
+                    tracing::error!("a request handler panicked");
+                    ApiError::Internal("handler panicked".into()).into_response()
+                },
+            ))
+            .layer(cors(&state))
+            .layer(CompressionLayer::new())
+            .layer(middleware::from_fn_with_state(
+                (state.clone(), rate_limiter),
+                rate_limit,
+            ))
+            .layer(HandleErrorLayer::new(overloaded))
+            .layer(tower::load_shed::LoadShedLayer::new())
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                state.settings.max_concurrent_requests,
+            ))
+            .layer(tower::timeout::TimeoutLayer::new(timeout)),
+    )
 }
 
 /// `HandleErrorLayer` target: load shedding and timeouts become JSON 503s.
