@@ -46,22 +46,30 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
     // every box adds a heap future and its moves to every request.
     routes.layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(x_request_id.clone(), RequestIds::default()))
-            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %id,
-                )
-            }))
+            .layer(SetRequestIdLayer::new(
+                x_request_id.clone(),
+                RequestIds::default(),
+            ))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %id,
+                    )
+                }),
+            )
             .layer(PropagateRequestIdLayer::new(x_request_id))
-            .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                record_metrics,
+            ))
             .layer(CatchPanicLayer::custom(
                 |_panic: Box<dyn std::any::Any + Send>| {
                     tracing::error!("a request handler panicked");

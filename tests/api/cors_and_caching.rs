@@ -260,3 +260,35 @@ async fn the_page_and_widget_are_served() {
     );
     assert!(js.text().await.unwrap().contains("/plans"));
 }
+
+#[tokio::test]
+async fn requests_over_the_concurrency_limit_are_shed_with_503() {
+    let app = spawn_ready(simple_feed(2), &[ADMIN_ARG, "--max-concurrent-requests=1"]).await;
+    app.upstream.set(Reply::Slow(
+        std::time::Duration::from_millis(800),
+        simple_feed(2),
+    ));
+    // The admin refresh waits on the slow upstream and holds the only slot.
+    let slow = tokio::spawn(app.post("/admin/refresh", Some(ADMIN)));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let response = app.get("/plans").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_of(&body).0, "overloaded");
+    assert_eq!(slow.await.unwrap().status(), 200);
+    assert_eq!(app.get("/plans").await.status(), 200, "capacity is back");
+}
+
+#[tokio::test]
+async fn a_request_past_the_request_timeout_gets_a_json_503() {
+    let app = spawn_ready(simple_feed(2), &[ADMIN_ARG, "--request-timeout=300ms"]).await;
+    app.upstream.set(Reply::Slow(
+        std::time::Duration::from_millis(1000),
+        simple_feed(2),
+    ));
+    let response = app.post("/admin/refresh", Some(ADMIN)).await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_of(&body).0, "overloaded");
+}

@@ -405,3 +405,46 @@ fn hangup(child: &Child) {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_snapshot_writes_never_leaves_a_broken_snapshot() {
+    let big = simple_feed(20_000);
+    let upstream = FakeUpstream::start(Reply::Json(big)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("catalog.json");
+    for round in 0..4u64 {
+        let addr = free_addr();
+        let mut child = command()
+            .env("CMG_API_KEY", KEY)
+            .env("CMG_FEED_URL", &upstream.url)
+            .env("LISTEN_ADDR", &addr)
+            .env("ADMIN_TOKEN", ADMIN)
+            .env("SNAPSHOT_PATH", &snapshot)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let ready_addr = addr.clone();
+        let child_ready = tokio::task::spawn_blocking(move || {
+            wait_healthy(&ready_addr, &mut child);
+            child
+        });
+        let mut child = child_ready.await.unwrap();
+        // Keep it syncing (and writing snapshots), then kill it mid-flight.
+        let client = reqwest::Client::new();
+        let url = format!("http://{addr}/admin/refresh");
+        let hammer = tokio::spawn(async move {
+            loop {
+                let _ = client.post(&url).bearer_auth(ADMIN).send().await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(150 + 70 * round)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        hammer.abort();
+        // Whatever moment it died at, the snapshot on disk is whole.
+        let catalog = cmg_feed_proxy::catalog::snapshot::load(&snapshot)
+            .expect("never a broken snapshot")
+            .expect("a snapshot exists");
+        assert_eq!(catalog.len(), 20_000, "round {round}");
+    }
+}
