@@ -57,11 +57,14 @@ impl Histogram {
     }
 }
 
+/// (method, status) -> latency histogram, for one route.
+type ByStatus = HashMap<(&'static str, u16), Histogram>;
+
 #[derive(Default)]
 pub struct Metrics {
     /// route -> (method, status) -> latency histogram. Nested so that a
     /// request looks its route up by `&str`, allocating only the first time.
-    http: Mutex<HashMap<String, HashMap<(&'static str, u16), Histogram>>>,
+    http: Mutex<HashMap<String, ByStatus>>,
     syncs: [AtomicU64; Outcome::ALL.len()],
     dropped: [AtomicU64; DropReason::ALL.len()],
     fetch: Mutex<Histogram>,

@@ -67,7 +67,7 @@ async fn plans_list(
             out.extend_from_slice(tail.as_bytes());
             Bytes::from(out)
         });
-        Chunks::new([page, respond::catalog_meta_tail(&catalog, &status)])
+        Chunks::body([page, respond::catalog_meta_tail(&catalog, &status)])
     }))
 }
 

@@ -170,7 +170,7 @@ pub(super) struct Chunks {
 }
 
 impl Chunks {
-    pub(super) fn new(parts: impl IntoIterator<Item = Bytes>) -> Body {
+    pub(super) fn body(parts: impl IntoIterator<Item = Bytes>) -> Body {
         let parts: VecDeque<Bytes> = parts.into_iter().filter(|b| !b.is_empty()).collect();
         let remaining = parts.iter().map(|b| b.len() as u64).sum();
         Body::new(Self { parts, remaining })
