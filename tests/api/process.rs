@@ -69,6 +69,24 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// Waits, off the async runtime, until the child is ready.
+async fn ready(mut child: Child, addr: &str) -> Child {
+    let addr = addr.to_owned();
+    tokio::task::spawn_blocking(move || {
+        wait_healthy(&addr, &mut child);
+        child
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits, off the async runtime, until the child exits.
+async fn exit_code(mut child: Child) -> Option<i32> {
+    tokio::task::spawn_blocking(move || wait_exit(&mut child).code())
+        .await
+        .unwrap()
+}
+
 #[test]
 fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
     let cases: &[(&[(&str, &str)], &str)] = &[
@@ -196,20 +214,14 @@ fn demo_instance_is_healthy_and_sigterm_exits_zero() {
 async fn sigterm_drains_in_flight_requests() {
     let upstream = FakeUpstream::start(Reply::Json(simple_feed(2000))).await;
     let addr = free_addr();
-    let mut child = command()
+    let child = command()
         .env("CMG_API_KEY", KEY)
         .env("CMG_FEED_URL", &upstream.url)
         .env("LISTEN_ADDR", &addr)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let ready_addr = addr.clone();
-    let mut child = tokio::task::spawn_blocking(move || {
-        wait_healthy(&ready_addr, &mut child);
-        child
-    })
-    .await
-    .unwrap();
+    let child = ready(child, &addr).await;
     let client = reqwest::Client::new();
     let requests: Vec<_> = (0..20)
         .map(|_| {
@@ -228,10 +240,7 @@ async fn sigterm_drains_in_flight_requests() {
             completed += 1;
         }
     }
-    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child))
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(exit_code(child).await, Some(0));
     assert!(completed > 0, "in-flight requests completed");
 }
 
@@ -263,13 +272,7 @@ async fn the_key_never_appears_in_logs_at_trace_level_across_failure_modes() {
         let pipe = child.stderr.take().unwrap();
         move || read_all(pipe)
     });
-    let ready_addr = addr.clone();
-    let mut child = tokio::task::spawn_blocking(move || {
-        wait_healthy(&ready_addr, &mut child);
-        child
-    })
-    .await
-    .unwrap();
+    let child = ready(child, &addr).await;
     let client = reqwest::Client::new();
     let replies = [
         Reply::Status(401, "bad key"),
@@ -308,10 +311,7 @@ async fn the_key_never_appears_in_logs_at_trace_level_across_failure_modes() {
         bodies.push_str(&response.text().await.unwrap());
     }
     terminate(&child);
-    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child))
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(exit_code(child).await, Some(0));
     let logs = format!("{}{}", stdout.join().unwrap(), stderr.join().unwrap());
     assert!(
         logs.contains("upstream rejected the API key"),
@@ -351,19 +351,14 @@ async fn sighup_reloads_the_partner_registry_and_keeps_it_on_a_bad_file() {
     let partners = dir.path().join("partners.toml");
     std::fs::write(&partners, "[[partner]]\nid='a'\nref='first'\n").unwrap();
     let addr = free_addr();
-    let mut child = command()
+    let child = command()
         .env("DEMO", "1")
         .env("LISTEN_ADDR", &addr)
         .env("PARTNERS_FILE", &partners)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let ready_addr = addr.clone();
-    let child_ready = tokio::task::spawn_blocking(move || {
-        wait_healthy(&ready_addr, &mut child);
-        child
-    });
-    let mut child = child_ready.await.unwrap();
+    let child = ready(child, &addr).await;
     let status = |r: &str| {
         let url = format!("http://{addr}/plans?limit=1&ref={r}");
         async move { reqwest::get(url).await.unwrap().status().as_u16() }
@@ -392,10 +387,7 @@ async fn sighup_reloads_the_partner_registry_and_keeps_it_on_a_bad_file() {
         "a bad file keeps the old registry"
     );
     terminate(&child);
-    let code = tokio::task::spawn_blocking(move || wait_exit(&mut child))
-        .await
-        .unwrap();
-    assert_eq!(code.code(), Some(0));
+    assert_eq!(exit_code(child).await, Some(0));
 }
 
 fn hangup(child: &Child) {
@@ -414,7 +406,7 @@ async fn kill_9_during_snapshot_writes_never_leaves_a_broken_snapshot() {
     let snapshot = dir.path().join("catalog.json");
     for round in 0..4u64 {
         let addr = free_addr();
-        let mut child = command()
+        let child = command()
             .env("CMG_API_KEY", KEY)
             .env("CMG_FEED_URL", &upstream.url)
             .env("LISTEN_ADDR", &addr)
@@ -423,12 +415,7 @@ async fn kill_9_during_snapshot_writes_never_leaves_a_broken_snapshot() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let ready_addr = addr.clone();
-        let child_ready = tokio::task::spawn_blocking(move || {
-            wait_healthy(&ready_addr, &mut child);
-            child
-        });
-        let mut child = child_ready.await.unwrap();
+        let mut child = ready(child, &addr).await;
         // Keep it syncing (and writing snapshots), then kill it mid-flight.
         let client = reqwest::Client::new();
         let url = format!("http://{addr}/admin/refresh");
