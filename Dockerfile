@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Base images are build arguments so the image builds from any registry mirror
 # or from local images (see scripts/container-test.sh).
 ARG BUILDER_IMAGE=rust:1.95-slim-bookworm

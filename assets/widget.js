@@ -14,8 +14,10 @@
   var script = document.currentScript;
   if (!script) return;
   var api = new URL(script.src, document.baseURI).origin;
-  var ref = script.getAttribute("data-ref") || "";
-  var initialCountries = (script.getAttribute("data-country") || "")
+  // The standalone page (data-url-params) also takes ?ref= and ?country= from its own URL.
+  var pageParams = script.hasAttribute("data-url-params") ? new URLSearchParams(location.search) : null;
+  var ref = script.getAttribute("data-ref") || (pageParams && pageParams.get("ref")) || "";
+  var initialCountries = (script.getAttribute("data-country") || (pageParams && pageParams.get("country")) || "")
     .split(",").map(function (c) { return c.trim().toUpperCase(); }).filter(Boolean);
   var pageSize = Math.min(Math.max(parseInt(script.getAttribute("data-limit") || "12", 10) || 12, 1), 100);
 
@@ -31,6 +33,7 @@
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
 
   var css = [
+    "[hidden]{display:none!important}",
     ":host{all:initial;display:block;font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1b1f24}",
     "*{box-sizing:border-box}",
     ".finder{max-width:1100px;margin:0 auto;padding:12px}",

@@ -1,0 +1,217 @@
+// The plan finder page and the embeddable widget in a real browser: headless
+// Debian Chromium driven by Playwright. Starts the real binary (demo catalog,
+// and a second instance on a hostile feed), a host page on another origin,
+// and saves screenshots to ./artifacts.
+//
+//   cargo build && (cd tests/browser && npm ci && npm test)
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const bin = process.env.CMG_BIN || path.join(root, "target/debug/cmg-feed-proxy");
+const artifacts = path.join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+const children = [];
+const servers = [];
+let browser;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startProxy(env) {
+  const port = await freePort();
+  const child = spawn(bin, [], {
+    env: { PATH: process.env.PATH, LISTEN_ADDR: `127.0.0.1:${port}`, RUST_LOG: "warn", ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  children.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = await fetch(`${base}/readyz`);
+      if (r.ok) return base;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`proxy on ${base} not ready`);
+}
+
+async function serve(handler) {
+  const port = await freePort();
+  const server = http.createServer(handler);
+  await new Promise((r) => server.listen(port, "127.0.0.1", r));
+  servers.push(server);
+  return `http://127.0.0.1:${port}`;
+}
+
+let demo;
+before(async () => {
+  assert.ok(spawnSync(bin, ["--version"]).status === 0, `build the binary first: ${bin}`);
+  demo = await startProxy({ DEMO: "1" });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const child of children) child.kill("SIGTERM");
+  for (const server of servers) server.close();
+});
+
+async function newPage(width = 1200) {
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("dialog", (d) => {
+    errors.push(`dialog: ${d.message()}`);
+    d.dismiss();
+  });
+  return { page, errors };
+}
+
+/** Prices shown on the cards, in order. */
+async function prices(page) {
+  const texts = await page.locator(".card .price").allTextContents();
+  return texts.map((t) => Number(t.replace("$", "")));
+}
+
+async function pickCountry(page, typed, code) {
+  const input = page.getByLabel("Destination");
+  await input.fill(typed);
+  await page.locator(`ul.suggest li[data-code="${code}"]`).waitFor();
+  await input.press("ArrowDown");
+  await input.press("Enter");
+}
+
+test("the page loads on the demo catalog and shows its freshness", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(`${demo}/`);
+  await page.locator(".card").first().waitFor();
+  const status = await page.locator("p.status").textContent();
+  assert.match(status, /^\d+ plans .* updated just now/);
+  assert.equal(await page.locator(".stale").isVisible(), false);
+  await page.screenshot({ path: path.join(artifacts, "finder-desktop.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
+test("picking Germany lists German plans sorted by price, and a filter narrows them", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(`${demo}/`);
+  await page.locator(".card").first().waitFor();
+  await pickCountry(page, "Germ", "DE");
+  await page.locator(".chip", { hasText: "Germany" }).waitFor();
+  await page.waitForTimeout(300);
+  const all = await page.evaluate(async (base) => (await (await fetch(`${base}/plans?country=DE&limit=500`)).json()).total, demo);
+  const status = await page.locator("p.status").textContent();
+  assert.ok(status.startsWith(`${all} plans`), status);
+  const shown = await prices(page);
+  assert.ok(shown.length > 0);
+  assert.deepEqual(shown, [...shown].sort((a, b) => a - b), "sorted by price");
+  const expected = await page.evaluate(async (base) =>
+    (await (await fetch(`${base}/plans?country=DE&sort=price&limit=12`)).json()).plans.map((p) => p.name), demo);
+  assert.deepEqual(await page.locator(".card h3").allTextContents(), expected, "the German plans, cheapest first");
+
+  await page.getByLabel("Min data (GB)").fill("10");
+  await page.getByLabel("Min data (GB)").press("Tab");
+  await page.waitForFunction((n) => !document.querySelector(".cmg-plan-finder").shadowRoot
+    .querySelector("p.status").textContent.startsWith(`${n} plans`), all);
+  const narrowed = await page.locator("p.status").textContent();
+  assert.ok(Number(narrowed.split(" ")[0]) < all, narrowed);
+  const data = await page.locator(".card .meta").filter({ hasText: "days" }).allTextContents();
+  assert.ok(data.every((d) => d.startsWith("Unlimited") === false && parseFloat(d) >= 10), data.join(" | "));
+  await page.screenshot({ path: path.join(artifacts, "finder-germany-10gb.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
+test("the widget embedded on another origin works through CORS and its Buy links carry the ref", async () => {
+  const host = await serve((req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html" });
+    res.end(`<!doctype html><html><body><h1>Acme Travel</h1>
+      <script src="${demo}/widget.js" data-ref="acme-01" data-country="FR"></script></body></html>`);
+  });
+  assert.notEqual(new URL(host).origin, new URL(demo).origin);
+  const { page, errors } = await newPage(390);
+  await page.goto(host);
+  await page.locator(".card").first().waitFor();
+  const links = page.locator("a.buy");
+  const count = await links.count();
+  assert.ok(count > 0);
+  for (let i = 0; i < count; i++) {
+    const a = links.nth(i);
+    const href = new URL(await a.getAttribute("href"));
+    assert.equal(href.searchParams.getAll("ref").join(), "acme-01");
+    assert.equal(await a.getAttribute("target"), "_blank");
+    assert.match(await a.getAttribute("rel"), /noopener/);
+  }
+  const expected = await page.evaluate(async (base) =>
+    (await (await fetch(`${base}/plans?country=FR&limit=12`)).json()).plans.map((p) => p.name), demo);
+  assert.deepEqual(await page.locator(".card h3").allTextContents(), expected, "French plans via CORS");
+  await page.screenshot({ path: path.join(artifacts, "widget-embedded-phone.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
+test("feed text is shown as text, never parsed as HTML", async () => {
+  const evil = "<img src=x onerror=alert(1)>";
+  const feed = JSON.stringify({
+    success: true,
+    aggregator: "test",
+    plans: [{
+      name: evil, packageCode: "XSS-1", productUrl: "https://example.com/p", dataAmount: 1,
+      duration: 7, locationCodes: ["DE"], locationNames: ["<b>Germany</b>"], operator: evil,
+      speed: "4G", retailPrice: 1.5,
+    }],
+  });
+  const upstream = await serve((req, res) => {
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(feed);
+  });
+  const base = await startProxy({ CMG_API_KEY: "browser-test-key", CMG_FEED_URL: `${upstream}/feed` });
+  const { page, errors } = await newPage();
+  await page.goto(`${base}/`);
+  await page.locator(".card").first().waitFor();
+  assert.equal(await page.locator(".card h3").first().textContent(), evil);
+  assert.equal(await page.locator(".card img").count(), 0);
+  assert.equal(await page.locator(".card b").count(), 0);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(artifacts, "finder-hostile-feed.png") });
+  assert.deepEqual(errors, [], "no script ran");
+});
+
+test("the destination picker works from the keyboard", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(`${demo}/?ref=globex`);
+  await page.locator(".card").first().waitFor();
+  const input = page.getByLabel("Destination");
+  await input.focus();
+  await page.keyboard.type("jap");
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await input.getAttribute("aria-expanded"), "true");
+  await page.keyboard.press("Enter");
+  await page.locator(".chip", { hasText: "Japan" }).waitFor();
+  await page.waitForTimeout(300);
+  const href = await page.locator("a.buy").first().getAttribute("href");
+  assert.equal(new URL(href).searchParams.get("ref"), "globex", "the page passes ?ref= through");
+  assert.deepEqual(errors, []);
+});
