@@ -87,11 +87,16 @@ rm -rf "$work/rootfs"
 SYSROOT=$(rustc --print sysroot)
 mkdir -p "$work/builder/rust"
 cp -a "$SYSROOT/bin" "$SYSROOT/lib" "$work/builder/rust/"
+# The machine's CA bundle: crates.io may only be reachable through a proxy that
+# this machine trusts and a fresh Debian does not.
+cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$work/builder/host-ca.crt"
 cat >"$work/builder/Dockerfile" <<'EOF'
 FROM local/debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY rust /usr/local/rust
-ENV PATH=/usr/local/rust/bin:$PATH CARGO_HOME=/usr/local/cargo
+COPY host-ca.crt /etc/ssl/certs/host-ca.crt
+ENV PATH=/usr/local/rust/bin:$PATH CARGO_HOME=/usr/local/cargo \
+    CARGO_HTTP_CAINFO=/etc/ssl/certs/host-ca.crt SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt
 EOF
 if DOCKER_BUILDKIT=0 docker build --network host -q -t local/rust-builder "$work/builder" >"$work/builder.log" 2>&1 \
   && docker run --rm local/rust-builder cargo --version >/dev/null 2>&1; then

@@ -2,6 +2,11 @@
 //! advance (indexes, sort orders, pre-rendered JSON), built once per sync and
 //! never mutated. [`CatalogStore`] holds the current one behind an atomic pointer,
 //! so readers never wait on a sync.
+//!
+//! Memory is kept close to the feed's own size: each plan lives once, as its
+//! pre-rendered JSON, plus a small fixed-size [`Row`] of the numbers and ranges
+//! the filters need. Strings that repeat across plans (operators, speeds,
+//! location names) are interned; no per-plan `String`s survive the build.
 
 mod plan;
 mod render;
@@ -10,7 +15,7 @@ pub mod store;
 pub mod sync;
 pub mod synthetic;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::SystemTime;
 
@@ -74,18 +79,6 @@ impl SortKey {
     }
 }
 
-/// Lower-cased text prepared for the `operator`, `speed` and `q` filters.
-#[derive(Debug)]
-pub struct SearchText {
-    pub operator: String,
-    /// `name`, `operator` and location names, lower-cased, separated by `\n`.
-    pub text: String,
-    /// Upper-cased generation tokens of `speed` (`"4G/5G"` -> `["4G", "5G"]`).
-    pub speeds: Vec<String>,
-    /// The plan's valid country codes, deduplicated.
-    pub countries: Vec<CountryCode>,
-}
-
 /// One row of `/countries`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CountrySummary {
@@ -93,6 +86,26 @@ pub struct CountrySummary {
     pub name: String,
     pub plan_count: usize,
     pub min_price: f64,
+}
+
+/// The fixed-size part of a plan that filters and sorts read.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    retail_price: f64,
+    data_amount: f64,
+    duration: u32,
+    /// Range in `Catalog::codes`.
+    code: (u32, u32),
+    /// Range in `Catalog::names_lc` (the lower-cased plan name).
+    name: (u32, u32),
+    /// Range in `Catalog::countries`.
+    countries: (u32, u32),
+    /// Range in `Catalog::plan_places`.
+    places: (u32, u32),
+    /// Index in `Catalog::operators`.
+    operator: u32,
+    /// Index in `Catalog::speeds`.
+    speed: u32,
 }
 
 /// An immutable, indexed catalog.
@@ -105,12 +118,25 @@ pub struct Catalog {
     updated_at: SystemTime,
     /// `updated_at` formatted once, for every response's catalog block.
     updated_at_rfc3339: String,
-    plans: Vec<Plan>,
-    search: Vec<SearchText>,
+    rows: Vec<Row>,
+    /// Every packageCode, back to back.
+    codes: String,
+    /// Plan indexes sorted by packageCode, for `/plans/{packageCode}`.
+    by_code: Vec<u32>,
+    /// Every plan's valid country codes (sorted, deduplicated), back to back.
+    countries: Vec<CountryCode>,
+    /// Every plan's lower-cased name, back to back.
+    names_lc: String,
+    /// Interned lower-cased location names, and each plan's list of them.
+    places: Vec<Box<str>>,
+    plan_places: Vec<u32>,
+    /// Interned lower-cased operators.
+    operators: Vec<Box<str>>,
+    /// Interned speed strings as upper-cased generation tokens.
+    speeds: Vec<Box<[Box<str>]>>,
     rendered: render::Rendered,
-    by_code: HashMap<String, u32>,
     by_country: HashMap<CountryCode, Vec<u32>>,
-    countries: Vec<CountrySummary>,
+    country_summaries: Vec<CountrySummary>,
     /// `orders[k]` lists plan indexes in sort order `k`.
     orders: Vec<Vec<u32>>,
     /// `ranks[k][i]` is plan `i`'s position in `orders[k]`.
@@ -127,94 +153,26 @@ impl Catalog {
             return Err(FeedError::NotSuccessful);
         }
         let raw_plans = feed.plans.ok_or(FeedError::NoPlans)?;
-        let mut dropped = DropCounts::default();
-        let mut plans = Vec::with_capacity(raw_plans.len());
-        let mut seen = HashMap::with_capacity(raw_plans.len());
+        let mut builder = Builder::with_capacity(raw_plans.len(), body.len());
         for raw in raw_plans {
             match plan::validate(raw) {
-                Ok(plan) => {
-                    if seen.contains_key(&plan.package_code) {
-                        dropped.add(DropReason::DuplicatePackageCode);
-                    } else {
-                        seen.insert(plan.package_code.clone(), plans.len() as u32);
-                        plans.push(plan);
-                    }
-                }
-                Err(reason) => dropped.add(reason),
+                Ok(plan) => builder.push(plan),
+                Err(reason) => builder.dropped.add(reason),
             }
         }
         let aggregator = feed
             .aggregator
             .unwrap_or_else(|| "ConnectMeGuru".to_owned());
-        Ok(Self::build(aggregator, plans, seen, dropped, updated_at))
+        Ok(builder.finish(aggregator, updated_at))
     }
 
     /// Builds a catalog from plans that are already valid (demo data, benches).
     pub fn from_plans(aggregator: &str, plans: Vec<Plan>, updated_at: SystemTime) -> Self {
-        let mut dropped = DropCounts::default();
-        let mut kept = Vec::with_capacity(plans.len());
-        let mut seen = HashMap::with_capacity(plans.len());
+        let mut builder = Builder::with_capacity(plans.len(), plans.len() * 400);
         for plan in plans {
-            if seen.contains_key(&plan.package_code) {
-                dropped.add(DropReason::DuplicatePackageCode);
-            } else {
-                seen.insert(plan.package_code.clone(), kept.len() as u32);
-                kept.push(plan);
-            }
+            builder.push(plan);
         }
-        Self::build(aggregator.to_owned(), kept, seen, dropped, updated_at)
-    }
-
-    fn build(
-        aggregator: String,
-        plans: Vec<Plan>,
-        by_code: HashMap<String, u32>,
-        dropped: DropCounts,
-        updated_at: SystemTime,
-    ) -> Self {
-        let search: Vec<SearchText> = plans.iter().map(search_text).collect();
-
-        let mut by_country: HashMap<CountryCode, Vec<u32>> = HashMap::new();
-        for (i, s) in search.iter().enumerate() {
-            for &c in &s.countries {
-                by_country.entry(c).or_default().push(i as u32);
-            }
-        }
-        let countries = country_summaries(&plans, &by_country);
-
-        let name_keys: Vec<String> = plans.iter().map(|p| p.name.to_lowercase()).collect();
-        let mut orders = Vec::with_capacity(SortKey::ALL.len());
-        let mut ranks = Vec::with_capacity(SortKey::ALL.len());
-        for key in SortKey::ALL {
-            let mut order: Vec<u32> = (0..plans.len() as u32).collect();
-            order.sort_by(|&a, &b| compare(key, &plans, &name_keys, a as usize, b as usize));
-            let mut rank = vec![0u32; plans.len()];
-            for (pos, &i) in order.iter().enumerate() {
-                rank[i as usize] = pos as u32;
-            }
-            orders.push(order);
-            ranks.push(rank);
-        }
-
-        let rendered = render::Rendered::new(&plans);
-        let mut hasher = std::hash::DefaultHasher::new();
-        aggregator.hash(&mut hasher);
-        rendered.hash(&mut hasher);
-        Self {
-            version: hasher.finish(),
-            aggregator,
-            updated_at,
-            updated_at_rfc3339: humantime::format_rfc3339_seconds(updated_at).to_string(),
-            plans,
-            search,
-            rendered,
-            by_code,
-            by_country,
-            countries,
-            orders,
-            ranks,
-            dropped,
-        }
+        builder.finish(aggregator.to_owned(), updated_at)
     }
 
     pub fn version(&self) -> u64 {
@@ -234,27 +192,68 @@ impl Catalog {
     }
 
     pub fn len(&self) -> usize {
-        self.plans.len()
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.plans.is_empty()
+        self.rows.is_empty()
     }
 
-    pub fn plans(&self) -> &[Plan] {
-        &self.plans
+    fn row(&self, index: u32) -> &Row {
+        &self.rows[index as usize]
     }
 
-    pub fn plan(&self, index: u32) -> &Plan {
-        &self.plans[index as usize]
+    pub fn package_code(&self, index: u32) -> &str {
+        let (start, end) = self.row(index).code;
+        &self.codes[start as usize..end as usize]
     }
 
-    pub fn search_text(&self, index: u32) -> &SearchText {
-        &self.search[index as usize]
+    pub fn retail_price(&self, index: u32) -> f64 {
+        self.row(index).retail_price
+    }
+
+    pub fn data_amount(&self, index: u32) -> f64 {
+        self.row(index).data_amount
+    }
+
+    pub fn duration(&self, index: u32) -> u32 {
+        self.row(index).duration
+    }
+
+    /// The plan's valid country codes, sorted.
+    pub fn countries_of(&self, index: u32) -> &[CountryCode] {
+        let (start, end) = self.row(index).countries;
+        &self.countries[start as usize..end as usize]
+    }
+
+    /// Whether the plan's operator contains `needle` (lower-cased).
+    pub fn operator_contains(&self, index: u32, needle: &str) -> bool {
+        self.operators[self.row(index).operator as usize].contains(needle)
+    }
+
+    /// Whether the plan's speed lists every token (upper-cased).
+    pub fn speed_lists(&self, index: u32, tokens: &[String]) -> bool {
+        let listed = &self.speeds[self.row(index).speed as usize];
+        tokens.iter().all(|t| listed.iter().any(|l| **l == **t))
+    }
+
+    /// Whether `phrase` (lower-cased) occurs in the plan's name, operator or
+    /// one of its location names.
+    pub fn text_contains(&self, index: u32, phrase: &str) -> bool {
+        let row = self.row(index);
+        let name = &self.names_lc[row.name.0 as usize..row.name.1 as usize];
+        name.contains(phrase)
+            || self.operators[row.operator as usize].contains(phrase)
+            || self.plan_places[row.places.0 as usize..row.places.1 as usize]
+                .iter()
+                .any(|&p| self.places[p as usize].contains(phrase))
     }
 
     pub fn index_of(&self, package_code: &str) -> Option<u32> {
-        self.by_code.get(package_code).copied()
+        self.by_code
+            .binary_search_by(|&i| self.package_code(i).cmp(package_code))
+            .ok()
+            .map(|pos| self.by_code[pos])
     }
 
     /// Plans covering `country`, in catalog order.
@@ -263,7 +262,7 @@ impl Catalog {
     }
 
     pub fn countries(&self) -> &[CountrySummary] {
-        &self.countries
+        &self.country_summaries
     }
 
     pub fn order(&self, key: SortKey) -> &[u32] {
@@ -307,37 +306,13 @@ impl Catalog {
             serde_json::to_writer(&mut *out, value).expect("writing to a Vec");
         }
         out.extend_from_slice(b",\"plans\":[");
-        for i in 0..self.plans.len() as u32 {
+        for i in 0..self.len() as u32 {
             if i > 0 {
                 out.push(b',');
             }
             self.write_plan(out, i, ref_code, true);
         }
         out.extend_from_slice(b"]}");
-    }
-}
-
-fn search_text(plan: &Plan) -> SearchText {
-    let mut countries: Vec<CountryCode> = plan
-        .location_codes
-        .iter()
-        .filter_map(|c| CountryCode::parse(c))
-        .collect();
-    countries.sort_unstable();
-    countries.dedup();
-    let mut text = plan.name.to_lowercase();
-    let operator = plan.operator.to_lowercase();
-    text.push('\n');
-    text.push_str(&operator);
-    for name in &plan.location_names {
-        text.push('\n');
-        text.push_str(&name.to_lowercase());
-    }
-    SearchText {
-        operator,
-        text,
-        speeds: speed_tokens(&plan.speed),
-        countries,
     }
 }
 
@@ -350,76 +325,272 @@ pub fn speed_tokens(speed: &str) -> Vec<String> {
         .collect()
 }
 
-fn compare(
-    key: SortKey,
-    plans: &[Plan],
-    names: &[String],
-    a: usize,
-    b: usize,
-) -> std::cmp::Ordering {
-    let (pa, pb) = (&plans[a], &plans[b]);
-    let primary = match key {
-        SortKey::Price => pa.retail_price.total_cmp(&pb.retail_price),
-        SortKey::PriceDesc => pb.retail_price.total_cmp(&pa.retail_price),
-        // Unlimited plans (no price per GB) go last.
-        SortKey::PricePerGb => match (pa.price_per_gb(), pb.price_per_gb()) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        },
-        SortKey::Data => pa.data_amount.total_cmp(&pb.data_amount),
-        SortKey::DataDesc => pb.data_amount.total_cmp(&pa.data_amount),
-        SortKey::Duration => pa.duration.cmp(&pb.duration),
-        SortKey::DurationDesc => pb.duration.cmp(&pa.duration),
-        SortKey::Name => names[a].cmp(&names[b]).then_with(|| pa.name.cmp(&pb.name)),
-    };
-    primary.then_with(|| pa.package_code.cmp(&pb.package_code))
+/// Interns strings: equal strings get equal ids.
+#[derive(Default)]
+struct Interner<T> {
+    ids: HashMap<String, u32>,
+    values: Vec<T>,
 }
 
-fn country_summaries(
-    plans: &[Plan],
-    by_country: &HashMap<CountryCode, Vec<u32>>,
-) -> Vec<CountrySummary> {
-    // A country's name comes from a single-country plan if there is one, else
-    // from any plan whose codes and names line up one to one.
-    let mut names: HashMap<CountryCode, (bool, &str)> = HashMap::new();
-    for plan in plans {
+impl<T> Interner<T> {
+    fn id(&mut self, key: &str, make: impl FnOnce(&str) -> T) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(make(key));
+        self.ids.insert(key.to_owned(), id);
+        id
+    }
+}
+
+/// Streams validated plans into the compact catalog form; each [`Plan`] is
+/// rendered and dropped as soon as it is pushed.
+struct Builder {
+    rows: Vec<Row>,
+    codes: String,
+    seen: HashSet<Box<str>>,
+    countries: Vec<CountryCode>,
+    names_lc: String,
+    plan_places: Vec<u32>,
+    places: Interner<Box<str>>,
+    operators: Interner<Box<str>>,
+    speeds: Interner<Box<[Box<str>]>>,
+    rendered: render::Rendered,
+    /// Best display name per country: (from a single-country plan?, name).
+    country_names: HashMap<CountryCode, (bool, String)>,
+    dropped: DropCounts,
+}
+
+impl Builder {
+    fn with_capacity(plans: usize, json_bytes: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(plans),
+            codes: String::with_capacity(plans * 16),
+            seen: HashSet::with_capacity(plans),
+            countries: Vec::with_capacity(plans * 2),
+            names_lc: String::with_capacity(plans * 24),
+            plan_places: Vec::with_capacity(plans * 2),
+            places: Interner::default(),
+            operators: Interner::default(),
+            speeds: Interner::default(),
+            rendered: render::Rendered::with_capacity(plans, json_bytes),
+            country_names: HashMap::new(),
+            dropped: DropCounts::default(),
+        }
+    }
+
+    /// Adds a plan, unless its packageCode was seen before (the first wins).
+    fn push(&mut self, plan: Plan) {
+        if !self.seen.insert(plan.package_code.as_str().into()) {
+            self.dropped.add(DropReason::DuplicatePackageCode);
+            return;
+        }
+        let span = |start: usize, end: usize| (start as u32, end as u32);
+
+        let start = self.codes.len();
+        self.codes.push_str(&plan.package_code);
+        let code = span(start, self.codes.len());
+
+        let start = self.names_lc.len();
+        self.names_lc.push_str(&plan.name.to_lowercase());
+        let name = span(start, self.names_lc.len());
+
+        let start = self.countries.len();
+        let mut codes: Vec<CountryCode> = plan
+            .location_codes
+            .iter()
+            .filter_map(|c| CountryCode::parse(c))
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        self.countries.extend_from_slice(&codes);
+        let countries = span(start, self.countries.len());
+
+        let start = self.plan_places.len();
+        for place in &plan.location_names {
+            let id = self.places.id(&place.to_lowercase(), |p| p.into());
+            self.plan_places.push(id);
+        }
+        let places = span(start, self.plan_places.len());
+        self.note_country_names(&plan);
+
+        let operator = self
+            .operators
+            .id(&plan.operator.to_lowercase(), |o| o.into());
+        let speed = self.speeds.id(&plan.speed, |s| {
+            speed_tokens(s)
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect()
+        });
+
+        self.rendered.push(&plan);
+        self.rows.push(Row {
+            retail_price: plan.retail_price,
+            data_amount: plan.data_amount,
+            duration: plan.duration,
+            code,
+            name,
+            countries,
+            places,
+            operator,
+            speed,
+        });
+    }
+
+    /// A country's name comes from a single-country plan if there is one,
+    /// else from any plan whose codes and names line up one to one.
+    fn note_country_names(&mut self, plan: &Plan) {
         if plan.location_codes.len() != plan.location_names.len() {
-            continue;
+            return;
         }
         let single = plan.location_codes.len() == 1;
         for (code, name) in plan.location_codes.iter().zip(&plan.location_names) {
-            let (Some(code), false) = (CountryCode::parse(code), name.trim().is_empty()) else {
+            let (Some(code), name) = (CountryCode::parse(code), name.trim()) else {
                 continue;
             };
-            let slot = names.entry(code).or_insert((single, name.trim()));
-            if single && !slot.0 {
-                *slot = (true, name.trim());
+            if name.is_empty() {
+                continue;
+            }
+            match self.country_names.get_mut(&code) {
+                Some(slot) if single && !slot.0 => *slot = (true, name.to_owned()),
+                Some(_) => {}
+                None => {
+                    self.country_names.insert(code, (single, name.to_owned()));
+                }
             }
         }
     }
-    let mut out: Vec<CountrySummary> = by_country
-        .iter()
-        .map(|(&code, members)| CountrySummary {
-            code,
-            name: names
-                .get(&code)
-                .map_or_else(|| code.to_string(), |(_, n)| (*n).to_owned()),
-            plan_count: members.len(),
-            min_price: members
-                .iter()
-                .map(|&i| plans[i as usize].retail_price)
-                .fold(f64::INFINITY, f64::min),
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        a.name
-            .to_lowercase()
-            .cmp(&b.name.to_lowercase())
-            .then_with(|| a.code.cmp(&b.code))
-    });
-    out
+
+    fn finish(self, aggregator: String, updated_at: SystemTime) -> Catalog {
+        let Builder {
+            rows,
+            codes,
+            seen,
+            countries,
+            names_lc,
+            plan_places,
+            places,
+            operators,
+            speeds,
+            rendered,
+            country_names,
+            dropped,
+        } = self;
+        drop(seen);
+        let n = rows.len() as u32;
+
+        let mut by_country: HashMap<CountryCode, Vec<u32>> = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            for &c in &countries[row.countries.0 as usize..row.countries.1 as usize] {
+                by_country.entry(c).or_default().push(i as u32);
+            }
+        }
+        let mut country_summaries: Vec<CountrySummary> = by_country
+            .iter()
+            .map(|(&code, members)| CountrySummary {
+                code,
+                name: country_names
+                    .get(&code)
+                    .map_or_else(|| code.to_string(), |(_, n)| n.clone()),
+                plan_count: members.len(),
+                min_price: members
+                    .iter()
+                    .map(|&i| rows[i as usize].retail_price)
+                    .fold(f64::INFINITY, f64::min),
+            })
+            .collect();
+        country_summaries.sort_by(|a, b| {
+            a.name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then_with(|| a.code.cmp(&b.code))
+        });
+
+        let code_of = |i: u32| {
+            let (s, e) = rows[i as usize].code;
+            &codes[s as usize..e as usize]
+        };
+        let name_of = |i: u32| {
+            let (s, e) = rows[i as usize].name;
+            &names_lc[s as usize..e as usize]
+        };
+        let mut by_code: Vec<u32> = (0..n).collect();
+        by_code.sort_unstable_by(|&a, &b| code_of(a).cmp(code_of(b)));
+
+        let mut orders = Vec::with_capacity(SortKey::ALL.len());
+        let mut ranks = Vec::with_capacity(SortKey::ALL.len());
+        for key in SortKey::ALL {
+            let mut order: Vec<u32> = (0..n).collect();
+            order.sort_unstable_by(|&a, &b| {
+                let (ra, rb) = (&rows[a as usize], &rows[b as usize]);
+                compare(key, ra, rb, || name_of(a).cmp(name_of(b)))
+                    .then_with(|| code_of(a).cmp(code_of(b)))
+            });
+            let mut rank = vec![0u32; n as usize];
+            for (pos, &i) in order.iter().enumerate() {
+                rank[i as usize] = pos as u32;
+            }
+            orders.push(order);
+            ranks.push(rank);
+        }
+
+        let mut hasher = std::hash::DefaultHasher::new();
+        aggregator.hash(&mut hasher);
+        rendered.hash(&mut hasher);
+        Catalog {
+            version: hasher.finish(),
+            aggregator,
+            updated_at,
+            updated_at_rfc3339: humantime::format_rfc3339_seconds(updated_at).to_string(),
+            rows,
+            codes,
+            by_code,
+            countries,
+            names_lc,
+            places: places.values,
+            plan_places,
+            operators: operators.values,
+            speeds: speeds.values,
+            rendered: rendered.shrink(),
+            by_country,
+            country_summaries,
+            orders,
+            ranks,
+            dropped,
+        }
+    }
+}
+
+fn price_per_gb(row: &Row) -> Option<f64> {
+    (row.data_amount > 0.0).then(|| row.retail_price / row.data_amount)
+}
+
+/// The primary order of `key`; ties are broken by packageCode by the caller.
+fn compare(
+    key: SortKey,
+    a: &Row,
+    b: &Row,
+    names: impl FnOnce() -> std::cmp::Ordering,
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match key {
+        SortKey::Price => a.retail_price.total_cmp(&b.retail_price),
+        SortKey::PriceDesc => b.retail_price.total_cmp(&a.retail_price),
+        // Unlimited plans (no price per GB) go last.
+        SortKey::PricePerGb => match (price_per_gb(a), price_per_gb(b)) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        },
+        SortKey::Data => a.data_amount.total_cmp(&b.data_amount),
+        SortKey::DataDesc => b.data_amount.total_cmp(&a.data_amount),
+        SortKey::Duration => a.duration.cmp(&b.duration),
+        SortKey::DurationDesc => b.duration.cmp(&a.duration),
+        SortKey::Name => names(),
+    }
 }
 
 #[cfg(test)]
@@ -450,10 +621,10 @@ mod tests {
         );
         let catalog = Catalog::from_feed(&body, SystemTime::now()).unwrap();
         assert_eq!(catalog.len(), 2);
-        assert_eq!(
-            catalog.plan(catalog.index_of("A").unwrap()).location_codes,
-            ["DE"]
-        );
+        let a = catalog.index_of("A").unwrap();
+        assert_eq!(catalog.countries_of(a), [CountryCode::parse("DE").unwrap()]);
+        assert_eq!(catalog.package_code(a), "A");
+        assert!(catalog.index_of("B").is_none());
         assert_eq!(catalog.dropped().get(DropReason::DuplicatePackageCode), 1);
         assert_eq!(catalog.dropped().get(DropReason::InvalidNumber), 1);
         assert_eq!(catalog.dropped().get(DropReason::Malformed), 1);
@@ -497,7 +668,7 @@ mod tests {
             catalog
                 .order(key)
                 .iter()
-                .map(|&i| catalog.plan(i).package_code.as_str())
+                .map(|&i| catalog.package_code(i))
                 .collect()
         };
         assert_eq!(codes(SortKey::Price), ["c", "a", "b"]);

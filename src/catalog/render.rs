@@ -48,54 +48,64 @@ struct Rest<'a> {
 }
 
 impl Rendered {
-    pub(super) fn new(plans: &[Plan]) -> Self {
-        let mut arena = Vec::with_capacity(plans.len() * 400);
-        let mut spans = Vec::with_capacity(plans.len());
-        for plan in plans {
-            let start = arena.len() as u32;
-            write_json(
-                &mut arena,
-                &Head {
-                    name: &plan.name,
-                    package_code: &plan.package_code,
-                },
-            );
-            arena.pop(); // the closing brace
-            arena.extend_from_slice(b",\"productUrl\":");
-            write_json(&mut arena, plan.product_url.head());
-            arena.pop(); // the closing quote: the ref goes here
-            let head_end = arena.len() as u32;
-            write_json(&mut arena, plan.product_url.tail());
-            arena.remove(head_end as usize); // the tail's opening quote
-            // `{"dataAmount":..}` continues the object: its `{` becomes a `,`.
-            let rest = arena.len();
-            write_json(
-                &mut arena,
-                &Rest {
-                    data_amount: plan.data_amount,
-                    duration: plan.duration,
-                    location_codes: &plan.location_codes,
-                    location_names: &plan.location_names,
-                    operator: &plan.operator,
-                    speed: &plan.speed,
-                    retail_price: plan.retail_price,
-                },
-            );
-            arena[rest] = b',';
-            arena.pop(); // its closing brace
-            let mirror_end = arena.len() as u32;
-            arena.extend_from_slice(b",\"pricePerGb\":");
-            write_json(&mut arena, &plan.price_per_gb());
-            let end = arena.len() as u32;
-            spans.push(Span {
-                start,
-                head_end,
-                mirror_end,
-                end,
-                separator: plan.product_url.separator() as u8,
-            });
+    pub(super) fn with_capacity(plans: usize, json_bytes: usize) -> Self {
+        Self {
+            arena: Vec::with_capacity(json_bytes + plans * 24),
+            spans: Vec::with_capacity(plans),
         }
-        Self { arena, spans }
+    }
+
+    /// Gives back spare capacity once every plan is in.
+    pub(super) fn shrink(mut self) -> Self {
+        self.arena.shrink_to_fit();
+        self.spans.shrink_to_fit();
+        self
+    }
+
+    pub(super) fn push(&mut self, plan: &Plan) {
+        let arena = &mut self.arena;
+        let start = arena.len() as u32;
+        write_json(
+            arena,
+            &Head {
+                name: &plan.name,
+                package_code: &plan.package_code,
+            },
+        );
+        arena.pop(); // the closing brace
+        arena.extend_from_slice(b",\"productUrl\":");
+        write_json(arena, plan.product_url.head());
+        arena.pop(); // the closing quote: the ref goes here
+        let head_end = arena.len() as u32;
+        write_json(arena, plan.product_url.tail());
+        arena.remove(head_end as usize); // the tail's opening quote
+        // `{"dataAmount":..}` continues the object: its `{` becomes a `,`.
+        let rest = arena.len();
+        write_json(
+            arena,
+            &Rest {
+                data_amount: plan.data_amount,
+                duration: plan.duration,
+                location_codes: &plan.location_codes,
+                location_names: &plan.location_names,
+                operator: &plan.operator,
+                speed: &plan.speed,
+                retail_price: plan.retail_price,
+            },
+        );
+        arena[rest] = b',';
+        arena.pop(); // its closing brace
+        let mirror_end = arena.len() as u32;
+        arena.extend_from_slice(b",\"pricePerGb\":");
+        write_json(arena, &plan.price_per_gb());
+        let end = arena.len() as u32;
+        self.spans.push(Span {
+            start,
+            head_end,
+            mirror_end,
+            end,
+            separator: plan.product_url.separator() as u8,
+        });
     }
 
     pub(super) fn write(

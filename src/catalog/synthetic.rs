@@ -264,7 +264,7 @@ mod tests {
         let catalog = demo_catalog();
         assert_eq!(catalog.len(), DEMO_PLANS, "no duplicate codes");
         assert!(catalog.countries().len() >= 40);
-        let plans = catalog.plans();
+        let plans = plans(DEMO_PLANS, 2026);
         assert!(
             plans.iter().any(|p| p.data_amount == 0.0),
             "unlimited plans"
