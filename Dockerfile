@@ -5,6 +5,9 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${BUILDER_IMAGE} AS builder
 WORKDIR /src
+# The image ships a stripped binary; line tables are for local profiling only.
+ENV CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_STRIP=symbols
 # Dependency layer: compiled against stub sources, cached until Cargo.toml or
 # Cargo.lock change.
 COPY Cargo.toml Cargo.lock ./

@@ -76,6 +76,7 @@ ok "dockerd started (data in $work/data)"
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 info "debootstrap bookworm (minbase) from $MIRROR"
 if debootstrap --variant=minbase bookworm "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+  && rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"* \
   && tar -C "$work/rootfs" -c . | docker import - local/debian:bookworm-slim >/dev/null; then
   ok "runtime base image local/debian:bookworm-slim imported"
 else
