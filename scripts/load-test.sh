@@ -93,7 +93,18 @@ printf '%-44s %10s %9s %8s %8s\n' "proxy never-repeating queries" "$UNQ_RPS" "$U
 printf '%-44s %10s %9s %8s %8s\n' "naive peer (filter + encode per request)" "$NV_RPS" "$NV_P99" "$(ratio "$NV_RPS" "$NGINX_RPS")" "1.00"
 echo "errors: proxy=$PX_ERR mixed=$MIX_ERR unique=$UNQ_ERR"
 
-echo "==> $BIG_PLANS-plan feed ($(du -h "$work/upstream/big.json" | cut -f1)): sync while under load"
+echo "==> $BIG_PLANS-plan feed ($(du -h "$work/upstream/big.json" | cut -f1))"
+FRESH=$(port)
+CMG_API_KEY=bench CMG_FEED_URL="http://127.0.0.1:$UP/big.json" LISTEN_ADDR="127.0.0.1:$FRESH" RUST_LOG=warn "$BIN" & FRESH_PID=$!; pids+=($FRESH_PID)
+start=$(date +%s.%N)
+wait_http "http://127.0.0.1:$FRESH/readyz"
+end=$(date +%s.%N)
+fresh_kb=$(awk '/VmRSS/ {print $2}' "/proc/$FRESH_PID/status")
+peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$FRESH_PID/status")
+big_kb=$(( $(stat -c %s "$work/upstream/big.json") / 1024 ))
+echo "fresh instance: ready in $(python3 -c "print(f'{$end-$start:.2f}')") s; resident $((fresh_kb / 1024)) MiB = $(ratio "$fresh_kb" "$big_kb") x the feed's JSON size (peak $((peak_kb / 1024)) MiB)"
+kill "$FRESH_PID"
+echo "==> the load-tested instance switches to the $BIG_PLANS-plan feed"
 cp "$work/upstream/big.json" "$work/upstream/current.json"
 start=$(date +%s.%N)
 curl -fs -X POST -H "Authorization: Bearer load-test-admin-token" "http://127.0.0.1:$PX/admin/refresh" > "$work/report.json"

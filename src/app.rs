@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::catalog::sync::{Outcome, SyncHandle, SyncSettings, Syncer};
 use crate::catalog::{CatalogStore, snapshot, synthetic};
 use crate::config::{Config, Source};
-use crate::http::{self, AppState, HttpSettings, Inner};
+use crate::http::{self, AppState, HttpSettings, Inner, ResponseCache};
 use crate::metrics::Metrics;
 use crate::referral::PartnerRegistry;
 use crate::upstream::UpstreamClient;
@@ -87,7 +87,7 @@ impl Application {
             partners: partners.as_ref().map(|(_, p)| p.clone()),
             sync,
             admin_token: config.admin_token.clone(),
-            responses: AppState::response_cache(RESPONSE_CACHE_BYTES),
+            responses: ResponseCache::new(RESPONSE_CACHE_BYTES),
             demo,
             settings: HttpSettings {
                 cors_allow_origins: config.cors_allow_origins.clone(),

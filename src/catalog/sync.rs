@@ -295,6 +295,7 @@ impl Syncer {
         let catalog = Arc::new(catalog);
         self.store
             .publish(catalog.clone(), Outcome::Ok, SystemTime::now());
+        release_freed_memory();
         if let Some(path) = self.settings.snapshot_path.clone() {
             let written =
                 tokio::task::spawn_blocking(move || snapshot::write(&path, &catalog)).await;
@@ -305,6 +306,24 @@ impl Syncer {
             }
         }
         (Outcome::Ok, None)
+    }
+}
+
+/// Hands memory freed by the sync (the feed body, parse temporaries, the
+/// previous catalog once its last reader is done) back to the OS. glibc keeps
+/// freed heap pages, per thread arena, until asked; without this the resident
+/// size after a 100k-plan sync stays several times the catalog's.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim only releases free memory; it has no
+        // preconditions and is thread-safe.
+        unsafe {
+            malloc_trim(0);
+        }
     }
 }
 

@@ -36,8 +36,7 @@ async fn countries_list(
     let etag = respond::etag(&catalog, false, "countries", "", None);
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        let key = format!("{:x}|countries", catalog.version());
-        axum::body::Body::from(state.responses.get_with(key, || {
+        axum::body::Body::from(state.responses.get_with(&catalog, "countries", || {
             let rows: Vec<Country> = catalog
                 .countries()
                 .iter()

@@ -14,6 +14,7 @@ mod respond;
 mod ui;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -22,7 +23,7 @@ use bytes::Bytes;
 
 pub use error::ApiError;
 
-use crate::catalog::CatalogStore;
+use crate::catalog::{Catalog, CatalogStore};
 use crate::catalog::sync::SyncHandle;
 use crate::config::CorsOrigins;
 use crate::metrics::Metrics;
@@ -54,8 +55,8 @@ pub struct Inner {
     /// Enables `POST /admin/refresh`.
     pub admin_token: Option<Secret>,
     /// Rendered response bodies keyed by catalog version and normalised query,
-    /// so a repeated query costs one lookup and a copy.
-    pub responses: moka::sync::Cache<String, Bytes>,
+    /// so a repeated query costs one lookup.
+    pub responses: ResponseCache,
     /// Demo catalogs never change, so they may be cached longer.
     pub demo: bool,
     pub settings: HttpSettings,
@@ -73,16 +74,37 @@ impl AppState {
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
     }
+}
 
-    /// A response cache bounded by total body size.
-    pub fn response_cache(max_bytes: u64) -> moka::sync::Cache<String, Bytes> {
-        moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|key: &String, body: &Bytes| {
-                u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
-            })
-            .time_to_idle(Duration::from_secs(600))
-            .build()
+/// Rendered bodies of catalog responses, bounded by total size. Keys carry the
+/// catalog version, and the first request that sees a new catalog drops every
+/// entry of the old one, so a sync never leaves dead pages in memory.
+pub struct ResponseCache {
+    cache: moka::sync::Cache<String, Bytes>,
+    version: AtomicU64,
+}
+
+impl ResponseCache {
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|key: &String, body: &Bytes| {
+                    u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
+                })
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+            version: AtomicU64::new(0),
+        }
+    }
+
+    /// The body cached under `key` for `catalog`, rendering it on a miss.
+    pub fn get_with(&self, catalog: &Catalog, key: &str, render: impl FnOnce() -> Bytes) -> Bytes {
+        let version = catalog.version();
+        if self.version.swap(version, Ordering::Relaxed) != version {
+            self.cache.invalidate_all();
+        }
+        self.cache.get_with(format!("{version:x}|{key}"), render)
     }
 }
 

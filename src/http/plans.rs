@@ -45,12 +45,8 @@ async fn plans_list(
     let etag = respond::etag(&catalog, status.stale, "plans", &canonical, ref_code);
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        let key = format!(
-            "{:x}|plans|{canonical}|{}",
-            catalog.version(),
-            ref_code.map_or("", RefCode::as_str)
-        );
-        let page = state.responses.get_with(key, || {
+        let key = format!("plans|{canonical}|{}", ref_code.map_or("", RefCode::as_str));
+        let page = state.responses.get_with(&catalog, &key, || {
             let selection = query.run(&catalog);
             let mut out = Vec::with_capacity(64 + selection.page.len() * 420);
             out.extend_from_slice(b"{\"plans\":[");
@@ -111,12 +107,8 @@ async fn aggregator_mirror(
     let etag = respond::etag(&catalog, false, "mirror", "", ref_code);
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        let key = format!(
-            "{:x}|mirror|{}",
-            catalog.version(),
-            ref_code.map_or("", RefCode::as_str)
-        );
-        Body::from(state.responses.get_with(key, || {
+        let key = format!("mirror|{}", ref_code.map_or("", RefCode::as_str));
+        Body::from(state.responses.get_with(&catalog, &key, || {
             let mut out = Vec::with_capacity(catalog.len() * 420 + 128);
             catalog.write_feed(&mut out, ref_code, &[]);
             Bytes::from(out)
