@@ -23,8 +23,8 @@ use bytes::Bytes;
 
 pub use error::ApiError;
 
-use crate::catalog::{Catalog, CatalogStore};
 use crate::catalog::sync::SyncHandle;
+use crate::catalog::{Catalog, CatalogStore};
 use crate::config::CorsOrigins;
 use crate::metrics::Metrics;
 use crate::referral::PartnerRegistry;
