@@ -78,10 +78,10 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
             ))
             .layer(cors(&state))
             .layer(CompressionLayer::new())
-            .layer(middleware::from_fn_with_state(
-                (state.clone(), rate_limiter),
-                rate_limit,
-            ))
+            // Absent, not just idle, when rate limiting is off.
+            .option_layer(
+                rate_limiter.map(|limiter| middleware::from_fn_with_state(limiter, rate_limit)),
+            )
             .layer(HandleErrorLayer::new(overloaded))
             .layer(tower::load_shed::LoadShedLayer::new())
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
@@ -266,16 +266,14 @@ impl RateLimiter {
 const UNLIMITED: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 async fn rate_limit(
-    State((_, limiter)): State<(AppState, Option<Arc<RateLimiter>>)>,
+    State(limiter): State<Arc<RateLimiter>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(limiter) = limiter {
-        if !UNLIMITED.contains(&request.uri().path()) {
-            if let Some(client) = limiter.client(&request) {
-                if let Err(retry_after) = limiter.check(client) {
-                    return ApiError::RateLimited(retry_after).into_response();
-                }
+    if !UNLIMITED.contains(&request.uri().path()) {
+        if let Some(client) = limiter.client(&request) {
+            if let Err(retry_after) = limiter.check(client) {
+                return ApiError::RateLimited(retry_after).into_response();
             }
         }
     }
