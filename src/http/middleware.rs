@@ -51,19 +51,23 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                 RequestIds::default(),
             ))
             .layer(
-                TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id = %id,
-                    )
-                }),
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request| {
+                        let id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id = %id,
+                        )
+                    })
+                    // A 503 before the first catalog is expected, and real 5xx
+                    // are logged where they happen, with their cause.
+                    .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::new(x_request_id))
             .layer(middleware::from_fn_with_state(
