@@ -251,20 +251,11 @@ impl PlanQuery {
         key
     }
 
-    /// Whether plan `index` passes every filter but the countries.
-    fn matches(&self, catalog: &Catalog, index: u32) -> bool {
+    /// Whether plan `index` is within every numeric bound.
+    fn in_bounds(&self, catalog: &Catalog, index: u32) -> bool {
         self.gb.contains(catalog.data_amount(index))
             && self.days.contains(f64::from(catalog.duration(index)))
             && self.price.contains(catalog.retail_price(index))
-            && (self.speed.is_empty() || catalog.speed_lists(index, &self.speed))
-            && self
-                .operator
-                .as_deref()
-                .is_none_or(|o| catalog.operator_contains(index, o))
-            && self
-                .text
-                .as_deref()
-                .is_none_or(|t| catalog.text_contains(index, t))
     }
 
     fn covers_countries(&self, catalog: &Catalog, index: u32) -> bool {
@@ -273,25 +264,53 @@ impl PlanQuery {
     }
 
     /// Runs the query: the true total and the requested page.
+    ///
+    /// The candidates come from the smallest prepared source: the requested
+    /// sort order (cut by binary search when the query bounds the sorted
+    /// field), a country's posting list, or the range of another bounded
+    /// field in its own sorted order. Only the candidates are checked, and
+    /// only hits that are not already in order get sorted (by precomputed
+    /// rank, and only as far as the page needs).
     pub fn run(&self, catalog: &Catalog) -> Selection {
+        let filters =
+            catalog.prepare_filters(self.operator.as_deref(), &self.speed, self.text.as_deref());
         let end = self.offset.saturating_add(self.limit);
-        if self.countries.is_empty() {
-            // Walk the precomputed order for the sort key, narrowed by binary
-            // search when the query bounds the sorted field itself.
-            let (order, narrowed) = self.narrow(catalog);
-            if !self.has_plan_filters_besides(narrowed) {
-                let page = order
-                    .get(self.offset.min(order.len())..end.min(order.len()))
-                    .unwrap_or(&[]);
-                return Selection {
-                    total: order.len(),
-                    page: page.to_vec(),
-                };
+        let (ordered, narrowed) = self.narrow(catalog, self.sort);
+
+        if self.countries.is_empty() && filters.is_empty() && !self.has_bounds_besides(narrowed) {
+            let page = ordered
+                .get(self.offset.min(ordered.len())..end.min(ordered.len()))
+                .unwrap_or(&[]);
+            return Selection {
+                total: ordered.len(),
+                page: page.to_vec(),
+            };
+        }
+
+        let mut source: &[u32] = ordered;
+        let mut in_order = true;
+        let others = self.countries.iter().map(|&c| catalog.plans_in(c)).chain(
+            [SortKey::Price, SortKey::Data, SortKey::Duration]
+                .into_iter()
+                .map(|key| self.narrow(catalog, key))
+                .filter(|(_, n)| *n != Narrowed::Nothing)
+                .map(|(range, _)| range),
+        );
+        for candidates in others {
+            if candidates.len() < source.len() {
+                source = candidates;
+                in_order = false;
             }
+        }
+        let keep = |i: u32| {
+            self.in_bounds(catalog, i) && self.covers_countries(catalog, i) && filters.matches(i)
+        };
+
+        if in_order {
             let mut total = 0;
-            let mut page = Vec::with_capacity(self.limit.min(order.len()));
-            for &i in order {
-                if self.matches(catalog, i) {
+            let mut page = Vec::with_capacity(self.limit.min(source.len()));
+            for &i in source {
+                if keep(i) {
                     if total >= self.offset && total < end {
                         page.push(i);
                     }
@@ -300,17 +319,8 @@ impl PlanQuery {
             }
             return Selection { total, page };
         }
-        let base = self
-            .countries
-            .iter()
-            .map(|&c| catalog.plans_in(c))
-            .min_by_key(|list| list.len())
-            .unwrap_or(&[]);
-        let mut hits: Vec<u32> = base
-            .iter()
-            .copied()
-            .filter(|&i| self.covers_countries(catalog, i) && self.matches(catalog, i))
-            .collect();
+
+        let mut hits: Vec<u32> = source.iter().copied().filter(|&i| keep(i)).collect();
         let total = hits.len();
         if self.offset >= total {
             return Selection {
@@ -332,16 +342,15 @@ impl PlanQuery {
         }
     }
 
-    /// The sort order, cut down to the plans within the bounds on the sorted
-    /// field (price for price sorts, GB for data sorts, days for duration
-    /// sorts), and which bounds that already applied.
-    fn narrow<'c>(&self, catalog: &'c Catalog) -> (&'c [u32], Narrowed) {
-        let order = catalog.order(self.sort);
+    /// The order of `key`, cut down to the plans within the query's bounds on
+    /// that key's field (price, GB or days), and which bound that applied.
+    fn narrow<'c>(&self, catalog: &'c Catalog, key: SortKey) -> (&'c [u32], Narrowed) {
+        let order = catalog.order(key);
         type Field = fn(&Catalog, u32) -> f64;
         let price: Field = |c, i| c.retail_price(i);
         let gb: Field = |c, i| c.data_amount(i);
         let days: Field = |c, i| f64::from(c.duration(i));
-        let (bounds, value, descending, narrowed) = match self.sort {
+        let (bounds, value, descending, narrowed) = match key {
             SortKey::Price => (self.price, price, false, Narrowed::Price),
             SortKey::PriceDesc => (self.price, price, true, Narrowed::Price),
             SortKey::Data => (self.gb, gb, false, Narrowed::Gb),
@@ -372,13 +381,11 @@ impl PlanQuery {
         (&order[start..end.max(start)], narrowed)
     }
 
-    fn has_plan_filters_besides(&self, narrowed: Narrowed) -> bool {
+    /// Whether a numeric bound other than the one `narrowed` applied is set.
+    fn has_bounds_besides(&self, narrowed: Narrowed) -> bool {
         !((self.gb.is_open() || narrowed == Narrowed::Gb)
             && (self.days.is_open() || narrowed == Narrowed::Days)
-            && (self.price.is_open() || narrowed == Narrowed::Price)
-            && self.speed.is_empty()
-            && self.operator.is_none()
-            && self.text.is_none())
+            && (self.price.is_open() || narrowed == Narrowed::Price))
     }
 }
 
@@ -576,8 +583,26 @@ mod tests {
 
     /// The reference implementation: filter everything, then sort by comparator.
     fn brute_force(catalog: &Catalog, q: &PlanQuery) -> Vec<u32> {
+        // The source plans of `catalog()` (no duplicates: index = position).
+        let plans = synthetic::plans(catalog.len(), 11);
         let mut all: Vec<u32> = (0..catalog.len() as u32)
-            .filter(|&i| q.covers_countries(catalog, i) && q.matches(catalog, i))
+            .filter(|&i| {
+                let p = &plans[i as usize];
+                let lower = |s: &str| s.to_lowercase();
+                q.covers_countries(catalog, i)
+                    && q.in_bounds(catalog, i)
+                    && q.operator
+                        .as_deref()
+                        .is_none_or(|o| lower(&p.operator).contains(o))
+                    && q.speed
+                        .iter()
+                        .all(|t| crate::catalog::speed_tokens(&p.speed).contains(t))
+                    && q.text.as_deref().is_none_or(|t| {
+                        lower(&p.name).contains(t)
+                            || lower(&p.operator).contains(t)
+                            || p.location_names.iter().any(|n| lower(n).contains(t))
+                    })
+            })
             .collect();
         all.sort_by_key(|&i| catalog.rank(q.sort, i));
         all
@@ -651,6 +676,9 @@ mod tests {
             min_price in prop::option::of(0u32..20),
             max_price in prop::option::of(1u32..60),
             sort in prop::sample::select(SortKey::ALL.to_vec()),
+            speed in prop::sample::select(vec!["", "5G", "4G"]),
+            operator in prop::sample::select(vec!["", "voda", "o"]),
+            text in prop::sample::select(vec!["", "europe", "germany", "unlimited 7"]),
             limit in 1usize..60,
             offset in 0usize..400,
         ) {
@@ -664,6 +692,9 @@ mod tests {
             q.days.min = min_days.map(f64::from);
             q.price.min = min_price.map(|p| f64::from(p) + 0.49);
             q.price.max = max_price.map(f64::from);
+            q.speed = speed_tokens(speed);
+            q.operator = (!operator.is_empty()).then(|| operator.to_owned());
+            q.text = (!text.is_empty()).then(|| text.to_owned());
             let full = brute_force(&catalog, &q);
             let got = q.run(&catalog);
             prop_assert_eq!(got.total, full.len());

@@ -226,27 +226,34 @@ impl Catalog {
         &self.countries[start as usize..end as usize]
     }
 
-    /// Whether the plan's operator contains `needle` (lower-cased).
-    pub fn operator_contains(&self, index: u32, needle: &str) -> bool {
-        self.operators[self.row(index).operator as usize].contains(needle)
-    }
-
-    /// Whether the plan's speed lists every token (upper-cased).
-    pub fn speed_lists(&self, index: u32, tokens: &[String]) -> bool {
-        let listed = &self.speeds[self.row(index).speed as usize];
-        tokens.iter().all(|t| listed.iter().any(|l| **l == **t))
-    }
-
-    /// Whether `phrase` (lower-cased) occurs in the plan's name, operator or
-    /// one of its location names.
-    pub fn text_contains(&self, index: u32, phrase: &str) -> bool {
-        let row = self.row(index);
-        let name = &self.names_lc[row.name.0 as usize..row.name.1 as usize];
-        name.contains(phrase)
-            || self.operators[row.operator as usize].contains(phrase)
-            || self.plan_places[row.places.0 as usize..row.places.1 as usize]
+    /// Prepares the text filters of one query: each is evaluated once per
+    /// distinct interned operator, speed or location name, so checking a plan
+    /// is a few array lookups plus one substring search in its name.
+    pub fn prepare_filters(
+        &self,
+        operator: Option<&str>,
+        speed: &[String],
+        phrase: Option<&str>,
+    ) -> TextFilters<'_> {
+        let operator =
+            operator.map(|needle| self.operators.iter().map(|o| o.contains(needle)).collect());
+        let speed = (!speed.is_empty()).then(|| {
+            self.speeds
                 .iter()
-                .any(|&p| self.places[p as usize].contains(phrase))
+                .map(|listed| speed.iter().all(|t| listed.iter().any(|l| **l == **t)))
+                .collect()
+        });
+        let text = phrase.map(|phrase| TextHits {
+            phrase: phrase.to_owned(),
+            operators: self.operators.iter().map(|o| o.contains(phrase)).collect(),
+            places: self.places.iter().map(|p| p.contains(phrase)).collect(),
+        });
+        TextFilters {
+            catalog: self,
+            operator,
+            speed,
+            text,
+        }
     }
 
     pub fn index_of(&self, package_code: &str) -> Option<u32> {
@@ -313,6 +320,55 @@ impl Catalog {
             self.write_plan(out, i, ref_code, true);
         }
         out.extend_from_slice(b"]}");
+    }
+}
+
+/// A query's operator, speed and text filters, prepared against one catalog.
+pub struct TextFilters<'c> {
+    catalog: &'c Catalog,
+    /// Per operator id: contains the needle.
+    operator: Option<Vec<bool>>,
+    /// Per speed id: lists every requested generation.
+    speed: Option<Vec<bool>>,
+    text: Option<TextHits>,
+}
+
+struct TextHits {
+    phrase: String,
+    /// Per operator id / place id: contains the phrase.
+    operators: Vec<bool>,
+    places: Vec<bool>,
+}
+
+impl TextFilters<'_> {
+    /// True when no filter is set.
+    pub fn is_empty(&self) -> bool {
+        self.operator.is_none() && self.speed.is_none() && self.text.is_none()
+    }
+
+    /// Whether plan `index` passes the operator, speed and text filters.
+    pub fn matches(&self, index: u32) -> bool {
+        let catalog = self.catalog;
+        let row = catalog.row(index);
+        if self
+            .operator
+            .as_ref()
+            .is_some_and(|ok| !ok[row.operator as usize])
+            || self
+                .speed
+                .as_ref()
+                .is_some_and(|ok| !ok[row.speed as usize])
+        {
+            return false;
+        }
+        let Some(text) = &self.text else {
+            return true;
+        };
+        text.operators[row.operator as usize]
+            || catalog.plan_places[row.places.0 as usize..row.places.1 as usize]
+                .iter()
+                .any(|&p| text.places[p as usize])
+            || catalog.names_lc[row.name.0 as usize..row.name.1 as usize].contains(&text.phrase)
     }
 }
 
