@@ -86,7 +86,7 @@ pub fn document() -> Value {
         {"name": "operator", "in": "query", "required": false,
          "description": "Case-insensitive substring of operator.", "schema": {"type": "string"}},
         {"name": "q", "in": "query", "required": false,
-         "description": "Case-insensitive text match on name, operator and location names; every word must match.",
+         "description": "Case-insensitive text match: the phrase occurs in the name, the operator or one of the location names.",
          "schema": {"type": "string"}},
         {"name": "sort", "in": "query", "required": false,
          "description": "Sort order; ties are broken by ascending packageCode.",
