@@ -18,12 +18,8 @@ async fn etags_answer_304_and_change_with_the_query_ref_and_catalog() {
     );
 
     let again = app
-        .client
-        .get(format!("{}/plans?min_gb=2.0&country=de", app.address))
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+        .get_with("/plans?min_gb=2.0&country=de", "If-None-Match", &etag)
+        .await;
     assert_eq!(again.status(), 304, "an equivalent query has the same ETag");
     assert_eq!(again.headers()["etag"], etag.as_str());
     assert!(again.bytes().await.unwrap().is_empty());
@@ -34,24 +30,16 @@ async fn etags_answer_304_and_change_with_the_query_ref_and_catalog() {
         let response = app.get(path).await;
         let tag = response.headers()["etag"].to_str().unwrap().to_owned();
         let cached = app
-            .client
-            .get(format!("{}{path}", app.address))
-            .header("If-None-Match", format!("\"other\", W/{tag}"))
-            .send()
-            .await
-            .unwrap();
+            .get_with(path, "If-None-Match", &format!("\"other\", W/{tag}"))
+            .await;
         assert_eq!(cached.status(), 304, "{path}");
     }
 
     app.upstream.set(Reply::Json(simple_feed(6)));
     app.refresh().await;
     let changed = app
-        .client
-        .get(format!("{}/plans?country=DE&min_gb=2", app.address))
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+        .get_with("/plans?country=DE&min_gb=2", "If-None-Match", &etag)
+        .await;
     assert_eq!(changed.status(), 200, "a new catalog has new ETags");
 }
 
@@ -120,13 +108,7 @@ async fn every_response_has_a_request_id_and_a_given_one_is_kept() {
         assert!(!id.is_empty());
         assert!(seen.insert(id), "ids are unique");
     }
-    let response = app
-        .client
-        .get(format!("{}/plans", app.address))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with("/plans", "x-request-id", "abc-123").await;
     assert_eq!(response.headers()["x-request-id"], "abc-123");
 }
 

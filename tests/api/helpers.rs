@@ -288,6 +288,16 @@ impl TestApp {
         async move { request.send().await.expect("request sent") }
     }
 
+    /// GET with one extra request header.
+    pub async fn get_with(&self, path: &str, name: &str, value: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .header(name, value)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Status and JSON body.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.get(path).await;
