@@ -666,6 +666,25 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn any_query_string_parses_or_is_rejected_without_panicking(raw in "[a-z_=&%0-9A-F.,+-]{0,80}") {
+            let catalog = catalog_small();
+            if let Ok(q) = PlanQuery::parse(Some(&raw)) {
+                let selection = q.run(catalog);
+                prop_assert!(selection.page.len() <= q.limit);
+                prop_assert!(selection.total >= selection.page.len());
+            }
+        }
+    }
+
+    fn catalog_small() -> &'static Catalog {
+        static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        CATALOG
+            .get_or_init(|| Catalog::from_plans("t", synthetic::plans(300, 5), SystemTime::now()))
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
         #[test]
         fn any_page_is_the_slice_of_the_full_result(

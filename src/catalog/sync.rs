@@ -295,7 +295,8 @@ impl Syncer {
         let catalog = Arc::new(catalog);
         self.store
             .publish(catalog.clone(), Outcome::Ok, SystemTime::now());
-        release_freed_memory();
+        // Trimming a large heap takes a few milliseconds: not on a worker.
+        tokio::task::spawn_blocking(release_freed_memory);
         if let Some(path) = self.settings.snapshot_path.clone() {
             let written =
                 tokio::task::spawn_blocking(move || snapshot::write(&path, &catalog)).await;
