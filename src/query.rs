@@ -78,7 +78,10 @@ pub fn parse_pairs(
             });
         }
         if pairs.iter().any(|(n, _)| *n == name) {
-            return Err(QueryError::invalid(&name, "given more than once"));
+            return Err(QueryError::invalid(
+                &name,
+                format!("{name} is given more than once"),
+            ));
         }
         pairs.push((name.into_owned(), value.into_owned()));
     }
