@@ -689,6 +689,17 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_numbers_drop_only_their_plan() {
+        let huge =
+            plan("H", r#""DE""#, 1.0, 5.0).replace(r#""retailPrice":5"#, r#""retailPrice":1e999"#);
+        let body = feed(&[huge, plan("OK", r#""DE""#, 1.0, 5.0)].join(","));
+        let catalog = Catalog::from_feed(&body, SystemTime::now()).unwrap();
+        assert_eq!(catalog.len(), 1);
+        assert_eq!(catalog.package_code(0), "OK");
+        assert_eq!(catalog.dropped().total(), 1);
+    }
+
+    #[test]
     fn broken_envelopes_fail_the_feed() {
         let now = SystemTime::now();
         assert!(matches!(
