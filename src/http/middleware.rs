@@ -20,6 +20,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::{ApiError, AppState};
@@ -70,6 +71,10 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                     .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::new(x_request_id))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 record_metrics,

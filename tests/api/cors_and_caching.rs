@@ -274,3 +274,22 @@ async fn a_request_past_the_request_timeout_gets_a_json_503() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_of(&body).0, "overloaded");
 }
+
+#[tokio::test]
+async fn responses_carry_nosniff_and_the_page_a_content_security_policy() {
+    let app = spawn_ready(simple_feed(1), &[]).await;
+    for path in ["/plans", "/nope", "/widget.js", "/metrics"] {
+        let response = app.get(path).await;
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+    let page = app.get("/").await;
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+}

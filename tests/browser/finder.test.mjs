@@ -84,6 +84,8 @@ async function newPage(width = 1200) {
   const page = await browser.newPage({ viewport: { width, height: 900 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
+  // Content-Security-Policy violations and failed requests show up here.
+  page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
   page.on("dialog", (d) => {
     errors.push(`dialog: ${d.message()}`);
     d.dismiss();
