@@ -10,8 +10,11 @@ step() { printf '\n--> %s\n' "$*"; }
 run() { "$@" || failed=1; }
 
 pip_tool() {
-  command -v "$1" >/dev/null || python3 -m pip install --quiet --disable-pip-version-check "$2" >/dev/null 2>&1
-  command -v "$1" >/dev/null || hash -r
+  if ! command -v "$1" >/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check "$2" >/dev/null 2>&1
+    command -v pyenv >/dev/null && pyenv rehash 2>/dev/null
+    hash -r
+  fi
 }
 
 step "hadolint Dockerfile"
