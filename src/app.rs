@@ -23,7 +23,7 @@ use crate::referral::PartnerRegistry;
 use crate::upstream::UpstreamClient;
 
 /// Bytes of rendered responses kept in memory.
-const RESPONSE_CACHE_BYTES: u64 = 64 << 20;
+const RESPONSE_CACHE_BYTES: u64 = 32 << 20;
 
 pub struct Application {
     listener: TcpListener,
