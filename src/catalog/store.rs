@@ -68,7 +68,14 @@ impl CatalogStore {
         if prev.is_some() {
             return false;
         }
-        self.update_status(|s| s.stale = true);
+        let at = SystemTime::now();
+        self.update_status(|s| {
+            s.stale = true;
+            s.last_refresh.get_or_insert(RefreshRecord {
+                at,
+                outcome: Outcome::Snapshot,
+            });
+        });
         true
     }
 

@@ -95,6 +95,7 @@ async fn a_snapshot_makes_a_restart_ready_before_upstream_answers() {
     let (status, body) = second.get_json("/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["planCount"], 7);
+    assert!(body["lastRefresh"]["outcome"].is_string(), "{body}");
     let (_, body) = second.get_json("/plans").await;
     assert_eq!(body["total"], 7);
     assert_eq!(body["catalog"]["stale"], true);
