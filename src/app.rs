@@ -40,14 +40,10 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let (stop_sync, stop_rx) = watch::channel(false);
 
-        let partners = match &config.partners_file {
-            Some(path) => {
-                let registry = PartnerRegistry::load(path).map_err(std::io::Error::other)?;
-                tracing::info!(partners = registry.len(), "partner registry loaded");
-                Some((path.clone(), Arc::new(ArcSwap::from_pointee(registry))))
-            }
-            None => None,
-        };
+        let partners = config.partners.clone().map(|(path, registry)| {
+            tracing::info!(partners = registry.len(), "partner registry loaded");
+            (path, Arc::new(ArcSwap::from_pointee(registry)))
+        });
 
         let (sync, sync_task, demo) = match &config.source {
             Source::Demo => {

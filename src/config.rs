@@ -250,7 +250,8 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     pub refresh_interval: Duration,
     pub snapshot_path: Option<PathBuf>,
-    pub partners_file: Option<PathBuf>,
+    /// `PARTNERS_FILE` and the registry read from it at start-up.
+    pub partners: Option<(PathBuf, PartnerRegistry)>,
     pub cors_allow_origins: CorsOrigins,
     pub admin_token: Option<Secret>,
     pub log_format: LogFormat,
@@ -304,10 +305,14 @@ impl Cli {
             crate::catalog::snapshot::check_writable(path)
                 .map_err(|reason| err("SNAPSHOT_PATH", format!("{}: {reason}", path.display())))?;
         }
-        let partners_file = non_empty_path(&self.partners_file).map(Path::to_path_buf);
-        if let Some(path) = &partners_file {
-            PartnerRegistry::load(path).map_err(|reason| err("PARTNERS_FILE", reason))?;
-        }
+        let partners = match non_empty_path(&self.partners_file) {
+            Some(path) => {
+                let registry =
+                    PartnerRegistry::load(path).map_err(|reason| err("PARTNERS_FILE", reason))?;
+                Some((path.to_path_buf(), registry))
+            }
+            None => None,
+        };
 
         let cors_allow_origins = parse_cors(&self.cors_allow_origins)?;
         let admin_token = non_empty(&self.admin_token).map(Secret::new);
@@ -354,7 +359,7 @@ impl Cli {
             listen_addr,
             refresh_interval,
             snapshot_path,
-            partners_file,
+            partners,
             cors_allow_origins,
             admin_token,
             log_format,

@@ -131,7 +131,7 @@ pub struct Partner {
 }
 
 /// The partner registry: who owns which ref, and which browser origins map to whom.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PartnerRegistry {
     partners: Vec<Partner>,
     by_ref: HashMap<String, usize>,

@@ -149,11 +149,20 @@ impl Catalog {
     /// only a broken envelope fails the whole feed.
     pub fn from_feed(body: &[u8], updated_at: SystemTime) -> Result<Self, FeedError> {
         let feed = WireFeed::parse(body).map_err(|e| FeedError::Malformed(e.to_string()))?;
+        Self::from_wire(feed, body.len(), updated_at)
+    }
+
+    /// Builds from an already parsed envelope (`json_bytes` sizes the arena).
+    pub fn from_wire(
+        feed: WireFeed<'_>,
+        json_bytes: usize,
+        updated_at: SystemTime,
+    ) -> Result<Self, FeedError> {
         if feed.success != Some(true) {
             return Err(FeedError::NotSuccessful);
         }
         let raw_plans = feed.plans.ok_or(FeedError::NoPlans)?;
-        let mut builder = Builder::with_capacity(raw_plans.len(), body.len());
+        let mut builder = Builder::with_capacity(raw_plans.len(), json_bytes);
         for raw in raw_plans {
             match plan::validate(raw) {
                 Ok(plan) => builder.push(plan),

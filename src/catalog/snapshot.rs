@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::Catalog;
+use crate::upstream::wire::WireFeed;
 
 const TEMP_MARKER: &str = ".tmp-";
 
@@ -42,14 +43,15 @@ pub fn load(path: &Path) -> Result<Option<Catalog>, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read snapshot: {e}")),
     };
-    let updated_at = crate::upstream::wire::WireFeed::parse(&body)
-        .ok()
-        .and_then(|f| f.updated_at)
-        .and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
+    let corrupt = |e: &dyn std::fmt::Display| format!("snapshot is corrupt: {e}");
+    let feed = WireFeed::parse(&body).map_err(|e| corrupt(&e))?;
+    let updated_at = feed
+        .updated_at
+        .as_deref()
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
         .or_else(|| fs::metadata(path).and_then(|m| m.modified()).ok())
         .unwrap_or_else(SystemTime::now);
-    let catalog =
-        Catalog::from_feed(&body, updated_at).map_err(|e| format!("snapshot is corrupt: {e}"))?;
+    let catalog = Catalog::from_wire(feed, body.len(), updated_at).map_err(|e| corrupt(&e))?;
     Ok((!catalog.is_empty()).then_some(catalog))
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{ACCEPT, USER_AGENT};
+use reqwest::header::ACCEPT;
 use reqwest::{StatusCode, redirect};
 use url::Url;
 
@@ -157,10 +157,6 @@ impl UpstreamClient {
             .http
             .get(url)
             .header(ACCEPT, "application/json")
-            .header(
-                USER_AGENT,
-                concat!("cmg-feed-proxy/", env!("CARGO_PKG_VERSION")),
-            )
             .send()
             .await
             .map_err(|e| self.classify(e))?;
