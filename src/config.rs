@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::referral::{PartnerRegistry, normalize_origin};
 use crate::upstream::{ApiKey, Secret, UpstreamConfig};
@@ -179,7 +179,8 @@ pub enum Command {
     Healthcheck,
 }
 
-fn parse_flag(raw: &str) -> Result<bool, String> {
+/// Parses a boolean flag value (`1/0`, `true/false`, `yes/no`, `on/off`).
+pub fn parse_flag(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "" | "0" | "false" | "no" | "off" => Ok(false),
@@ -192,30 +193,19 @@ fn parse_flag(raw: &str) -> Result<bool, String> {
 #[error("invalid {variable} (--{flag}): {reason}")]
 pub struct ConfigError {
     pub variable: &'static str,
-    pub flag: &'static str,
+    pub flag: String,
     pub reason: String,
 }
 
+/// An error for `variable`; its flag is looked up in the clap definition, the
+/// one place that pairs them.
 fn err(variable: &'static str, reason: impl Into<String>) -> ConfigError {
-    let flag = match variable {
-        "CMG_API_KEY" => "api-key",
-        "CMG_API_KEY_FILE" => "api-key-file",
-        "CMG_FEED_URL" => "feed-url",
-        "LISTEN_ADDR" => "listen-addr",
-        "REFRESH_INTERVAL" => "refresh-interval",
-        "UPSTREAM_TIMEOUT" => "upstream-timeout",
-        "UPSTREAM_MAX_BYTES" => "upstream-max-bytes",
-        "SNAPSHOT_PATH" => "snapshot-path",
-        "PARTNERS_FILE" => "partners-file",
-        "CORS_ALLOW_ORIGINS" => "cors-allow-origins",
-        "ADMIN_TOKEN" => "admin-token",
-        "LOG_FORMAT" => "log-format",
-        "RATE_LIMIT_PER_MINUTE" => "rate-limit-per-minute",
-        "FEED_MAX_SHRINK" => "feed-max-shrink",
-        "MAX_CONCURRENT_REQUESTS" => "max-concurrent-requests",
-        "REQUEST_TIMEOUT" => "request-timeout",
-        _ => "?",
-    };
+    let flag = Cli::command()
+        .get_arguments()
+        .find(|arg| arg.get_env().is_some_and(|env| env == variable))
+        .and_then(|arg| arg.get_long())
+        .unwrap_or("?")
+        .to_owned();
     ConfigError {
         variable,
         flag,
@@ -548,6 +538,11 @@ mod tests {
             let e = cli(args).into_config().unwrap_err();
             assert_eq!(e.variable, variable, "{args:?}");
             assert!(e.to_string().contains(variable));
+            let flag = format!("--{}", e.flag);
+            assert!(
+                args.contains(&flag.as_str()),
+                "{flag} names the flag given: {args:?}"
+            );
         }
     }
 

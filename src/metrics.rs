@@ -70,8 +70,8 @@ pub struct Metrics {
     fetch: Mutex<Histogram>,
     fetch_bytes: AtomicU64,
     partner_requests: Mutex<BTreeMap<String, u64>>,
-    rate_limited: AtomicU64,
-    shed: AtomicU64,
+    /// Requests answered 503 `overloaded`: [shed at capacity, timed out].
+    overloaded: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -94,11 +94,6 @@ impl Metrics {
     pub fn record_sync(&self, outcome: Outcome) {
         let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
         self.syncs[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn sync_count(&self, outcome: Outcome) -> u64 {
-        let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
-        self.syncs[i].load(Ordering::Relaxed)
     }
 
     pub fn record_dropped(&self, counts: &DropCounts) {
@@ -129,12 +124,11 @@ impl Metrics {
         }
     }
 
-    pub fn record_rate_limited(&self) {
-        self.rate_limited.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn record_shed(&self) {
-        self.shed.fetch_add(1, Ordering::Relaxed);
+    /// Counts a request refused by load shedding or the request timeout.
+    /// (Rate-limited requests need no counter of their own: they are
+    /// `http_requests_total{status="429"}`.)
+    pub fn record_overloaded(&self, timed_out: bool) {
+        self.overloaded[usize::from(timed_out)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -267,24 +261,15 @@ impl Metrics {
                 escape(id)
             );
         }
-        out.push_str(
-            "# HELP cmg_rate_limited_total Requests refused by the per-client rate limit.\n",
-        );
-        out.push_str("# TYPE cmg_rate_limited_total counter\n");
-        let _ = writeln!(
-            out,
-            "cmg_rate_limited_total {}",
-            self.rate_limited.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP cmg_load_shed_total Requests shed because the server was at capacity.\n",
-        );
-        out.push_str("# TYPE cmg_load_shed_total counter\n");
-        let _ = writeln!(
-            out,
-            "cmg_load_shed_total {}",
-            self.shed.load(Ordering::Relaxed)
-        );
+        out.push_str("# HELP cmg_overloaded_total Requests answered 503 overloaded, by reason.\n");
+        out.push_str("# TYPE cmg_overloaded_total counter\n");
+        for (i, reason) in ["shed", "timeout"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "cmg_overloaded_total{{reason=\"{reason}\"}} {}",
+                self.overloaded[i].load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

@@ -5,7 +5,7 @@
 //! then splices `?ref=CODE` / `&ref=CODE` between the two: no URL is parsed or
 //! copied per request, and one catalog serves every partner.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -221,11 +221,6 @@ impl PartnerRegistry {
         self.by_origin
             .get(origin.to_ascii_lowercase().as_str())
             .map(|&i| &self.partners[i])
-    }
-
-    /// Every partner id, for bounded metric labels.
-    pub fn ids(&self) -> HashSet<&str> {
-        self.partners.iter().map(|p| p.id.as_str()).collect()
     }
 }
 

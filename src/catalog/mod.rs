@@ -188,10 +188,6 @@ impl Catalog {
         self.version
     }
 
-    pub fn aggregator(&self) -> &str {
-        &self.aggregator
-    }
-
     pub fn updated_at(&self) -> SystemTime {
         self.updated_at
     }
@@ -628,10 +624,6 @@ impl Builder {
     }
 }
 
-fn price_per_gb(row: &Row) -> Option<f64> {
-    (row.data_amount > 0.0).then(|| row.retail_price / row.data_amount)
-}
-
 /// The primary order of `key`; ties are broken by packageCode by the caller.
 fn compare(
     key: SortKey,
@@ -644,7 +636,10 @@ fn compare(
         SortKey::Price => a.retail_price.total_cmp(&b.retail_price),
         SortKey::PriceDesc => b.retail_price.total_cmp(&a.retail_price),
         // Unlimited plans (no price per GB) go last.
-        SortKey::PricePerGb => match (price_per_gb(a), price_per_gb(b)) {
+        SortKey::PricePerGb => match (
+            plan::price_per_gb(a.retail_price, a.data_amount),
+            plan::price_per_gb(b.retail_price, b.data_amount),
+        ) {
             (Some(x), Some(y)) => x.total_cmp(&y),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,

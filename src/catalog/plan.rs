@@ -56,8 +56,13 @@ pub struct Plan {
 impl Plan {
     /// `retailPrice / dataAmount`, or `None` for unlimited (0 GB) plans.
     pub fn price_per_gb(&self) -> Option<f64> {
-        (self.data_amount > 0.0).then(|| self.retail_price / self.data_amount)
+        price_per_gb(self.retail_price, self.data_amount)
     }
+}
+
+/// `price / gb`, or `None` for unlimited (0 GB) plans.
+pub fn price_per_gb(price: f64, gb: f64) -> Option<f64> {
+    (gb > 0.0).then(|| price / gb)
 }
 
 /// Why a plan was dropped; each is a metric label.

@@ -61,12 +61,12 @@ impl CatalogStore {
 
     /// Installs a catalog loaded from a snapshot: served, but stale until a sync
     /// succeeds. Never replaces a catalog that is already there.
-    pub fn restore(&self, catalog: Arc<Catalog>) -> bool {
+    pub fn restore(&self, catalog: Arc<Catalog>) {
         let prev = self
             .catalog
             .compare_and_swap(&None::<Arc<Catalog>>, Some(catalog));
         if prev.is_some() {
-            return false;
+            return;
         }
         let at = SystemTime::now();
         self.update_status(|s| {
@@ -76,7 +76,6 @@ impl CatalogStore {
                 outcome: Outcome::Snapshot,
             });
         });
-        true
     }
 
     /// Records a failed or rejected sync; the current catalog stays.
@@ -87,9 +86,9 @@ impl CatalogStore {
         });
     }
 
-    pub fn set_next_sync(&self, delay: Option<Duration>) {
-        let at = delay.map(|d| SystemTime::now() + d);
-        self.update_status(|s| s.next_sync_at = at);
+    pub fn set_next_sync(&self, delay: Duration) {
+        let at = SystemTime::now() + delay;
+        self.update_status(|s| s.next_sync_at = Some(at));
     }
 
     fn update_status(&self, f: impl Fn(&mut SyncStatus)) {

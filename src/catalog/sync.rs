@@ -152,22 +152,31 @@ impl Syncer {
 
     async fn run(self, mut triggers: mpsc::Receiver<Trigger>, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(self.settings.interval);
-        let mut waiters: Vec<oneshot::Sender<SyncReport>> = Vec::new();
-        let mut accept_shrink = false;
+        // Refresh requests waiting for the next sync.
+        let mut queued: Vec<Trigger> = Vec::new();
         loop {
+            let accept_shrink = queued.iter().any(|t| t.accept_shrink);
+            let mut waiters: Vec<_> = queued.drain(..).map(|t| t.reply).collect();
             let report = {
                 let sync = self.sync_once(accept_shrink);
                 tokio::pin!(sync);
                 loop {
                     tokio::select! {
                         report = &mut sync => break report,
-                        Some(t) = triggers.recv() => waiters.push(t.reply),
+                        // Plain requests join the sync in flight; an override
+                        // of the shrink guard needs a sync of its own.
+                        Some(t) = triggers.recv() => {
+                            if t.accept_shrink && !accept_shrink {
+                                queued.push(t);
+                            } else {
+                                waiters.push(t.reply);
+                            }
+                        }
                         _ = shutdown.changed() => return,
                     }
                 }
             };
-            accept_shrink = false;
-            for waiter in waiters.drain(..) {
+            for waiter in waiters {
                 let _ = waiter.send(report.clone());
             }
             let delay = if report.outcome == Outcome::Ok {
@@ -176,14 +185,14 @@ impl Syncer {
             } else {
                 backoff.next_delay()
             };
-            self.store.set_next_sync(Some(delay));
+            self.store.set_next_sync(delay);
+            if !queued.is_empty() {
+                continue;
+            }
             tracing::debug!(delay_secs = delay.as_secs_f64(), "next sync scheduled");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                Some(t) = triggers.recv() => {
-                    accept_shrink = t.accept_shrink;
-                    waiters.push(t.reply);
-                }
+                Some(t) = triggers.recv() => queued.push(t),
                 _ = shutdown.changed() => return,
             }
         }

@@ -10,6 +10,7 @@ use axum::routing::post;
 use serde_json::json;
 
 use super::{ApiError, AppState};
+use crate::config::parse_flag;
 use crate::query::{QueryError, parse_pairs};
 
 pub(super) fn router() -> Router<AppState> {
@@ -49,16 +50,14 @@ async fn admin_refresh(
         return Err(ApiError::Unauthorized);
     }
     let pairs = parse_pairs(raw.as_deref(), &["accept_shrink"])?;
+    // A bare `?accept_shrink` means yes; otherwise the same words as the flags.
     let accept_shrink = match pairs.first().map(|(_, v)| v.as_str()) {
-        None | Some("false" | "0") => false,
-        Some("true" | "1" | "") => true,
-        Some(_) => {
-            return Err(QueryError::Invalid {
-                parameter: "accept_shrink".into(),
-                message: "accept_shrink must be true or false".into(),
-            }
-            .into());
-        }
+        None => false,
+        Some("") => true,
+        Some(v) => parse_flag(v).map_err(|reason| QueryError::Invalid {
+            parameter: "accept_shrink".into(),
+            message: format!("accept_shrink: {reason}"),
+        })?,
     };
     let Some(sync) = &state.sync else {
         // Demo mode: the catalog is built in, there is nothing to fetch.

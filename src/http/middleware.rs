@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use super::{ApiError, AppState};
 use crate::config::CorsOrigins;
+use crate::metrics::Metrics;
 
 pub(super) async fn not_found() -> ApiError {
     ApiError::not_found_route()
@@ -91,7 +92,13 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
             .option_layer(
                 rate_limiter.map(|limiter| middleware::from_fn_with_state(limiter, rate_limit)),
             )
-            .layer(HandleErrorLayer::new(overloaded))
+            .layer(HandleErrorLayer::new({
+                let metrics = state.metrics.clone();
+                move |error: tower::BoxError| {
+                    let response = overloaded(&metrics, &error);
+                    async move { response }
+                }
+            }))
             .layer(tower::load_shed::LoadShedLayer::new())
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 state.settings.max_concurrent_requests,
@@ -100,13 +107,16 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
     )
 }
 
-/// `HandleErrorLayer` target: load shedding and timeouts become JSON 503s.
-async fn overloaded(error: tower::BoxError) -> ApiError {
-    if error.is::<tower::timeout::error::Elapsed>() {
+/// `HandleErrorLayer` target: load shedding and timeouts become JSON 503s,
+/// counted by reason.
+fn overloaded(metrics: &Metrics, error: &tower::BoxError) -> ApiError {
+    let timed_out = error.is::<tower::timeout::error::Elapsed>();
+    if timed_out {
         tracing::warn!("request timed out");
     } else {
         tracing::warn!(error.cause_chain = %error, "request shed");
     }
+    metrics.record_overloaded(timed_out);
     ApiError::Overloaded
 }
 
@@ -137,22 +147,16 @@ impl MakeRequestId for RequestIds {
 /// Counts requests and latency by matched route template (never the raw URI).
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |m| m.as_str())
-        .to_owned();
+    // MatchedPath is an Arc<str>: cloning it does not copy the route.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = bounded_method(request.method());
     let response = next.run(request).await;
     state.metrics.record_http(
-        &route,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         method,
         response.status().as_u16(),
         started.elapsed(),
     );
-    if response.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
-        state.metrics.record_rate_limited();
-    }
     response
 }
 

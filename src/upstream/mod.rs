@@ -129,10 +129,6 @@ impl UpstreamClient {
         Ok(Self { http, config })
     }
 
-    pub fn config(&self) -> &UpstreamConfig {
-        &self.config
-    }
-
     /// Fetches the feed body.
     pub async fn fetch(&self) -> Result<Fetched, FetchError> {
         let started = Instant::now();

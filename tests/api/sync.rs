@@ -284,3 +284,26 @@ async fn connection_refused_keeps_the_catalog() {
     app.upstream.set(Reply::Status(500, "down"));
     assert_eq!(app.refresh().await["planCount"], 10);
 }
+
+#[tokio::test]
+async fn a_shrink_override_during_a_sync_gets_a_sync_of_its_own() {
+    let app = ready_then(
+        Reply::Slow(Duration::from_millis(400), simple_feed(2)),
+        &["--feed-max-shrink=0.5"],
+    )
+    .await;
+    let before = app.upstream.hits();
+    let plain = tokio::spawn(app.post("/admin/refresh", Some(ADMIN)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let forced = app
+        .post("/admin/refresh?accept_shrink=true", Some(ADMIN))
+        .await;
+    let forced: serde_json::Value = forced.json().await.unwrap();
+    let plain: serde_json::Value = plain.await.unwrap().json().await.unwrap();
+    assert_eq!(plain["outcome"], "rejected_shrink", "{plain}");
+    assert_eq!(
+        (forced["outcome"].as_str(), forced["planCount"].as_u64()),
+        (Some("ok"), Some(2))
+    );
+    assert_eq!(app.upstream.hits() - before, 2);
+}
