@@ -146,3 +146,35 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(error: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn internal_errors_are_opaque() {
+        let detail = "upstream http://cmg/feed?key=SECRET exploded at src/x.rs:42";
+        let (status, body) = body_of(ApiError::Internal(detail.into())).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal_error");
+        assert!(!body.to_string().contains("SECRET") && !body.to_string().contains("x.rs"));
+    }
+
+    #[tokio::test]
+    async fn parameter_errors_name_the_parameter() {
+        let (status, body) = body_of(ApiError::UnknownRef("zz".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["parameter"], "ref");
+        let (_, body) = body_of(ApiError::NotFound("no such route".into())).await;
+        assert!(body["error"].get("parameter").is_none());
+    }
+}

@@ -140,8 +140,10 @@ async fn cors_allows_any_origin_by_default_without_credentials() {
 #[tokio::test]
 async fn rate_limits_apply_per_client_and_forwarded_for_only_when_trusted() {
     let app = spawn_ready(simple_feed(1), &["--rate-limit-per-minute=3"]).await;
-    let statuses = futures(&app, "/plans", None, 5).await;
-    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    assert_eq!(
+        statuses(&app, "/plans", None, 5).await,
+        [200, 200, 200, 429, 429]
+    );
     let response = app.get("/plans").await;
     assert!(
         response.headers()["retry-after"]
@@ -159,7 +161,7 @@ async fn rate_limits_apply_per_client_and_forwarded_for_only_when_trusted() {
         "probes are never limited"
     );
     // Untrusted X-Forwarded-For is ignored: still the same client.
-    assert_eq!(futures(&app, "/plans", Some("10.9.9.9"), 1).await, [429]);
+    assert_eq!(statuses(&app, "/plans", Some("10.9.9.9"), 1).await, [429]);
 
     let trusted = spawn_ready(
         simple_feed(1),
@@ -167,16 +169,17 @@ async fn rate_limits_apply_per_client_and_forwarded_for_only_when_trusted() {
     )
     .await;
     assert_eq!(
-        futures(&trusted, "/plans", Some("192.0.2.1"), 3).await,
+        statuses(&trusted, "/plans", Some("192.0.2.1"), 3).await,
         [200, 200, 429]
     );
     assert_eq!(
-        futures(&trusted, "/plans", Some("192.0.2.2"), 1).await,
+        statuses(&trusted, "/plans", Some("192.0.2.2"), 1).await,
         [200]
     );
 }
 
-async fn futures(app: &TestApp, path: &str, forwarded: Option<&str>, n: usize) -> Vec<u16> {
+/// Statuses of `n` sequential requests, optionally with X-Forwarded-For.
+async fn statuses(app: &TestApp, path: &str, forwarded: Option<&str>, n: usize) -> Vec<u16> {
     let mut out = Vec::new();
     for _ in 0..n {
         let mut request = app.client.get(format!("{}{path}", app.address));

@@ -191,10 +191,38 @@ async fn metrics_expose_requests_syncs_and_catalog_figures() {
 }
 
 #[tokio::test]
-async fn graceful_stop_drains_and_returns() {
-    let app = spawn_ready(simple_feed(2), &[]).await;
-    let pending = app.get("/plans");
-    let response = pending.await;
-    assert_eq!(response.status(), 200);
+async fn stopping_lets_requests_in_flight_finish() {
+    let app = spawn_ready(simple_feed(3000), &[]).await;
+    // Large bodies still being written when the stop arrives.
+    let in_flight: Vec<_> = (0..10)
+        .map(|_| {
+            let request = app.get("/api/products/aggregator");
+            tokio::spawn(async move { request.await.bytes().await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     app.stop().await;
+    let mut whole = 0;
+    for request in in_flight {
+        if let Ok(body) = request.await.unwrap() {
+            let feed: serde_json::Value = serde_json::from_slice(&body).expect("a whole body");
+            assert_eq!(feed["plans"].as_array().unwrap().len(), 3000);
+            whole += 1;
+        }
+    }
+    assert!(
+        whole > 0,
+        "requests accepted before the stop were answered in full"
+    );
+}
+
+#[tokio::test]
+async fn successful_syncs_repeat_every_refresh_interval() {
+    let app = spawn_ready(simple_feed(2), &["--refresh-interval=1s"]).await;
+    let started = std::time::Instant::now();
+    app.wait_for(|a| a.upstream.hits() >= 3).await;
+    // Two more syncs at 1 s ± 5%: neither early retries nor a stalled loop.
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!((1.7..4.0).contains(&elapsed), "{elapsed}");
+    assert!(!app.store.status().stale);
 }

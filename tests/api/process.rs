@@ -47,12 +47,17 @@ fn wait_healthy(addr: &str, child: &mut Child) {
     }
 }
 
-fn terminate(child: &Child) {
+/// Sends a signal (`TERM`, `INT`, `HUP`) to the child.
+fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+fn terminate(child: &Child) {
+    signal(child, "TERM");
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
@@ -206,6 +211,45 @@ fn demo_instance_is_healthy_and_sigterm_exits_zero() {
         .status
         .success()
     );
+    terminate(&child);
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+}
+
+#[test]
+fn ctrl_c_exits_zero_too() {
+    let addr = free_addr();
+    let mut child = command()
+        .env("DEMO", "1")
+        .env("LISTEN_ADDR", &addr)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(&addr, &mut child);
+    signal(&child, "INT");
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+}
+
+#[test]
+fn healthcheck_fails_while_the_instance_has_no_catalog() {
+    // Upstream is a closed port: the instance serves, but is not ready.
+    let addr = free_addr();
+    let mut child = command()
+        .env("CMG_API_KEY", KEY)
+        .env("CMG_FEED_URL", format!("http://{}/feed", free_addr()))
+        .env("LISTEN_ADDR", &addr)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{addr}/healthz");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{url} never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!healthcheck(&addr), "not ready without a catalog");
     terminate(&child);
     assert_eq!(wait_exit(&mut child).code(), Some(0));
 }
@@ -366,7 +410,7 @@ async fn sighup_reloads_the_partner_registry_and_keeps_it_on_a_bad_file() {
     assert_eq!((status("first").await, status("second").await), (200, 400));
 
     std::fs::write(&partners, "[[partner]]\nid='a'\nref='second'\n").unwrap();
-    hangup(&child);
+    signal(&child, "HUP");
     let mut swapped = false;
     for _ in 0..100 {
         if status("second").await == 200 {
@@ -379,7 +423,7 @@ async fn sighup_reloads_the_partner_registry_and_keeps_it_on_a_bad_file() {
     assert_eq!(status("first").await, 400);
 
     std::fs::write(&partners, "this is not toml [").unwrap();
-    hangup(&child);
+    signal(&child, "HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         status("second").await,
@@ -388,14 +432,6 @@ async fn sighup_reloads_the_partner_registry_and_keeps_it_on_a_bad_file() {
     );
     terminate(&child);
     assert_eq!(exit_code(child).await, Some(0));
-}
-
-fn hangup(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]
