@@ -74,6 +74,20 @@ impl ApiError {
         }
     }
 
+    /// Every code [`code`](Self::code) can return (for the OpenAPI document).
+    pub const CODES: [&'static str; 10] = [
+        "invalid_parameter",
+        "unknown_parameter",
+        "unknown_ref",
+        "unauthorized",
+        "not_found",
+        "method_not_allowed",
+        "rate_limited",
+        "catalog_unavailable",
+        "overloaded",
+        "internal_error",
+    ];
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidParameter { .. } => "invalid_parameter",
@@ -158,6 +172,30 @@ mod tests {
             .await
             .unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn codes_lists_every_variant_code() {
+        let all = [
+            ApiError::InvalidParameter {
+                parameter: None,
+                message: String::new(),
+            },
+            ApiError::UnknownParameter {
+                parameter: String::new(),
+                message: String::new(),
+            },
+            ApiError::UnknownRef(String::new()),
+            ApiError::Unauthorized,
+            ApiError::NotFound(String::new()),
+            ApiError::MethodNotAllowed,
+            ApiError::RateLimited(1),
+            ApiError::CatalogUnavailable,
+            ApiError::Overloaded,
+            ApiError::Internal(String::new()),
+        ];
+        let codes: Vec<&str> = all.iter().map(ApiError::code).collect();
+        assert_eq!(codes, ApiError::CODES);
     }
 
     #[tokio::test]

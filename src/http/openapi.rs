@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
+use super::ApiError;
 use crate::catalog::SortKey;
+use crate::catalog::sync::Outcome;
 use crate::query::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Every route the router serves, as (method, OpenAPI path).
@@ -71,6 +73,12 @@ fn merge(mut base: Value, extra: Value) -> Value {
 
 pub fn document() -> Value {
     let sort_keys: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+    // An admin refresh can end any way a sync can (never "snapshot").
+    let outcomes: Vec<&str> = Outcome::ALL
+        .iter()
+        .filter(|o| **o != Outcome::Snapshot)
+        .map(|o| o.as_str())
+        .collect();
     let plans_params = json!([
         {"name": "country", "in": "query", "required": false,
          "description": "One or more ISO 3166-1 alpha-2 codes, comma-separated, any case; plans must cover all of them.",
@@ -224,14 +232,14 @@ pub fn document() -> Value {
                     "lastRefresh": {"type": ["object", "null"], "properties": {"at": {"type": "string", "format": "date-time"}, "outcome": {"type": "string"}}}
                 }},
                 "SyncReport": {"type": "object", "properties": {
-                    "outcome": {"type": "string", "enum": ["ok", "unauthorized", "http_error", "timeout", "connection_error", "malformed", "too_large", "rejected_empty", "rejected_shrink", "demo"]},
+                    "outcome": {"type": "string", "enum": outcomes},
                     "planCount": {"type": "integer"},
                     "dropped": {"type": "integer"},
                     "message": {"type": "string"}
                 }},
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"], "properties": {
-                        "code": {"type": "string", "enum": ["invalid_parameter", "unknown_parameter", "unknown_ref", "not_found", "method_not_allowed", "unauthorized", "rate_limited", "catalog_unavailable", "overloaded", "internal_error"]},
+                        "code": {"type": "string", "enum": ApiError::CODES},
                         "message": {"type": "string"},
                         "parameter": {"type": "string"}
                     }
