@@ -36,18 +36,23 @@ async fn countries_list(
     let etag = respond::etag(&catalog, false, "countries", "", None);
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        axum::body::Body::from(state.responses.get_with(&catalog, "countries", || {
-            let rows: Vec<Country> = catalog
-                .countries()
-                .iter()
-                .map(|c| Country {
-                    code: c.code.as_str(),
-                    name: &c.name,
-                    plan_count: c.plan_count,
-                    min_price: c.min_price,
-                })
-                .collect();
-            Bytes::from(serde_json::to_vec(&rows).expect("plain data serialises"))
-        }))
+        axum::body::Body::from(state.responses.get_with(
+            &catalog,
+            &state.store,
+            "countries",
+            || {
+                let rows: Vec<Country> = catalog
+                    .countries()
+                    .iter()
+                    .map(|c| Country {
+                        code: c.code.as_str(),
+                        name: &c.name,
+                        plan_count: c.plan_count,
+                        min_price: c.min_price,
+                    })
+                    .collect();
+                Bytes::from(serde_json::to_vec(&rows).expect("plain data serialises"))
+            },
+        ))
     }))
 }

@@ -99,9 +99,20 @@ impl ResponseCache {
     }
 
     /// The body cached under `key` for `catalog`, rendering it on a miss.
-    pub fn get_with(&self, catalog: &Catalog, key: &str, render: impl FnOnce() -> Bytes) -> Bytes {
+    /// `current` is the catalog being served now: a request still holding
+    /// the previous one must not flush the new one's pages.
+    pub fn get_with(
+        &self,
+        catalog: &Catalog,
+        current: &CatalogStore,
+        key: &str,
+        render: impl FnOnce() -> Bytes,
+    ) -> Bytes {
         let version = catalog.version();
-        if self.version.swap(version, Ordering::Relaxed) != version {
+        if self.version.load(Ordering::Relaxed) != version
+            && current.catalog().is_some_and(|c| c.version() == version)
+            && self.version.swap(version, Ordering::Relaxed) != version
+        {
             self.cache.invalidate_all();
         }
         self.cache.get_with(format!("{version:x}|{key}"), render)
@@ -121,4 +132,35 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .with_state(state.clone());
     middleware::stack(routes, state)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::catalog::sync::Outcome;
+    use crate::catalog::synthetic;
+
+    #[test]
+    fn a_request_on_the_previous_catalog_does_not_flush_the_current_pages() {
+        let store = CatalogStore::new();
+        let old = Catalog::from_plans("t", synthetic::plans(10, 1), SystemTime::now());
+        let new = Arc::new(Catalog::from_plans(
+            "t",
+            synthetic::plans(12, 1),
+            SystemTime::now(),
+        ));
+        store.publish(new.clone(), Outcome::Ok, SystemTime::now());
+        let cache = ResponseCache::new(1 << 20);
+
+        let page = cache.get_with(&new, &store, "k", || Bytes::from_static(b"new"));
+        assert_eq!(page, "new");
+        // A reader that loaded the old catalog before the swap finishes late.
+        let late = cache.get_with(&old, &store, "k", || Bytes::from_static(b"old"));
+        assert_eq!(late, "old", "keys carry the version");
+        cache.cache.run_pending_tasks();
+        let again = cache.get_with(&new, &store, "k", || panic!("the current page was flushed"));
+        assert_eq!(again, "new");
+    }
 }

@@ -46,7 +46,7 @@ async fn plans_list(
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(&headers, &etag, max_age, JSON, || {
         let key = format!("plans|{canonical}|{}", ref_code.map_or("", RefCode::as_str));
-        let page = state.responses.get_with(&catalog, &key, || {
+        let page = state.responses.get_with(&catalog, &state.store, &key, || {
             let selection = query.run(&catalog);
             let mut out = Vec::with_capacity(64 + selection.page.len() * 420);
             out.extend_from_slice(b"{\"plans\":[");
@@ -108,7 +108,7 @@ async fn aggregator_mirror(
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(&headers, &etag, max_age, JSON, || {
         let key = format!("mirror|{}", ref_code.map_or("", RefCode::as_str));
-        Body::from(state.responses.get_with(&catalog, &key, || {
+        Body::from(state.responses.get_with(&catalog, &state.store, &key, || {
             let mut out = Vec::with_capacity(catalog.len() * 420 + 128);
             catalog.write_feed(&mut out, ref_code, &[]);
             Bytes::from(out)
