@@ -482,7 +482,8 @@ fn parse_cors(raw: &str) -> Result<CorsOrigins, ConfigError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    if items.contains(&"*") {
+    // An empty variable counts as unset, like every other: the default `*`.
+    if items.is_empty() || items.contains(&"*") {
         return Ok(CorsOrigins::Any);
     }
     items
@@ -586,6 +587,20 @@ mod tests {
         assert_eq!(up.url.as_str(), DEFAULT_FEED_URL);
         assert_eq!(up.timeout, Duration::from_secs(30));
         assert_eq!(up.max_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list_or_any() {
+        let list = parse_cors(" https://a.example , https://B.example:8443,").unwrap();
+        assert_eq!(
+            list,
+            CorsOrigins::List(vec![
+                "https://a.example".into(),
+                "https://b.example:8443".into()
+            ])
+        );
+        assert_eq!(parse_cors("https://a.example,*").unwrap(), CorsOrigins::Any);
+        assert_eq!(parse_cors(" ").unwrap(), CorsOrigins::Any, "empty counts as unset");
     }
 
     #[test]

@@ -562,12 +562,7 @@ impl Builder {
                     .fold(f64::INFINITY, f64::min),
             })
             .collect();
-        country_summaries.sort_by(|a, b| {
-            a.name
-                .to_lowercase()
-                .cmp(&b.name.to_lowercase())
-                .then_with(|| a.code.cmp(&b.code))
-        });
+        country_summaries.sort_by_cached_key(|c| (c.name.to_lowercase(), c.code));
 
         let code_of = |i: u32| {
             let (s, e) = rows[i as usize].code;
