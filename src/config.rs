@@ -600,7 +600,11 @@ mod tests {
             ])
         );
         assert_eq!(parse_cors("https://a.example,*").unwrap(), CorsOrigins::Any);
-        assert_eq!(parse_cors(" ").unwrap(), CorsOrigins::Any, "empty counts as unset");
+        assert_eq!(
+            parse_cors(" ").unwrap(),
+            CorsOrigins::Any,
+            "empty counts as unset"
+        );
     }
 
     #[test]

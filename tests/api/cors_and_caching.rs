@@ -263,7 +263,7 @@ async fn requests_over_the_concurrency_limit_are_shed_with_503() {
     assert_eq!(error_of(&body).0, "overloaded");
     assert_eq!(slow.await.unwrap().status(), 200);
     assert_eq!(app.get("/plans").await.status(), 200, "capacity is back");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("cmg_overloaded_total{reason=\"shed\"} 1"),
         "{metrics}"
@@ -281,7 +281,7 @@ async fn a_request_past_the_request_timeout_gets_a_json_503() {
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_of(&body).0, "overloaded");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("cmg_overloaded_total{reason=\"timeout\"} 1"),
         "{metrics}"

@@ -298,6 +298,15 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// The /metrics text.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Status and JSON body.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.get(path).await;

@@ -154,7 +154,7 @@ async fn a_partner_origin_supplies_its_ref_unless_one_is_given() {
         urls(&body).iter().all(|u| !u.contains("ref=")),
         "strangers get no ref"
     );
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("cmg_partner_requests_total{partner=\"acme\"} 2"),
         "{metrics}"

@@ -185,6 +185,19 @@ fn help_lists_every_variable_and_never_prints_secret_values() {
     assert!(!help.contains("private"));
 }
 
+/// A ready demo instance on a free port, and its address.
+fn ready_demo() -> (String, Child) {
+    let addr = free_addr();
+    let mut child = command()
+        .env("DEMO", "1")
+        .env("LISTEN_ADDR", &addr)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(&addr, &mut child);
+    (addr, child)
+}
+
 #[test]
 fn healthcheck_fails_when_nothing_listens() {
     let output = run(command().arg("healthcheck").env("LISTEN_ADDR", free_addr()));
@@ -193,15 +206,7 @@ fn healthcheck_fails_when_nothing_listens() {
 
 #[test]
 fn demo_instance_is_healthy_and_sigterm_exits_zero() {
-    let addr = free_addr();
-    let mut child = command()
-        .env("DEMO", "1")
-        .env("LISTEN_ADDR", &addr)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_healthy(&addr, &mut child);
+    let (addr, mut child) = ready_demo();
     // Healthcheck reads only LISTEN_ADDR: garbage elsewhere does not matter.
     assert!(
         run(command()
@@ -217,14 +222,7 @@ fn demo_instance_is_healthy_and_sigterm_exits_zero() {
 
 #[test]
 fn ctrl_c_exits_zero_too() {
-    let addr = free_addr();
-    let mut child = command()
-        .env("DEMO", "1")
-        .env("LISTEN_ADDR", &addr)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_healthy(&addr, &mut child);
+    let (_, mut child) = ready_demo();
     signal(&child, "INT");
     assert_eq!(wait_exit(&mut child).code(), Some(0));
 }

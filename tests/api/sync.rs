@@ -177,7 +177,7 @@ async fn bad_plans_are_dropped_and_counted() {
     assert_eq!(body["plans"][0]["locationCodes"], serde_json::json!(["DE"]));
     let (_, body) = app.get_json("/plans?country=fr").await;
     assert_eq!(body["total"], 0, "the first duplicate wins");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     for line in [
         "cmg_plans_dropped_total{reason=\"duplicate_package_code\"} 1",
         "cmg_plans_dropped_total{reason=\"invalid_number\"} 1",
