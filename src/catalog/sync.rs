@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -125,6 +126,9 @@ pub struct Syncer {
     store: Arc<CatalogStore>,
     metrics: Arc<Metrics>,
     settings: SyncSettings,
+    /// True while the current sync waits on upstream: only then may a refresh
+    /// request join it. Once the body is in, a new request needs a new fetch.
+    fetching: AtomicBool,
 }
 
 impl Syncer {
@@ -139,6 +143,7 @@ impl Syncer {
             store,
             metrics,
             settings,
+            fetching: AtomicBool::new(false),
         }
     }
 
@@ -163,13 +168,16 @@ impl Syncer {
                 loop {
                     tokio::select! {
                         report = &mut sync => break report,
-                        // Plain requests join the sync in flight; an override
-                        // of the shrink guard needs a sync of its own.
+                        // A request joins the sync in flight while it is still
+                        // fetching, unless it overrides the shrink guard and
+                        // this sync does not; otherwise it gets the next sync.
                         Some(t) = triggers.recv() => {
-                            if t.accept_shrink && !accept_shrink {
-                                queued.push(t);
-                            } else {
+                            let joins = self.fetching.load(Ordering::Relaxed)
+                                && (accept_shrink || !t.accept_shrink);
+                            if joins {
                                 waiters.push(t.reply);
+                            } else {
+                                queued.push(t);
                             }
                         }
                         _ = shutdown.changed() => return,
@@ -202,7 +210,9 @@ impl Syncer {
     #[tracing::instrument(name = "sync", skip_all)]
     async fn sync_once(&self, accept_shrink: bool) -> SyncReport {
         let started = std::time::Instant::now();
+        self.fetching.store(true, Ordering::Relaxed);
         let fetched = self.client.fetch().await;
+        self.fetching.store(false, Ordering::Relaxed);
         let (outcome, bytes, dropped, message) = match fetched {
             Err(error) => {
                 let outcome = match &error {

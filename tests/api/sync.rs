@@ -307,3 +307,27 @@ async fn a_shrink_override_during_a_sync_gets_a_sync_of_its_own() {
     );
     assert_eq!(app.upstream.hits() - before, 2);
 }
+
+#[tokio::test]
+async fn a_refresh_after_the_fetch_finished_gets_a_fresh_fetch() {
+    let app = ready_then(
+        Reply::Slow(Duration::from_millis(200), simple_feed(20_000)),
+        &[],
+    )
+    .await;
+    let before = app.upstream.hits();
+    let first = tokio::spawn(app.post("/admin/refresh", Some(ADMIN)));
+    // The body is in and being parsed: a request now must not reuse it.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    app.upstream.set(Reply::Status(401, "revoked"));
+    let second: serde_json::Value = app
+        .post("/admin/refresh", Some(ADMIN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first: serde_json::Value = first.await.unwrap().json().await.unwrap();
+    assert_eq!(first["outcome"], "ok", "{first}");
+    assert_eq!(second["outcome"], "unauthorized", "{second}");
+    assert_eq!(app.upstream.hits() - before, 2);
+}
