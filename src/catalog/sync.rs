@@ -163,6 +163,9 @@ impl Syncer {
             let accept_shrink = queued.iter().any(|t| t.accept_shrink);
             let mut waiters: Vec<_> = queued.drain(..).map(|t| t.reply).collect();
             let report = {
+                // Set before the first poll of the sync, so requests that
+                // arrive right away join it.
+                self.fetching.store(true, Ordering::Relaxed);
                 let sync = self.sync_once(accept_shrink);
                 tokio::pin!(sync);
                 loop {
@@ -210,7 +213,6 @@ impl Syncer {
     #[tracing::instrument(name = "sync", skip_all)]
     async fn sync_once(&self, accept_shrink: bool) -> SyncReport {
         let started = std::time::Instant::now();
-        self.fetching.store(true, Ordering::Relaxed);
         let fetched = self.client.fetch().await;
         self.fetching.store(false, Ordering::Relaxed);
         let (outcome, bytes, dropped, message) = match fetched {
