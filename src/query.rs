@@ -46,7 +46,7 @@ pub enum QueryError {
 }
 
 impl QueryError {
-    fn invalid(parameter: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(parameter: &str, message: impl Into<String>) -> Self {
         Self::Invalid {
             parameter: parameter.to_owned(),
             message: message.into(),
@@ -422,7 +422,7 @@ fn parse_countries(value: &str) -> Result<Vec<CountryCode>, QueryError> {
     Ok(out)
 }
 
-fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
+pub(crate) fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
     match value.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         Ok(v) if v.is_finite() => Err(QueryError::invalid(
@@ -436,7 +436,7 @@ fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
     }
 }
 
-fn parse_speed(value: &str) -> Result<Vec<String>, QueryError> {
+pub(crate) fn parse_speed(value: &str) -> Result<Vec<String>, QueryError> {
     let tokens = speed_tokens(value);
     let valid = !tokens.is_empty()
         && value.len() <= 32

@@ -16,7 +16,6 @@ pub mod sync;
 pub mod synthetic;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::time::SystemTime;
 
 pub use plan::{CountryCode, DropCounts, DropReason, Plan};
@@ -111,9 +110,14 @@ struct Row {
 /// An immutable, indexed catalog.
 #[derive(Debug)]
 pub struct Catalog {
-    /// Content hash: equal feeds give equal versions (also across replicas), so
+    /// Content hash (xxh3 of the rendered plans, stable across releases and
+    /// machines): equal feeds give equal hashes, also across replicas, so
     /// ETags survive restarts and load balancing.
-    version: u64,
+    content_hash: u64,
+    /// The catalog version number (SPEC section 8): assigned by the history
+    /// store after the catalog is built, possibly after it is already served
+    /// (a request never waits on the database); 0 until known.
+    number: std::sync::atomic::AtomicU64,
     aggregator: String,
     updated_at: SystemTime,
     /// `updated_at` formatted once, for every response's catalog block.
@@ -184,8 +188,18 @@ impl Catalog {
         builder.finish(aggregator.to_owned(), updated_at)
     }
 
+    pub fn content_hash(&self) -> u64 {
+        self.content_hash
+    }
+
+    /// The catalog version number shown as `version` (0 until assigned).
     pub fn version(&self) -> u64 {
-        self.version
+        self.number.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_version(&self, number: u64) {
+        self.number
+            .store(number, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn updated_at(&self) -> SystemTime {
@@ -592,11 +606,9 @@ impl Builder {
             ranks.push(rank);
         }
 
-        let mut hasher = std::hash::DefaultHasher::new();
-        aggregator.hash(&mut hasher);
-        rendered.hash(&mut hasher);
         Catalog {
-            version: hasher.finish(),
+            content_hash: rendered.content_hash(&aggregator),
+            number: std::sync::atomic::AtomicU64::new(0),
             aggregator,
             updated_at,
             updated_at_rfc3339: humantime::format_rfc3339_seconds(updated_at).to_string(),
@@ -749,9 +761,9 @@ mod tests {
         let body = feed(&plan("a", r#""DE""#, 1.0, 5.0));
         let one = Catalog::from_feed(&body, SystemTime::UNIX_EPOCH).unwrap();
         let two = Catalog::from_feed(&body, SystemTime::now()).unwrap();
-        assert_eq!(one.version(), two.version());
+        assert_eq!(one.content_hash(), two.content_hash());
         let other = Catalog::from_feed(&feed(&plan("a", r#""DE""#, 1.0, 6.0)), SystemTime::now());
-        assert_ne!(one.version(), other.unwrap().version());
+        assert_ne!(one.content_hash(), other.unwrap().content_hash());
     }
 
     #[test]

@@ -60,9 +60,11 @@ impl Plan {
     }
 }
 
-/// `price / gb`, or `None` for unlimited (0 GB) plans.
+/// `price / gb` rounded to 4 places (SPEC "Numbers"), or `None` for
+/// unlimited (0 GB) plans. Sorting uses the same rounded value the client
+/// sees, so equal shown values are ordered by packageCode.
 pub fn price_per_gb(price: f64, gb: f64) -> Option<f64> {
-    (gb > 0.0).then(|| price / gb)
+    (gb > 0.0).then(|| crate::numbers::round_to(price / gb, 4))
 }
 
 /// Why a plan was dropped; each is a metric label.
@@ -158,7 +160,7 @@ pub fn validate(raw: &RawValue) -> Result<Plan, DropReason> {
 
 fn non_negative(value: Option<f64>) -> Result<f64, DropReason> {
     match value {
-        Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Some(v) if v.is_finite() && v >= 0.0 => Ok(crate::numbers::clean(v)),
         _ => Err(DropReason::InvalidNumber),
     }
 }

@@ -2,8 +2,6 @@
 //! `productUrl` where a referral code is spliced in. Serving a page is then a
 //! handful of `memcpy`s per plan, whatever the partner.
 
-use std::hash::{Hash, Hasher};
-
 use serde::Serialize;
 
 use super::Plan;
@@ -130,9 +128,13 @@ impl Rendered {
     }
 }
 
-impl Hash for Rendered {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.arena.hash(state);
+impl Rendered {
+    /// A stable hash of every plan as served (upstream fields and the
+    /// productUrl without ref): xxh3 is fixed by its specification, unlike
+    /// `DefaultHasher`, so builds and replicas agree.
+    pub(super) fn content_hash(&self, aggregator: &str) -> u64 {
+        let seed = xxhash_rust::xxh3::xxh3_64(aggregator.as_bytes());
+        xxhash_rust::xxh3::xxh3_64_with_seed(&self.arena, seed)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod openapi;
 mod ops;
 mod plans;
 mod respond;
+mod trips;
 mod ui;
 
 use std::sync::Arc;
@@ -108,9 +109,11 @@ impl ResponseCache {
         key: &str,
         render: impl FnOnce() -> Bytes,
     ) -> Bytes {
-        let version = catalog.version();
+        let version = catalog.content_hash();
         if self.version.load(Ordering::Relaxed) != version
-            && current.catalog().is_some_and(|c| c.version() == version)
+            && current
+                .catalog()
+                .is_some_and(|c| c.content_hash() == version)
             && self.version.swap(version, Ordering::Relaxed) != version
         {
             self.cache.invalidate_all();
@@ -124,6 +127,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(plans::router())
         .merge(countries::router())
+        .merge(trips::router())
         .merge(health::router())
         .merge(admin::router())
         .merge(ops::router())

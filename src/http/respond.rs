@@ -1,7 +1,6 @@
 //! What every catalog-derived response shares: the catalog-or-503 check, the
 //! referral code a request resolves to, `ETag`/`304` and `Cache-Control`.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -72,8 +71,11 @@ pub(super) fn attribute(
     Ok(attribution)
 }
 
-/// A strong validator for a response derived from `catalog`: equal catalog
-/// content, route, normalised query, ref and staleness give equal ETags.
+/// A weak validator for a response derived from `catalog`: equal catalog
+/// content and version, route, normalised query, ref and staleness give equal
+/// ETags, on every replica and release (xxh3 is fixed by its specification).
+/// Weak because the body also carries `ageSeconds` and is served in several
+/// encodings.
 pub(super) fn etag(
     catalog: &Catalog,
     stale: bool,
@@ -81,16 +83,15 @@ pub(super) fn etag(
     query: &str,
     ref_code: Option<&RefCode>,
 ) -> String {
-    let mut hasher = std::hash::DefaultHasher::new();
-    (
-        catalog.version(),
-        stale,
-        route,
-        query,
-        ref_code.map(RefCode::as_str),
-    )
-        .hash(&mut hasher);
-    format!("\"{:016x}\"", hasher.finish())
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(&catalog.content_hash().to_le_bytes());
+    hasher.update(&catalog.version().to_le_bytes());
+    hasher.update(&[u8::from(stale)]);
+    for part in [route, query, ref_code.map_or("", RefCode::as_str)] {
+        hasher.update(part.as_bytes());
+        hasher.update(&[0]);
+    }
+    format!("W/\"{:016x}\"", hasher.digest())
 }
 
 /// Seconds a client may cache a catalog response: never past the next sync.
@@ -112,7 +113,12 @@ fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim())
-        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+        .any(|t| t == "*" || weak(t) == weak(etag))
+}
+
+/// The opaque part of an entity tag (`If-None-Match` compares weakly).
+fn weak(tag: &str) -> &str {
+    tag.strip_prefix("W/").unwrap_or(tag)
 }
 
 /// A JSON (or other) body with its validators, or `304` when the client has it.
@@ -155,10 +161,11 @@ pub(super) fn catalog_meta_tail(catalog: &Catalog, status: &SyncStatus) -> Bytes
         .unwrap_or_default()
         .as_secs();
     Bytes::from(format!(
-        "\"catalog\":{{\"updatedAt\":\"{}\",\"ageSeconds\":{age},\"stale\":{},\"planCount\":{}}}}}",
+        "\"catalog\":{{\"updatedAt\":\"{}\",\"ageSeconds\":{age},\"stale\":{},\"planCount\":{},\"version\":{}}}}}",
         catalog.updated_at_rfc3339(),
         status.stale,
-        catalog.len()
+        catalog.len(),
+        catalog.version()
     ))
 }
 
