@@ -7,3 +7,4 @@ mod partners;
 mod process;
 mod query;
 mod sync;
+mod trips;
