@@ -15,8 +15,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::catalog::sync::{Outcome, SyncHandle, SyncSettings, Syncer};
-use crate::catalog::{CatalogStore, snapshot, synthetic};
+use crate::catalog::{Catalog, CatalogStore, snapshot, synthetic};
 use crate::config::{Config, Source};
+use crate::history::{History, PlanSet, Recorder};
 use crate::http::{self, AppState, HttpSettings, Inner, ResponseCache};
 use crate::metrics::Metrics;
 use crate::referral::PartnerRegistry;
@@ -45,13 +46,17 @@ impl Application {
             (path, Arc::new(ArcSwap::from_pointee(registry)))
         });
 
+        let history = Arc::new(
+            History::connect(config.database_url.expose(), config.history_retention)
+                .map_err(std::io::Error::other)?,
+        );
+        let recorder = Recorder::new(history.clone());
+
         let (sync, sync_task, demo) = match &config.source {
             Source::Demo => {
-                store.publish(
-                    Arc::new(synthetic::demo_catalog()),
-                    Outcome::Demo,
-                    SystemTime::now(),
-                );
+                let catalog = Arc::new(synthetic::demo_catalog());
+                seed_demo_history(&history, &catalog).await;
+                store.publish(catalog, Outcome::Demo, SystemTime::now());
                 tracing::info!("serving the built-in demo catalog");
                 (None, None, true)
             }
@@ -63,6 +68,7 @@ impl Application {
                     UpstreamClient::new(upstream.clone()).map_err(std::io::Error::other)?;
                 let syncer = Syncer::new(
                     client,
+                    recorder,
                     store.clone(),
                     metrics.clone(),
                     SyncSettings {
@@ -79,6 +85,7 @@ impl Application {
 
         let state = AppState::new(Inner {
             store: store.clone(),
+            history,
             metrics,
             partners: partners.as_ref().map(|(_, p)| p.clone()),
             sync,
@@ -152,6 +159,32 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Demo mode ships two versions (SPEC section 8): the previous demo catalog,
+/// two days old, and the one served, a day old, a few price changes and one
+/// added and one removed plan apart, so `/changes?since=1` shows something.
+async fn seed_demo_history(history: &History, catalog: &Catalog) {
+    let day = std::time::Duration::from_secs(86_400);
+    let now = SystemTime::now();
+    let previous = synthetic::demo_previous_catalog();
+    for (generation, (plans, at)) in [
+        (PlanSet::of(&previous), now - 2 * day),
+        (PlanSet::of(catalog), now - day),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        match history.record(&plans, at, generation as u64 + 1).await {
+            Ok(Some(version)) => catalog.set_version(version),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error.cause_chain = %crate::history::describe(&e), "cannot record the demo history");
+                catalog.set_version(2);
+                return;
+            }
+        }
     }
 }
 

@@ -171,6 +171,25 @@ pub struct Cli {
         default_value = "10s"
     )]
     pub request_timeout: String,
+
+    /// Where catalog versions and price history live: sqlite:PATH, sqlite::memory: or postgres://... (secret: may hold a password).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite::memory:",
+        value_name = "URL"
+    )]
+    pub database_url: String,
+
+    /// How long changes and price history are kept (e.g. 400d).
+    #[arg(
+        long,
+        env = "HISTORY_RETENTION",
+        hide_env_values = true,
+        default_value = "400d"
+    )]
+    pub history_retention: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +270,9 @@ pub struct Config {
     pub accept_shrink: bool,
     pub max_concurrent_requests: usize,
     pub request_timeout: Duration,
+    /// `DATABASE_URL`; secret (it may carry a password).
+    pub database_url: Secret,
+    pub history_retention: Duration,
 }
 
 /// Treats `VAR=` like an unset variable (compose files often leave them empty).
@@ -344,6 +366,30 @@ impl Cli {
             .filter(|v| *v > 0)
             .ok_or_else(|| err("MAX_CONCURRENT_REQUESTS", "must be a positive whole number"))?;
 
+        let database_url = non_empty(&Some(self.database_url.clone()))
+            .unwrap_or("sqlite::memory:")
+            .to_owned();
+        crate::history::validate_url(&database_url)
+            .map_err(|reason| err("DATABASE_URL", reason))?;
+        if let Some(path) = database_url
+            .strip_prefix("sqlite:")
+            .filter(|p| !p.contains(":memory:"))
+        {
+            let path = path.trim_start_matches("//");
+            let path = Path::new(path.split('?').next().unwrap_or(path));
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if !dir.is_dir() {
+                return Err(err(
+                    "DATABASE_URL",
+                    format!("directory {} does not exist", dir.display()),
+                ));
+            }
+        }
+        let history_retention = parse_duration("HISTORY_RETENTION", &self.history_retention)?;
+
         Ok(Config {
             source,
             listen_addr,
@@ -359,6 +405,8 @@ impl Cli {
             accept_shrink: self.accept_shrink,
             max_concurrent_requests,
             request_timeout,
+            database_url: Secret::new(database_url),
+            history_retention,
         })
     }
 

@@ -20,6 +20,7 @@
 pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod numbers;

@@ -28,6 +28,19 @@ fn main() -> ExitCode {
         secrets.push(upstream.key.clone());
     }
     secrets.extend(config.admin_token.clone());
+    // The database password, and the whole URL, never reach a log line.
+    if let Some(password) = url::Url::parse(config.database_url.expose())
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+        .filter(|p| !p.is_empty())
+    {
+        let decoded = url::form_urlencoded::parse(format!("p={password}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .filter(|d| *d != password && !d.is_empty());
+        secrets.push(cmg_feed_proxy::upstream::Secret::new(password));
+        secrets.extend(decoded.map(cmg_feed_proxy::upstream::Secret::new));
+    }
     telemetry::init(config.log_format, secrets);
 
     let runtime = match tokio::runtime::Runtime::new() {

@@ -316,7 +316,8 @@ impl Catalog {
     }
 
     /// The upstream-shaped document (`{"success":true,"aggregator","plans"}`),
-    /// optionally with extra top-level fields rendered before `plans`.
+    /// optionally with extra top-level fields (values already JSON) rendered
+    /// before `plans`.
     pub fn write_feed(
         &self,
         out: &mut Vec<u8>,
@@ -329,7 +330,7 @@ impl Catalog {
             out.push(b',');
             serde_json::to_writer(&mut *out, key).expect("writing to a Vec");
             out.push(b':');
-            serde_json::to_writer(&mut *out, value).expect("writing to a Vec");
+            out.extend_from_slice(value.as_bytes());
         }
         out.extend_from_slice(b",\"plans\":[");
         for i in 0..self.len() as u32 {

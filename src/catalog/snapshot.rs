@@ -17,9 +17,16 @@ const TEMP_MARKER: &str = ".tmp-";
 
 /// Writes `catalog` to `path` atomically.
 pub fn write(path: &Path, catalog: &Catalog) -> io::Result<()> {
-    let updated_at = humantime::format_rfc3339_seconds(catalog.updated_at()).to_string();
+    let updated_at =
+        serde_json::to_string(&humantime::format_rfc3339_seconds(catalog.updated_at()).to_string())
+            .expect("a string serialises");
     let mut body = Vec::with_capacity(catalog.len() * 400 + 256);
-    catalog.write_feed(&mut body, None, &[("updatedAt", &updated_at)]);
+    let version = catalog.version().to_string();
+    catalog.write_feed(
+        &mut body,
+        None,
+        &[("updatedAt", &updated_at), ("version", &version)],
+    );
 
     let temp = temp_path(path);
     let result = (|| {
@@ -51,7 +58,9 @@ pub fn load(path: &Path) -> Result<Option<Catalog>, String> {
         .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
         .or_else(|| fs::metadata(path).and_then(|m| m.modified()).ok())
         .unwrap_or_else(SystemTime::now);
+    let version = feed.version.unwrap_or(0);
     let catalog = Catalog::from_wire(feed, body.len(), updated_at).map_err(|e| corrupt(&e))?;
+    catalog.set_version(version);
     Ok((!catalog.is_empty()).then_some(catalog))
 }
 

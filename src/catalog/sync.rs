@@ -14,8 +14,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{Catalog, CatalogStore, FeedError, snapshot};
+use crate::history::Recorder;
 use crate::metrics::Metrics;
 use crate::upstream::{FetchError, UpstreamClient};
+
+/// The longest a sync waits for the history database before serving the new
+/// catalog anyway.
+const RECORD_WAIT: Duration = Duration::from_secs(2);
 
 /// How a refresh attempt ended; each is a metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -123,6 +128,8 @@ impl SyncHandle {
 
 pub struct Syncer {
     client: UpstreamClient,
+    /// Gives each new catalog its version number (SPEC section 8).
+    recorder: Recorder,
     store: Arc<CatalogStore>,
     metrics: Arc<Metrics>,
     settings: SyncSettings,
@@ -134,12 +141,14 @@ pub struct Syncer {
 impl Syncer {
     pub fn new(
         client: UpstreamClient,
+        recorder: Recorder,
         store: Arc<CatalogStore>,
         metrics: Arc<Metrics>,
         settings: SyncSettings,
     ) -> Self {
         Self {
             client,
+            recorder,
             store,
             metrics,
             settings,
@@ -314,6 +323,12 @@ impl Syncer {
             );
         }
         let catalog = Arc::new(catalog);
+        // Bounded: a slow or absent database never holds the new catalog back;
+        // it then gets a provisional number and is recorded in the background.
+        let previous = self.store.catalog();
+        self.recorder
+            .record(&catalog, previous.as_deref(), RECORD_WAIT)
+            .await;
         self.store
             .publish(catalog.clone(), Outcome::Ok, SystemTime::now());
         // Trimming a large heap takes a few milliseconds: not on a worker.

@@ -241,6 +241,27 @@ pub fn feed_json(n: usize, seed: u64) -> Vec<u8> {
 pub const DEMO_PLANS: usize = 360;
 
 /// The built-in demo catalog.
+/// The demo catalog's previous version: three prices differ, the last demo
+/// plan had not been added yet and one retired plan was still sold.
+pub fn demo_previous_catalog() -> Catalog {
+    let mut plans = plans(DEMO_PLANS, 2026);
+    let mut retired = plans.pop().expect("the demo has plans");
+    for (_, plan) in plans.iter_mut().enumerate().filter(|(i, _)| i % 97 == 3) {
+        // Prices were cut since: the older price was higher.
+        plan.retail_price = plan.retail_price + 1.0;
+    }
+    retired.package_code = "DEMO-RETIRED-1".into();
+    retired.name = format!("{} (retired)", retired.name);
+    retired.product_url = ProductUrl::parse("https://www.connectmeguru.com/esim/demo-retired-1")
+        .expect("a valid URL");
+    plans.push(retired);
+    Catalog::from_plans(
+        "ConnectMeGuru (demo)",
+        plans,
+        SystemTime::now() - std::time::Duration::from_secs(2 * 86_400),
+    )
+}
+
 pub fn demo_catalog() -> Catalog {
     Catalog::from_plans(
         "ConnectMeGuru (demo)",

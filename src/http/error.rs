@@ -29,6 +29,10 @@ pub enum ApiError {
     /// 404 `not_found`.
     #[error("{0}")]
     NotFound(String),
+    /// 410 `history_expired`: `/changes` since a version older than the
+    /// history kept (`HISTORY_RETENTION`).
+    #[error("{0}")]
+    HistoryExpired(String),
     /// 405 `method_not_allowed`.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
@@ -67,6 +71,7 @@ impl ApiError {
             }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::HistoryExpired(_) => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::CatalogUnavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,12 +80,13 @@ impl ApiError {
     }
 
     /// Every code [`code`](Self::code) can return (for the OpenAPI document).
-    pub const CODES: [&'static str; 10] = [
+    pub const CODES: [&'static str; 11] = [
         "invalid_parameter",
         "unknown_parameter",
         "unknown_ref",
         "unauthorized",
         "not_found",
+        "history_expired",
         "method_not_allowed",
         "rate_limited",
         "catalog_unavailable",
@@ -95,6 +101,7 @@ impl ApiError {
             Self::UnknownRef(_) => "unknown_ref",
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) => "not_found",
+            Self::HistoryExpired(_) => "history_expired",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RateLimited(_) => "rate_limited",
             Self::CatalogUnavailable => "catalog_unavailable",
@@ -188,6 +195,7 @@ mod tests {
             ApiError::UnknownRef(String::new()),
             ApiError::Unauthorized,
             ApiError::NotFound(String::new()),
+            ApiError::HistoryExpired(String::new()),
             ApiError::MethodNotAllowed,
             ApiError::RateLimited(1),
             ApiError::CatalogUnavailable,

@@ -36,6 +36,7 @@ async fn health_ready(State(state): State<AppState>) -> Response {
             Json(json!({
                 "status": "ready",
                 "planCount": catalog.len(),
+                "version": catalog.version(),
                 "updatedAt": humantime::format_rfc3339_seconds(catalog.updated_at()).to_string(),
                 "stale": status.stale,
                 "lastRefresh": last_refresh,

@@ -6,6 +6,7 @@ mod admin;
 mod countries;
 pub mod error;
 mod health;
+mod history;
 mod middleware;
 pub mod openapi;
 mod ops;
@@ -48,6 +49,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// The current catalog and sync status.
     pub store: Arc<CatalogStore>,
+    /// Catalog versions, changes and price history (`/changes`, `/history`).
+    pub history: Arc<crate::history::History>,
     pub metrics: Arc<Metrics>,
     /// The partner registry, when `PARTNERS_FILE` is set; swapped on reload.
     pub partners: Option<Arc<ArcSwap<PartnerRegistry>>>,
@@ -128,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .merge(plans::router())
         .merge(countries::router())
         .merge(trips::router())
+        .merge(history::router())
         .merge(health::router())
         .merge(admin::router())
         .merge(ops::router())

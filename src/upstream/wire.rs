@@ -16,6 +16,9 @@ pub struct WireFeed<'a> {
     /// Only present in our own snapshot files.
     #[serde(rename = "updatedAt", default)]
     pub updated_at: Option<String>,
+    /// The catalog version number; only in our own snapshot files.
+    #[serde(default)]
+    pub version: Option<u64>,
 }
 
 /// One plan; every field optional so that validation, not the parser, decides

@@ -35,7 +35,10 @@ async fn a_quote_lists_the_cheapest_options_with_their_legs() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["days"], 14);
     assert_eq!(body["gbPerDay"], 0.5);
-    assert_eq!(body["stops"][0], serde_json::json!({"country": "FR", "days": 3}));
+    assert_eq!(
+        body["stops"][0],
+        serde_json::json!({"country": "FR", "days": 3})
+    );
     assert_eq!(body["uncovered"], serde_json::json!([]));
     let options = body["options"].as_array().unwrap();
     let summary: Vec<(f64, Vec<&str>)> = options
@@ -61,7 +64,10 @@ async fn a_quote_lists_the_cheapest_options_with_their_legs() {
         .iter()
         .map(|o| (o["totalPrice"].as_f64().unwrap(), codes(o)))
         .collect();
-    assert_eq!(summary, [(8.5, vec!["FR-7", "DE-7"]), (12.0, vec!["EU-15"])]);
+    assert_eq!(
+        summary,
+        [(8.5, vec!["FR-7", "DE-7"]), (12.0, vec!["EU-15"])]
+    );
     app.stop().await;
 }
 
@@ -85,7 +91,10 @@ async fn every_bad_parameter_is_named() {
         ("stops=FR:366", "stops"),
         ("stops=FRA:2", "stops"),
         ("stops=FR:200,DE:200", "stops"),
-        ("stops=FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1", "stops"),
+        (
+            "stops=FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1,FR:1",
+            "stops",
+        ),
         ("stops=FR:1&gb_per_day=-1", "gb_per_day"),
         ("stops=FR:1&max_esims=4", "max_esims"),
         ("stops=FR:1&limit=21", "limit"),
@@ -95,7 +104,11 @@ async fn every_bad_parameter_is_named() {
     ] {
         let (status, body) = app.get_json(&format!("/trips?{query}")).await;
         assert_eq!(status, 400, "{query}: {body}");
-        assert_eq!(error_of(&body).1.as_deref(), Some(parameter), "{query}: {body}");
+        assert_eq!(
+            error_of(&body).1.as_deref(),
+            Some(parameter),
+            "{query}: {body}"
+        );
     }
     app.stop().await;
 }

@@ -1,0 +1,700 @@
+//! Catalog versions, the change feed and price history (SPEC section 8), in
+//! SQLite (the embedded default) or PostgreSQL (shared by replicas).
+//!
+//! One implementation serves both backends through sqlx's `Any` driver: the
+//! SQL is the common subset (numbered `$n` parameters, `ON CONFLICT`, tuple
+//! comparison), and the schema differs only in PostgreSQL's byte-order
+//! collation for packageCodes (`migrations/`). Storing a catalog is one
+//! transaction, serialised across replicas (an advisory lock on PostgreSQL,
+//! the write lock on SQLite) and guarded by the version primary key: the first
+//! writer of a content makes its version, later writers of the same content
+//! adopt it.
+//!
+//! The request path for catalog routes never touches this module; the sync
+//! records a new catalog after building it and, when the database is down,
+//! serves it anyway and retries in the background ([`Recorder`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use tokio::sync::{Mutex, OnceCell, watch};
+
+use crate::catalog::Catalog;
+
+/// The upstream fields of a plan, in the order `fields` lists them.
+pub const PLAN_FIELDS: [&str; 10] = [
+    "name",
+    "packageCode",
+    "productUrl",
+    "dataAmount",
+    "duration",
+    "locationCodes",
+    "locationNames",
+    "operator",
+    "speed",
+    "retailPrice",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Which database `DATABASE_URL` names; the URL itself is a secret (it may
+/// carry a password) and is never printed.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    backend(url).map(|_| ())
+}
+
+fn backend(url: &str) -> Result<Backend, String> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err("must start with sqlite: or postgres://".into())
+    }
+}
+
+/// A plan set as stored: packageCode -> upstream JSON (no ref).
+pub struct PlanSet {
+    plans: BTreeMap<String, String>,
+    hash: u64,
+}
+
+impl PlanSet {
+    pub fn of(catalog: &Catalog) -> Self {
+        let mut plans = BTreeMap::new();
+        for i in 0..catalog.len() as u32 {
+            let mut json = Vec::with_capacity(400);
+            catalog.write_plan(&mut json, i, None, true);
+            plans.insert(
+                catalog.package_code(i).to_owned(),
+                String::from_utf8(json).expect("rendered JSON is UTF-8"),
+            );
+        }
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for (code, json) in &plans {
+            hasher.update(code.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(json.as_bytes());
+            hasher.update(&[0]);
+        }
+        Self {
+            hash: hasher.digest(),
+            plans,
+        }
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// One entry of `/changes`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub version: u64,
+    pub at: SystemTime,
+    pub package_code: String,
+    pub kind: String,
+    pub fields: Vec<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A page of changes and whether more follow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangesPage {
+    pub changes: Vec<Change>,
+    pub more: bool,
+}
+
+/// One price a plan had, `to` `None` while in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriceInterval {
+    pub price: f64,
+    pub from: SystemTime,
+    pub to: Option<SystemTime>,
+}
+
+pub struct History {
+    pool: AnyPool,
+    backend: Backend,
+    retention: Duration,
+    schema: OnceCell<()>,
+    /// One writer per process; across processes the transaction serialises.
+    write: Mutex<()>,
+    /// The newest sync generation recorded: a retry of an older catalog never
+    /// lands after a newer one.
+    recorded_generation: AtomicU64,
+}
+
+fn millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+impl History {
+    /// A lazily connecting pool: a database that is down at start-up does
+    /// not stop the service; the first use connects and creates the schema.
+    pub fn connect(url: &str, retention: Duration) -> Result<Self, String> {
+        install_default_drivers();
+        let backend = backend(url)?;
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        // Each SQLite in-memory connection is its own database: use one.
+        let url = match backend {
+            Backend::Sqlite if !memory && !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+            }
+            _ => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if memory { 1 } else { 4 })
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(300))
+            })
+            .max_lifetime(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&url)
+            .map_err(|e| scrub_error(&e))?;
+        Ok(Self {
+            pool,
+            backend,
+            retention,
+            schema: OnceCell::new(),
+            write: Mutex::new(()),
+            recorded_generation: AtomicU64::new(0),
+        })
+    }
+
+    async fn ready(&self) -> Result<(), HistoryError> {
+        self.schema
+            .get_or_try_init(|| async {
+                let sql = match self.backend {
+                    Backend::Sqlite => include_str!("../migrations/sqlite/0001_history.sql"),
+                    Backend::Postgres => include_str!("../migrations/postgres/0001_history.sql"),
+                };
+                let mut tx = self.pool.begin().await?;
+                if self.backend == Backend::Postgres {
+                    // Replicas starting together would race on CREATE TABLE.
+                    sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    let statement: String = statement
+                        .lines()
+                        .filter(|l| !l.trim_start().starts_with("--"))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    if !statement.trim().is_empty() {
+                        sqlx::query(&statement).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok::<(), HistoryError>(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Stores `plans` as of `at` and returns its version number: the latest
+    /// version when it has the same content, else a new one with its
+    /// changes and price intervals. `generation` orders this process's calls:
+    /// an older one arriving late returns `None` without writing.
+    pub async fn record(
+        &self,
+        plans: &PlanSet,
+        at: SystemTime,
+        generation: u64,
+    ) -> Result<Option<u64>, HistoryError> {
+        self.ready().await?;
+        let _writer = self.write.lock().await;
+        if generation < self.recorded_generation.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut attempt = 0;
+        let version = loop {
+            match self.try_record(plans, at).await {
+                Ok(v) => break v,
+                // Another replica took the version number first: adopt or
+                // build on what it stored.
+                Err(HistoryError::Database(sqlx::Error::Database(e)))
+                    if attempt < 3 && e.is_unique_violation() =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.recorded_generation
+            .fetch_max(generation, Ordering::Relaxed);
+        Ok(Some(version))
+    }
+
+    async fn try_record(&self, plans: &PlanSet, at: SystemTime) -> Result<u64, HistoryError> {
+        let now = millis(at);
+        let hash = format!("{:016x}", plans.hash);
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7355609)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let latest = sqlx::query(
+            "SELECT version, content_hash FROM catalog_versions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let latest = latest
+            .map(|row| {
+                Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?))
+            })
+            .transpose()?;
+        if let Some((version, stored)) = &latest {
+            if *stored == hash {
+                tx.commit().await?;
+                return Ok(*version as u64);
+            }
+        }
+        let version = latest.as_ref().map_or(1, |(v, _)| v + 1);
+        sqlx::query(
+            "INSERT INTO catalog_versions (version, content_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+
+        let rows = sqlx::query("SELECT package_code, plan FROM current_plans")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut previous: BTreeMap<String, String> = BTreeMap::new();
+        for row in rows {
+            previous.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        let first = latest.is_none();
+        for (code, after) in &plans.plans {
+            let before = previous.get(code);
+            if before == Some(after) {
+                continue;
+            }
+            let after_value = parse(after)?;
+            let (kind, fields, before_value) = match before {
+                None => ("added", Vec::new(), None),
+                Some(b) => {
+                    let b = parse(b)?;
+                    ("updated", differing_fields(&b, &after_value), Some(b))
+                }
+            };
+            if !first {
+                insert_change(
+                    &mut tx,
+                    version,
+                    code,
+                    kind,
+                    &fields,
+                    before.map(String::as_str),
+                    Some(after),
+                )
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO current_plans (package_code, plan) VALUES ($1, $2) \
+                 ON CONFLICT (package_code) DO UPDATE SET plan = excluded.plan",
+            )
+            .bind(code)
+            .bind(after)
+            .execute(&mut *tx)
+            .await?;
+            let new_price = price_of(&after_value);
+            let old_price = before_value.as_ref().map(price_of);
+            if old_price != Some(new_price) {
+                close_price(&mut tx, code, now).await?;
+                sqlx::query(
+                    "INSERT INTO plan_prices (package_code, price, valid_from, valid_to) VALUES ($1, $2, $3, NULL) \
+                     ON CONFLICT (package_code, valid_from) DO UPDATE SET price = excluded.price, valid_to = NULL",
+                )
+                .bind(code)
+                .bind(new_price)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for (code, before) in &previous {
+            if plans.plans.contains_key(code) {
+                continue;
+            }
+            insert_change(&mut tx, version, code, "removed", &[], Some(before), None).await?;
+            sqlx::query("DELETE FROM current_plans WHERE package_code = $1")
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+            close_price(&mut tx, code, now).await?;
+        }
+
+        // Retention: versions, their changes and closed prices older than it.
+        let cutoff = millis(at.checked_sub(self.retention).unwrap_or(UNIX_EPOCH));
+        sqlx::query(
+            "DELETE FROM plan_changes WHERE version IN \
+             (SELECT version FROM catalog_versions WHERE created_at < $1 AND version < $2)",
+        )
+        .bind(cutoff)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM catalog_versions WHERE created_at < $1 AND version < $2")
+            .bind(cutoff)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM plan_prices WHERE valid_to IS NOT NULL AND valid_to < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(version as u64)
+    }
+
+    /// The oldest version whose changes are still kept (0 when none is stored).
+    pub async fn oldest_version(&self) -> Result<u64, HistoryError> {
+        self.ready().await?;
+        let row = sqlx::query("SELECT MIN(version) FROM catalog_versions")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0) as u64)
+    }
+
+    /// Changes of versions `since+1 ..= upto`, after `(version, packageCode)`
+    /// when paging, at most `limit`.
+    pub async fn changes(
+        &self,
+        since: u64,
+        upto: u64,
+        after: Option<(u64, &str)>,
+        limit: usize,
+    ) -> Result<ChangesPage, HistoryError> {
+        self.ready().await?;
+        let (after_version, after_code) = after.unwrap_or((since, ""));
+        let rows = sqlx::query(
+            "SELECT c.version, v.created_at, c.package_code, c.kind, c.fields, c.before_plan, c.after_plan \
+             FROM plan_changes c JOIN catalog_versions v ON v.version = c.version \
+             WHERE c.version > $1 AND c.version <= $2 \
+               AND (c.version > $3 OR (c.version = $3 AND c.package_code > $4)) \
+             ORDER BY c.version, c.package_code LIMIT $5",
+        )
+        .bind(since as i64)
+        .bind(upto as i64)
+        .bind(after_version as i64)
+        .bind(after_code)
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let fields: String = row.try_get(4)?;
+            changes.push(Change {
+                version: row.try_get::<i64, _>(0)? as u64,
+                at: from_millis(row.try_get(1)?),
+                package_code: row.try_get(2)?,
+                kind: row.try_get(3)?,
+                fields: serde_json::from_str(&fields)
+                    .map_err(|e| HistoryError::Corrupt(e.to_string()))?,
+                before: row.try_get(5)?,
+                after: row.try_get(6)?,
+            });
+        }
+        let more = changes.len() > limit;
+        changes.truncate(limit);
+        Ok(ChangesPage { changes, more })
+    }
+
+    /// Every price `code` had, oldest first (empty for a code never seen).
+    pub async fn prices(&self, code: &str) -> Result<Vec<PriceInterval>, HistoryError> {
+        self.ready().await?;
+        let rows = sqlx::query(
+            "SELECT price, valid_from, valid_to FROM plan_prices WHERE package_code = $1 ORDER BY valid_from",
+        )
+        .bind(code)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(PriceInterval {
+                    price: row.try_get(0)?,
+                    from: from_millis(row.try_get(1)?),
+                    to: row.try_get::<Option<i64>, _>(2)?.map(from_millis),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The lowest price in force at any moment of the 30 days before `now`.
+pub fn lowest_price_30d(prices: &[PriceInterval], now: SystemTime) -> Option<f64> {
+    let window_start = now
+        .checked_sub(Duration::from_secs(30 * 86_400))
+        .unwrap_or(UNIX_EPOCH);
+    prices
+        .iter()
+        .filter(|p| p.from <= now && p.to.is_none_or(|to| to > window_start))
+        .map(|p| p.price)
+        .reduce(f64::min)
+}
+
+async fn insert_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    version: i64,
+    code: &str,
+    kind: &str,
+    fields: &[&str],
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<(), HistoryError> {
+    sqlx::query(
+        "INSERT INTO plan_changes (version, package_code, kind, fields, before_plan, after_plan) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(version)
+    .bind(code)
+    .bind(kind)
+    .bind(serde_json::to_string(fields).expect("strings serialise"))
+    .bind(before.map(str::to_owned))
+    .bind(after.map(str::to_owned))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn close_price(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    code: &str,
+    now: i64,
+) -> Result<(), HistoryError> {
+    sqlx::query(
+        "UPDATE plan_prices SET valid_to = $1 WHERE package_code = $2 AND valid_to IS NULL",
+    )
+    .bind(now)
+    .bind(code)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn parse(json: &str) -> Result<Value, HistoryError> {
+    serde_json::from_str(json).map_err(|e| HistoryError::Corrupt(e.to_string()))
+}
+
+fn price_of(plan: &Value) -> f64 {
+    plan["retailPrice"].as_f64().unwrap_or(0.0)
+}
+
+fn differing_fields(before: &Value, after: &Value) -> Vec<&'static str> {
+    PLAN_FIELDS
+        .into_iter()
+        .filter(|f| before.get(f) != after.get(f))
+        .collect()
+}
+
+/// A database error for logs: sqlx's messages can carry the connection URL
+/// (with its password) on connection failures; keep only the kind.
+pub fn scrub_error(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(e) => format!("database error {}", e.code().unwrap_or_default()),
+        sqlx::Error::Io(e) => format!("i/o error: {}", e.kind()),
+        sqlx::Error::PoolTimedOut => "timed out waiting for a database connection".into(),
+        sqlx::Error::Configuration(_) => "invalid database configuration".into(),
+        sqlx::Error::Tls(_) => "TLS error".into(),
+        sqlx::Error::Protocol(_) => "database protocol error".into(),
+        _ => "database error".into(),
+    }
+}
+
+/// Records catalogs in the background when the inline attempt failed, with
+/// backoff, newest catalog first; a newer catalog replaces a pending one.
+#[derive(Clone)]
+pub struct Recorder {
+    history: Arc<History>,
+    pending: watch::Sender<Option<(Arc<Catalog>, u64)>>,
+    generation: Arc<AtomicU64>,
+}
+
+impl Recorder {
+    pub fn new(history: Arc<History>) -> Self {
+        let (pending, rx) = watch::channel(None);
+        tokio::spawn(retry_loop(history.clone(), rx));
+        Self {
+            history,
+            pending,
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn history(&self) -> &Arc<History> {
+        &self.history
+    }
+
+    /// Records `catalog`, waiting at most `wait`; on failure or timeout it
+    /// gets a provisional number and keeps being retried in the background.
+    /// Returns whether the stored number is known.
+    pub async fn record(
+        &self,
+        catalog: &Arc<Catalog>,
+        previous: Option<&Catalog>,
+        wait: Duration,
+    ) -> bool {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let plans = PlanSet::of(catalog);
+        let attempt = tokio::time::timeout(
+            wait,
+            self.history
+                .record(&plans, catalog.updated_at(), generation),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(Some(version))) => {
+                catalog.set_version(version);
+                self.pending.send_replace(None);
+                true
+            }
+            Ok(Ok(None)) => true,
+            failed => {
+                match failed {
+                    Ok(Err(e)) => {
+                        tracing::warn!(error.cause_chain = %describe(&e), "cannot record the catalog version; retrying in the background")
+                    }
+                    _ => tracing::warn!(
+                        "recording the catalog version timed out; retrying in the background"
+                    ),
+                }
+                let provisional = match previous {
+                    Some(p) if p.content_hash() == catalog.content_hash() => p.version(),
+                    Some(p) => p.version() + 1,
+                    None => 1,
+                };
+                catalog.set_version(provisional);
+                self.pending
+                    .send_replace(Some((catalog.clone(), generation)));
+                false
+            }
+        }
+    }
+}
+
+pub fn describe(error: &HistoryError) -> String {
+    match error {
+        HistoryError::Database(e) => scrub_error(e),
+        HistoryError::Corrupt(m) => format!("stored data is corrupt: {m}"),
+    }
+}
+
+async fn retry_loop(history: Arc<History>, mut rx: watch::Receiver<Option<(Arc<Catalog>, u64)>>) {
+    while rx.changed().await.is_ok() {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            let Some((catalog, generation)) = rx.borrow_and_update().clone() else {
+                break;
+            };
+            let plans = PlanSet::of(&catalog);
+            match history
+                .record(&plans, catalog.updated_at(), generation)
+                .await
+            {
+                Ok(version) => {
+                    if let Some(version) = version {
+                        catalog.set_version(version);
+                        tracing::info!(version, "catalog version recorded");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = %describe(&e), retry_in_ms = delay.as_millis() as u64, "cannot record the catalog version");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        changed = rx.changed() => if changed.is_err() { return },
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(days: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + days * 86_400)
+    }
+
+    #[test]
+    fn lowest_price_covers_every_interval_in_force_during_the_window() {
+        let interval = |price, from, to: Option<u64>| PriceInterval {
+            price,
+            from: at(from),
+            to: to.map(at),
+        };
+        // 10 until day 50, then a cut to 8 until day 75, then a rise to 12.
+        let prices = [
+            interval(10.0, 0, Some(50)),
+            interval(8.0, 50, Some(75)),
+            interval(12.0, 75, None),
+        ];
+        assert_eq!(
+            lowest_price_30d(&prices, at(76)),
+            Some(8.0),
+            "the cut is inside"
+        );
+        assert_eq!(
+            lowest_price_30d(&prices, at(104)),
+            Some(8.0),
+            "29 days after the cut ended"
+        );
+        assert_eq!(
+            lowest_price_30d(&prices, at(106)),
+            Some(12.0),
+            "the cut left the window"
+        );
+        assert_eq!(lowest_price_30d(&prices, at(60)), Some(8.0));
+        // A price from day 50 seen at day 79: the 10 ended 29 days ago.
+        assert_eq!(lowest_price_30d(&prices[..2], at(79)), Some(8.0));
+        assert_eq!(lowest_price_30d(&[], at(1)), None);
+    }
+
+    #[test]
+    fn urls_name_their_backend() {
+        assert!(validate_url("sqlite::memory:").is_ok());
+        assert!(validate_url("sqlite:/tmp/x.db").is_ok());
+        assert!(validate_url("postgres://u:p@h/db").is_ok());
+        assert!(validate_url("mysql://x").is_err());
+    }
+}

@@ -1,0 +1,321 @@
+//! `GET /changes` (the change feed) and `GET /plans/{packageCode}/history`
+//! (price history with the EU "lowest price in 30 days"). Both read the
+//! history database; ETags are a hash of the body, so replicas sharing one
+//! PostgreSQL give equal tags for equal answers.
+
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::respond::{self, JSON};
+use super::{ApiError, AppState};
+use crate::history::{self, Change, HistoryError};
+use crate::query::{QueryError, parse_pairs};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/changes", get(changes_list))
+        .route("/plans/{packageCode}/history", get(history_show))
+}
+
+pub const DEFAULT_CHANGES: usize = 500;
+pub const MAX_CHANGES: usize = 1000;
+
+/// Where a page of changes starts.
+#[derive(Debug, PartialEq)]
+struct ChangesQuery {
+    since: u64,
+    after: Option<(u64, String)>,
+    limit: usize,
+}
+
+fn parse_changes_query(raw: Option<&str>) -> Result<ChangesQuery, QueryError> {
+    let mut since = None;
+    let mut cursor = None;
+    let mut limit = DEFAULT_CHANGES;
+    for (name, value) in parse_pairs(raw, &["since", "cursor", "limit"])? {
+        match name.as_str() {
+            "since" => {
+                since = Some(
+                    value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|v| *v <= i64::MAX as u64)
+                        .ok_or_else(|| {
+                            QueryError::invalid(
+                                "since",
+                                "since must be a version number (an integer >= 0)",
+                            )
+                        })?,
+                )
+            }
+            "cursor" => {
+                cursor = Some(decode_cursor(&value).ok_or_else(|| {
+                    QueryError::invalid(
+                        "cursor",
+                        "cursor must be the next value of a previous page",
+                    )
+                })?)
+            }
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|l| (1..=MAX_CHANGES).contains(l))
+                    .ok_or_else(|| {
+                        QueryError::invalid(
+                            "limit",
+                            format!("limit must be an integer from 1 to {MAX_CHANGES}"),
+                        )
+                    })?
+            }
+            _ => unreachable!("parse_pairs only lets accepted names through"),
+        }
+    }
+    match (since, cursor) {
+        (Some(_), Some(_)) => Err(QueryError::invalid(
+            "cursor",
+            "give either since or cursor, not both",
+        )),
+        (None, None) => Err(QueryError::invalid(
+            "since",
+            "since is required (a version number), unless cursor is given",
+        )),
+        (Some(since), None) => Ok(ChangesQuery {
+            since,
+            after: None,
+            limit,
+        }),
+        (None, Some((since, version, code))) => Ok(ChangesQuery {
+            since,
+            after: Some((version, code)),
+            limit,
+        }),
+    }
+}
+
+/// `since.version.packageCode`, hex-encoded so it is opaque and URL-safe.
+fn encode_cursor(since: u64, version: u64, code: &str) -> String {
+    format!("{since}.{version}.{code}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_cursor(raw: &str) -> Option<(u64, u64, String)> {
+    if raw.len() % 2 != 0 || raw.len() > 512 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..raw.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(raw.get(i..i + 2)?, 16).ok())
+        .collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let mut parts = text.splitn(3, '.');
+    let since = parts.next()?.parse::<u64>().ok()?;
+    let version = parts.next()?.parse::<u64>().ok()?;
+    let code = parts.next()?.to_owned();
+    (version > since && since <= i64::MAX as u64 && version <= i64::MAX as u64)
+        .then_some((since, version, code))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeOut<'a> {
+    version: u64,
+    at: String,
+    package_code: &'a str,
+    kind: &'a str,
+    fields: &'a [String],
+    before: Option<&'a RawValue>,
+    after: Option<&'a RawValue>,
+}
+
+#[derive(Serialize)]
+struct ChangesOut<'a> {
+    since: u64,
+    version: u64,
+    changes: Vec<ChangeOut<'a>>,
+    next: Option<String>,
+}
+
+fn unavailable(error: HistoryError) -> ApiError {
+    tracing::error!(error.cause_chain = %history::describe(&error), "history database unavailable");
+    ApiError::Overloaded
+}
+
+fn raw_json(text: &Option<String>) -> Option<&RawValue> {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
+}
+
+async fn changes_list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = parse_changes_query(raw.as_deref())?;
+    let catalog = respond::catalog(&state)?;
+    let current = catalog.version();
+    if query.since > current {
+        return Err(ApiError::InvalidParameter {
+            parameter: Some("since".into()),
+            message: format!(
+                "since {} is above the current version {current}",
+                query.since
+            ),
+        });
+    }
+    let oldest = state.history.oldest_version().await.map_err(unavailable)?;
+    // The changes after `since` are complete only if version since+1 is kept.
+    if query.since < current && oldest > query.since + 1 {
+        return Err(ApiError::HistoryExpired(format!(
+            "changes after version {} are no longer kept; the oldest kept version is {oldest}",
+            query.since
+        )));
+    }
+    let page = state
+        .history
+        .changes(
+            query.since,
+            current,
+            query.after.as_ref().map(|(v, c)| (*v, c.as_str())),
+            query.limit,
+        )
+        .await
+        .map_err(unavailable)?;
+    let next = page
+        .more
+        .then(|| page.changes.last())
+        .flatten()
+        .map(|c: &Change| encode_cursor(query.since, c.version, &c.package_code));
+    let body = ChangesOut {
+        since: query.since,
+        version: current,
+        changes: page
+            .changes
+            .iter()
+            .map(|c| ChangeOut {
+                version: c.version,
+                at: humantime::format_rfc3339_seconds(c.at).to_string(),
+                package_code: &c.package_code,
+                kind: &c.kind,
+                fields: &c.fields,
+                before: raw_json(&c.before),
+                after: raw_json(&c.after),
+            })
+            .collect(),
+        next,
+    };
+    let bytes = serde_json::to_vec(&body).expect("plain data serialises");
+    Ok(body_response(&state, &headers, bytes))
+}
+
+#[derive(Serialize)]
+struct PriceOut {
+    price: f64,
+    from: String,
+    to: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryOut<'a> {
+    package_code: &'a str,
+    prices: Vec<PriceOut>,
+    lowest_price30d: Option<f64>,
+}
+
+async fn history_show(
+    State(state): State<AppState>,
+    code: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path(code) = code.map_err(|_| ApiError::InvalidParameter {
+        parameter: Some("packageCode".into()),
+        message: "packageCode is not valid UTF-8".into(),
+    })?;
+    parse_pairs(raw.as_deref(), &[])?;
+    respond::catalog(&state)?;
+    let prices = state.history.prices(&code).await.map_err(unavailable)?;
+    if prices.is_empty() {
+        let shown: String = code.chars().take(64).collect();
+        return Err(ApiError::NotFound(format!(
+            "no price history for packageCode {shown:?}"
+        )));
+    }
+    let stamp = |t| humantime::format_rfc3339_seconds(t).to_string();
+    let body = HistoryOut {
+        package_code: &code,
+        lowest_price30d: history::lowest_price_30d(&prices, SystemTime::now()),
+        prices: prices
+            .iter()
+            .map(|p| PriceOut {
+                price: crate::numbers::clean(p.price),
+                from: stamp(p.from),
+                to: p.to.map(stamp),
+            })
+            .collect(),
+    };
+    let bytes = serde_json::to_vec(&body).expect("plain data serialises");
+    Ok(body_response(&state, &headers, bytes))
+}
+
+/// A JSON body with a weak ETag derived from its bytes.
+fn body_response(state: &AppState, headers: &HeaderMap, bytes: Vec<u8>) -> Response {
+    let etag = format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
+    let max_age = respond::max_age(state, &state.store.status());
+    respond::cached(headers, &etag, max_age, JSON, || Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        let cursor = encode_cursor(3, 5, "DE-5GB.x");
+        assert_eq!(decode_cursor(&cursor), Some((3, 5, "DE-5GB.x".into())));
+        for bad in [
+            "",
+            "zz",
+            "abc",
+            &encode_cursor(5, 5, "x"),
+            &"00".repeat(300),
+        ] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn since_or_cursor_is_required_and_limits_are_bounded() {
+        let parameter = |raw: &str| match parse_changes_query(Some(raw)) {
+            Err(QueryError::Invalid { parameter, .. }) => parameter,
+            other => panic!("{raw}: {other:?}"),
+        };
+        assert_eq!(parameter(""), "since");
+        assert_eq!(parameter("since=-1"), "since");
+        assert_eq!(parameter("since=1.5"), "since");
+        assert_eq!(parameter("since=1&limit=0"), "limit");
+        assert_eq!(parameter("since=1&limit=1001"), "limit");
+        assert_eq!(parameter("cursor=zz"), "cursor");
+        assert_eq!(parameter("since=1&cursor=31"), "cursor");
+        assert_eq!(
+            parse_changes_query(Some("since=0")).unwrap(),
+            ChangesQuery {
+                since: 0,
+                after: None,
+                limit: DEFAULT_CHANGES
+            }
+        );
+    }
+}
