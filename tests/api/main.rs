@@ -3,6 +3,7 @@
 mod cors_and_caching;
 mod health;
 mod helpers;
+mod history;
 mod partners;
 mod process;
 mod query;

@@ -1,0 +1,314 @@
+//! Catalog versions, `/changes` and `/plans/{code}/history` against real
+//! databases: SQLite in memory and in a file always, PostgreSQL when
+//! `TEST_DATABASE_URL` names a server (CI starts a throwaway one; locally the
+//! PostgreSQL cases print SKIPPED with the reason).
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn v1() -> Vec<u8> {
+    feed(&[
+        plan("A", &["DE"], 1.0, 7, 5.0),
+        plan("B", &["FR"], 2.0, 7, 6.0),
+        plan("C", &["IT"], 3.0, 7, 7.0),
+    ])
+}
+
+/// B's price cut, C removed, D added.
+fn v2() -> Vec<u8> {
+    feed(&[
+        plan("A", &["DE"], 1.0, 7, 5.0),
+        plan("B", &["FR"], 2.0, 7, 4.5),
+        plan("D", &["ES"], 1.0, 7, 3.0),
+    ])
+}
+
+/// A renamed and its duration changed; B's price up again.
+fn v3() -> Vec<u8> {
+    let mut a = plan("A", &["DE"], 1.0, 10, 5.0);
+    a["name"] = "A renamed".into();
+    feed(&[
+        a,
+        plan("B", &["FR"], 2.0, 7, 5.5),
+        plan("D", &["ES"], 1.0, 7, 3.0),
+    ])
+}
+
+/// A fresh PostgreSQL database per test, or None (SKIPPED) without a server.
+async fn postgres_url(test: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!(
+            "SKIPPED {test} on PostgreSQL: TEST_DATABASE_URL is not set (scripts/with-postgres.sh starts a server)"
+        );
+        return None;
+    };
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("TEST_DATABASE_URL is set but the server does not answer");
+    let name = format!("t_{}_{}", test, fastrand::u32(..));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+/// Every backend to run a test on: (label, DATABASE_URL).
+async fn backends(test: &str, dir: &tempfile::TempDir) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        ("sqlite-memory", "sqlite::memory:".to_owned()),
+        (
+            "sqlite-file",
+            format!("sqlite:{}", dir.path().join("history.db").display()),
+        ),
+    ];
+    if let Some(url) = postgres_url(test).await {
+        out.push(("postgres", url));
+    }
+    out
+}
+
+async fn changes(app: &TestApp, query: &str) -> (u16, Value) {
+    app.get_json(&format!("/changes?{query}")).await
+}
+
+fn summary(body: &Value) -> Vec<(u64, String, String, Vec<String>)> {
+    body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["version"].as_u64().unwrap(),
+                c["packageCode"].as_str().unwrap().to_owned(),
+                c["kind"].as_str().unwrap().to_owned(),
+                c["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| (*x).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_feed_sequence_gives_exact_versions_changes_and_prices() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in backends("sequence", &dir).await {
+        let db = format!("--database-url={url}");
+        let app = spawn_ready(v1(), &[ADMIN_ARG, &db]).await;
+        app.wait_for(|a| a.store.catalog().is_some_and(|c| c.version() == 1))
+            .await;
+        let (_, ready) = app.get_json("/readyz").await;
+        assert_eq!(ready["version"], 1, "{backend}");
+
+        // An identical sync makes no version.
+        app.refresh().await;
+        let (_, plans) = app.get_json("/plans").await;
+        assert_eq!(plans["catalog"]["version"], 1, "{backend}");
+
+        app.upstream.set(Reply::Json(v2()));
+        app.refresh().await;
+        app.upstream.set(Reply::Json(v3()));
+        app.refresh().await;
+        let (_, plans) = app.get_json("/plans").await;
+        assert_eq!(plans["catalog"]["version"], 3, "{backend}");
+
+        let (status, body) = changes(&app, "since=0").await;
+        assert_eq!(status, 200, "{backend}: {body}");
+        assert_eq!(
+            (body["since"].as_u64(), body["version"].as_u64()),
+            (Some(0), Some(3))
+        );
+        assert_eq!(
+            summary(&body),
+            [
+                (2, "B".into(), "updated".into(), s(&["retailPrice"])),
+                (2, "C".into(), "removed".into(), s(&[])),
+                (2, "D".into(), "added".into(), s(&[])),
+                (3, "A".into(), "updated".into(), s(&["name", "duration"])),
+                (3, "B".into(), "updated".into(), s(&["retailPrice"])),
+            ],
+            "{backend}"
+        );
+        let b = &body["changes"][0];
+        assert_eq!(b["before"]["retailPrice"], 6.0);
+        assert_eq!(b["after"]["retailPrice"], 4.5);
+        assert!(
+            b["after"].get("pricePerGb").is_none(),
+            "upstream fields only"
+        );
+        assert_eq!(body["changes"][1]["after"], Value::Null);
+        assert_eq!(body["changes"][2]["before"], Value::Null);
+        assert_eq!(body["next"], Value::Null);
+
+        let (_, since2) = changes(&app, "since=2").await;
+        assert_eq!(summary(&since2).len(), 2, "{backend}");
+        let (_, none) = changes(&app, "since=3").await;
+        assert_eq!(summary(&none).len(), 0, "{backend}");
+        let (status, body) = changes(&app, "since=4").await;
+        assert_eq!((status, error_of(&body).1.as_deref()), (400, Some("since")));
+
+        let (status, history) = app.get_json("/plans/B/history").await;
+        assert_eq!(status, 200, "{backend}");
+        let prices: Vec<f64> = history["prices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["price"].as_f64().unwrap())
+            .collect();
+        assert_eq!(prices, [6.0, 4.5, 5.5], "{backend}");
+        assert_eq!(history["prices"][2]["to"], Value::Null);
+        assert_eq!(history["prices"][0]["to"], history["prices"][1]["from"]);
+        assert_eq!(history["lowestPrice30d"], 4.5, "{backend}");
+        // A removed plan keeps its history, closed when it was removed.
+        let (status, removed) = app.get_json("/plans/C/history").await;
+        assert_eq!(status, 200);
+        assert!(removed["prices"][0]["to"].is_string(), "{removed}");
+        let (status, body) = app.get_json("/plans/NEVER/history").await;
+        assert_eq!((status, error_of(&body).0.as_str()), (404, "not_found"));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn paging_with_the_cursor_returns_every_change_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in backends("paging", &dir).await {
+        let db = format!("--database-url={url}");
+        let app = spawn_ready(simple_feed(7), &[ADMIN_ARG, &db]).await;
+        let mut changed = serde_json::from_slice::<Value>(&simple_feed(7)).unwrap();
+        for plan in changed["plans"].as_array_mut().unwrap() {
+            plan["retailPrice"] = (plan["retailPrice"].as_f64().unwrap() + 1.0).into();
+        }
+        app.upstream
+            .set(Reply::Json(serde_json::to_vec(&changed).unwrap()));
+        app.refresh().await;
+        app.upstream.set(Reply::Json(simple_feed(9)));
+        app.refresh().await;
+
+        let (_, all) = changes(&app, "since=0").await;
+        let expected = summary(&all);
+        assert_eq!(expected.len(), 7 + 9, "{backend}");
+        let mut seen = Vec::new();
+        let (status, mut page) = changes(&app, "since=0&limit=3").await;
+        assert_eq!(status, 200);
+        loop {
+            seen.extend(summary(&page));
+            let Some(next) = page["next"].as_str() else {
+                break;
+            };
+            let (status, body) = changes(&app, &format!("cursor={next}&limit=3")).await;
+            assert_eq!(status, 200, "{body}");
+            page = body;
+        }
+        assert_eq!(seen, expected, "{backend}");
+        let (status, body) = changes(&app, "cursor=not-a-cursor").await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (400, Some("cursor"))
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn versions_and_history_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!(
+        "sqlite:{}",
+        dir.path().join("restart.db").display()
+    )];
+    urls.extend(postgres_url("restart").await);
+    for url in urls {
+        let db = format!("--database-url={url}");
+        let app = spawn_ready(v1(), &[ADMIN_ARG, &db]).await;
+        app.upstream.set(Reply::Json(v2()));
+        app.refresh().await;
+        app.stop().await;
+
+        let app = spawn_ready(v2(), &[ADMIN_ARG, &db]).await;
+        app.wait_for(|a| a.store.catalog().is_some_and(|c| c.version() == 2))
+            .await;
+        let (_, body) = changes(&app, "since=1").await;
+        assert_eq!(summary(&body).len(), 3);
+        app.upstream.set(Reply::Json(v3()));
+        app.refresh().await;
+        let (_, ready) = app.get_json("/readyz").await;
+        assert_eq!(ready["version"], 3);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn changes_beyond_the_retention_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!(
+        "--database-url=sqlite:{}",
+        dir.path().join("retention.db").display()
+    );
+    let app = spawn_ready(v1(), &[ADMIN_ARG, &db, "--history-retention=1s"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.upstream.set(Reply::Json(v2()));
+    app.refresh().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.upstream.set(Reply::Json(v3()));
+    app.refresh().await;
+    let (status, body) = changes(&app, "since=0").await;
+    assert_eq!(
+        (status, error_of(&body).0.as_str()),
+        (410, "history_expired"),
+        "{body}"
+    );
+    let (status, _) = changes(&app, "since=2").await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_agree_on_versions() {
+    let Some(url) = postgres_url("replicas").await else {
+        return;
+    };
+    let db = format!("--database-url={url}");
+    let one = spawn_ready(v1(), &[ADMIN_ARG, &db]).await;
+    let two = spawn_ready(v1(), &[ADMIN_ARG, &db]).await;
+    // Both sync the same feeds at the same time.
+    for body in [v2(), v3()] {
+        one.upstream.set(Reply::Json(body.clone()));
+        two.upstream.set(Reply::Json(body));
+        tokio::join!(one.refresh(), two.refresh());
+        let (_, a) = one.get_json("/readyz").await;
+        let (_, b) = two.get_json("/readyz").await;
+        assert_eq!(a["version"], b["version"]);
+    }
+    let (_, a) = one.get_json("/readyz").await;
+    assert_eq!(a["version"], 3);
+    // One syncs a newer feed first; the other adopts its number.
+    let mut v4 = serde_json::from_slice::<Value>(&v3()).unwrap();
+    v4["plans"][0]["retailPrice"] = 1.0.into();
+    let v4 = serde_json::to_vec(&v4).unwrap();
+    one.upstream.set(Reply::Json(v4.clone()));
+    one.refresh().await;
+    two.upstream.set(Reply::Json(v4));
+    two.refresh().await;
+    let (_, a) = one.get_json("/readyz").await;
+    let (_, b) = two.get_json("/readyz").await;
+    assert_eq!(
+        (a["version"].as_u64(), b["version"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let (_, from_two) = two.get_json("/changes?since=3").await;
+    assert_eq!(summary(&from_two).len(), 1);
+    one.stop().await;
+    two.stop().await;
+}
