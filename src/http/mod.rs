@@ -7,6 +7,7 @@ mod countries;
 pub mod error;
 mod health;
 mod history;
+mod mcp;
 mod middleware;
 pub mod openapi;
 mod ops;
@@ -127,7 +128,15 @@ impl ResponseCache {
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
+    // What the MCP tools call in-process.
+    let tool_routes = Router::new()
+        .merge(plans::router())
+        .merge(countries::router())
+        .merge(trips::router())
+        .fallback(middleware::not_found)
+        .with_state(state.clone());
     let routes = Router::new()
+        .merge(mcp::router(state.clone(), tool_routes))
         .merge(plans::router())
         .merge(countries::router())
         .merge(trips::router())

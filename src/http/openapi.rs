@@ -14,6 +14,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/plans"),
     ("get", "/plans/{packageCode}"),
     ("get", "/countries"),
+    ("get", "/trips"),
+    ("get", "/changes"),
+    ("get", "/plans/{packageCode}/history"),
+    ("post", "/mcp"),
     ("get", "/api/products/aggregator"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -36,7 +40,79 @@ fn number_param(name: &str, description: &str) -> Value {
            "schema": {"type": "number", "minimum": 0}})
 }
 
-fn ref_param() -> Value {
+fn integer_param(name: &str, description: &str, min: u64, max: u64) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description,
+           "schema": {"type": "integer", "minimum": min, "maximum": max}})
+}
+
+fn speed_param(description: &str) -> Value {
+    json!({"name": "speed", "in": "query", "required": false, "description": description,
+           "schema": {"type": "string", "maxLength": 32, "pattern": "^[ \\t/,|]*[A-Za-z0-9+.]+([ \\t/,|]+[A-Za-z0-9+.]+)*[ \\t/,|]*$", "example": "5G"}})
+}
+
+/// The query parameters of `/plans`, one entry per name in
+/// [`PLAN_PARAMETERS`](crate::query::PLAN_PARAMETERS) (a test holds them
+/// equal). The MCP tool `search_plans` takes its input schema from here too.
+pub fn plans_parameters() -> Vec<Value> {
+    let sort_keys: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+    vec![
+        json!({"name": "country", "in": "query", "required": false,
+         "description": "One or more ISO 3166-1 alpha-2 codes, comma-separated, any case; plans must cover all of them.",
+         "schema": {"type": "string", "pattern": "^\\s*[A-Za-z]{2}\\s*(,\\s*[A-Za-z]{2}\\s*)*$", "example": "DE,FR"}}),
+        number_param("min_gb", "Inclusive lower bound on dataAmount (GB)."),
+        number_param("max_gb", "Inclusive upper bound on dataAmount (GB)."),
+        integer_param(
+            "min_days",
+            "Inclusive lower bound on duration (days).",
+            0,
+            u64::from(u32::MAX),
+        ),
+        integer_param(
+            "max_days",
+            "Inclusive upper bound on duration (days).",
+            0,
+            u64::from(u32::MAX),
+        ),
+        number_param("min_price", "Inclusive lower bound on retailPrice (USD)."),
+        number_param("max_price", "Inclusive upper bound on retailPrice (USD)."),
+        speed_param("A network generation such as 5G: plans whose speed lists it."),
+        json!({"name": "operator", "in": "query", "required": false,
+         "description": "Case-insensitive substring of operator.",
+         "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"}}),
+        json!({"name": "q", "in": "query", "required": false,
+         "description": "Case-insensitive text match: the phrase occurs in the name, the operator or one of the location names.",
+         "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}}),
+        json!({"name": "sort", "in": "query", "required": false,
+         "description": "Sort order; ties are broken by ascending packageCode.",
+         "schema": {"type": "string", "enum": sort_keys, "default": "price"}}),
+        json!({"name": "limit", "in": "query", "required": false, "description": "Page size.",
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}}),
+        json!({"name": "offset", "in": "query", "required": false, "description": "Matches to skip.",
+         "schema": {"type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 0}}),
+        ref_param(),
+    ]
+}
+
+/// The query parameters of `/trips`, one per name in
+/// [`TRIP_PARAMETERS`](crate::trips::TRIP_PARAMETERS); also the MCP tool
+/// `plan_trip`'s input schema.
+pub fn trips_parameters() -> Vec<Value> {
+    use crate::trips::{DEFAULT_ESIMS, DEFAULT_OPTIONS, MAX_ESIMS, MAX_OPTIONS};
+    vec![
+        json!({"name": "stops", "in": "query", "required": true,
+         "description": "The itinerary in order: CC:DAYS pairs, comma-separated (FR:3,DE:4,IT:7); ISO alpha-2 codes in any case, DAYS an integer 1-365; 1-10 stops, at most 365 days in all; a country may come back.",
+         "schema": {"type": "string", "pattern": "^\\s*[A-Za-z]{2}\\s*:\\s*[0-9]+\\s*(,\\s*[A-Za-z]{2}\\s*:\\s*[0-9]+\\s*){0,9}$", "example": "FR:3,DE:4,IT:7"}}),
+        number_param("gb_per_day", "Data needed per day (GB), default 0."),
+        json!({"name": "max_esims", "in": "query", "required": false, "description": "The most eSIMs one option may use.",
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ESIMS, "default": DEFAULT_ESIMS}}),
+        speed_param("A network generation such as 5G: every plan of an option lists it."),
+        json!({"name": "limit", "in": "query", "required": false, "description": "Options returned.",
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_OPTIONS, "default": DEFAULT_OPTIONS}}),
+        ref_param(),
+    ]
+}
+
+pub(crate) fn ref_param() -> Value {
     json!({"name": "ref", "in": "query", "required": false,
            "description": "Partner referral code set as the `ref` parameter of every productUrl. 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit. With a partner registry, it must belong to a partner.",
            "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}})
@@ -71,40 +147,25 @@ fn merge(mut base: Value, extra: Value) -> Value {
     base
 }
 
-pub fn document() -> Value {
-    let sort_keys: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+/// The document; `/admin/refresh` is listed only when `ADMIN_TOKEN` enables it.
+pub fn document(admin: bool) -> Value {
+    let mut doc = full_document();
+    if !admin {
+        if let Some(paths) = doc["paths"].as_object_mut() {
+            paths.remove("/admin/refresh");
+        }
+    }
+    doc
+}
+
+fn full_document() -> Value {
     // An admin refresh can end any way a sync can (never "snapshot").
     let outcomes: Vec<&str> = Outcome::ALL
         .iter()
         .filter(|o| **o != Outcome::Snapshot)
         .map(|o| o.as_str())
         .collect();
-    let plans_params = json!([
-        {"name": "country", "in": "query", "required": false,
-         "description": "One or more ISO 3166-1 alpha-2 codes, comma-separated, any case; plans must cover all of them.",
-         "schema": {"type": "string", "example": "DE,FR"}},
-        number_param("min_gb", "Inclusive lower bound on dataAmount (GB)."),
-        number_param("max_gb", "Inclusive upper bound on dataAmount (GB)."),
-        number_param("min_days", "Inclusive lower bound on duration (days)."),
-        number_param("max_days", "Inclusive upper bound on duration (days)."),
-        number_param("min_price", "Inclusive lower bound on retailPrice (USD)."),
-        number_param("max_price", "Inclusive upper bound on retailPrice (USD)."),
-        {"name": "speed", "in": "query", "required": false,
-         "description": "A network generation such as 5G: plans whose speed lists it.", "schema": {"type": "string"}},
-        {"name": "operator", "in": "query", "required": false,
-         "description": "Case-insensitive substring of operator.", "schema": {"type": "string"}},
-        {"name": "q", "in": "query", "required": false,
-         "description": "Case-insensitive text match: the phrase occurs in the name, the operator or one of the location names.",
-         "schema": {"type": "string"}},
-        {"name": "sort", "in": "query", "required": false,
-         "description": "Sort order; ties are broken by ascending packageCode.",
-         "schema": {"type": "string", "enum": sort_keys, "default": "price"}},
-        {"name": "limit", "in": "query", "required": false,
-         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
-        {"name": "offset", "in": "query", "required": false,
-         "schema": {"type": "integer", "minimum": 0, "default": 0}},
-        ref_param()
-    ]);
+    let plans_params = Value::Array(plans_parameters());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -128,6 +189,44 @@ pub fn document() -> Value {
                     "200": json_ok("The plan.", json!({"$ref": "#/components/schemas/PlanWithPricePerGb"})),
                     "404": error_response("not_found: no plan has this packageCode.")
                 }), catalog_errors())
+            }},
+            "/trips": {"get": {
+                "operationId": "trips_quote", "summary": "The cheapest ways to cover a multi-country itinerary with 1 to max_esims eSIMs.",
+                "parameters": trips_parameters(),
+                "responses": merge(json!({"200": json_ok("Trip options.", json!({"$ref": "#/components/schemas/TripQuote"}))}), catalog_errors())
+            }},
+            "/changes": {"get": {
+                "operationId": "changes_list", "summary": "What changed in the catalog after a version, oldest version first.",
+                "parameters": [
+                    {"name": "since", "in": "query", "required": false, "description": "A version number: changes after it (required unless cursor).", "schema": {"type": "integer", "minimum": 0, "maximum": i64::MAX}},
+                    {"name": "cursor", "in": "query", "required": false, "description": "The next value of a previous page, instead of since.", "schema": {"type": "string", "pattern": "^([0-9a-f]{2})+$"}},
+                    {"name": "limit", "in": "query", "required": false, "description": "Changes per page.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}}
+                ],
+                "responses": merge(json!({
+                    "200": json_ok("A page of changes.", json!({"$ref": "#/components/schemas/Changes"})),
+                    "410": error_response("history_expired: since is older than the history kept (HISTORY_RETENTION).")
+                }), catalog_errors())
+            }},
+            "/plans/{packageCode}/history": {"get": {
+                "operationId": "plans_history", "summary": "Every price a plan has had while this service watched it, and the lowest price of the last 30 days.",
+                "parameters": [{"name": "packageCode", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": merge(json!({
+                    "200": json_ok("Price history.", json!({"$ref": "#/components/schemas/PriceHistory"})),
+                    "404": error_response("not_found: no plan with this packageCode was ever seen.")
+                }), catalog_errors())
+            }},
+            "/mcp": {"post": {
+                "operationId": "mcp_message",
+                "summary": "Model Context Protocol (Streamable HTTP, stateless): tools search_plans, get_plan, list_countries, plan_trip. `ref` in the query puts the partner's ref into every productUrl.",
+                "parameters": [ref_param()],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {
+                    "200": {"description": "A JSON-RPC response.", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "202": {"description": "Notification accepted."},
+                    "400": error_response("invalid_parameter or unknown_ref for the ref; or a malformed JSON-RPC message."),
+                    "406": {"description": "The Accept header does not allow application/json and text/event-stream."},
+                    "415": {"description": "The body is not application/json."}
+                }
             }},
             "/countries": {"get": {
                 "operationId": "countries_list", "summary": "Every covered country, by name.",
@@ -202,11 +301,12 @@ pub fn document() -> Value {
                     {"$ref": "#/components/schemas/Plan"},
                     {"type": "object", "required": ["pricePerGb"], "properties": {"pricePerGb": {"type": ["number", "null"], "description": "retailPrice / dataAmount; null when dataAmount is 0."}}}
                 ]},
-                "CatalogInfo": {"type": "object", "required": ["updatedAt", "ageSeconds", "stale", "planCount"], "properties": {
+                "CatalogInfo": {"type": "object", "required": ["updatedAt", "ageSeconds", "stale", "planCount", "version"], "properties": {
                     "updatedAt": {"type": "string", "format": "date-time"},
                     "ageSeconds": {"type": "integer"},
                     "stale": {"type": "boolean", "description": "True when the last refresh failed, or the catalog came from the snapshot and no sync has succeeded since."},
-                    "planCount": {"type": "integer"}
+                    "planCount": {"type": "integer"},
+                    "version": {"type": "integer", "description": "The catalog version (section 8)."}
                 }},
                 "PlanPage": {"type": "object", "required": ["plans", "total", "limit", "offset", "catalog"], "properties": {
                     "plans": {"type": "array", "items": {"$ref": "#/components/schemas/PlanWithPricePerGb"}},
@@ -214,6 +314,45 @@ pub fn document() -> Value {
                     "limit": {"type": "integer"},
                     "offset": {"type": "integer"},
                     "catalog": {"$ref": "#/components/schemas/CatalogInfo"}
+                }},
+                "TripQuote": {"type": "object", "required": ["stops", "days", "gbPerDay", "options", "uncovered", "catalog"], "properties": {
+                    "stops": {"type": "array", "items": {"type": "object", "required": ["country", "days"], "properties": {"country": {"type": "string"}, "days": {"type": "integer"}}}},
+                    "days": {"type": "integer"},
+                    "gbPerDay": {"type": "number"},
+                    "options": {"type": "array", "items": {"type": "object", "required": ["totalPrice", "esims", "legs"], "properties": {
+                        "totalPrice": {"type": "number", "description": "Each plan's retailPrice rounded to the cent, summed."},
+                        "esims": {"type": "integer"},
+                        "legs": {"type": "array", "items": {"type": "object", "required": ["countries", "days", "plan"], "properties": {
+                            "countries": {"type": "array", "items": {"type": "string"}},
+                            "days": {"type": "integer"},
+                            "plan": {"$ref": "#/components/schemas/PlanWithPricePerGb"}
+                        }}}
+                    }}},
+                    "uncovered": {"type": "array", "items": {"type": "string"}},
+                    "catalog": {"$ref": "#/components/schemas/CatalogInfo"}
+                }},
+                "Changes": {"type": "object", "required": ["since", "version", "changes", "next"], "properties": {
+                    "since": {"type": "integer"},
+                    "version": {"type": "integer"},
+                    "changes": {"type": "array", "items": {"type": "object", "required": ["version", "at", "packageCode", "kind", "fields", "before", "after"], "properties": {
+                        "version": {"type": "integer"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "packageCode": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["added", "removed", "updated"]},
+                        "fields": {"type": "array", "items": {"type": "string"}},
+                        "before": {"oneOf": [{"$ref": "#/components/schemas/Plan"}, {"type": "null"}]},
+                        "after": {"oneOf": [{"$ref": "#/components/schemas/Plan"}, {"type": "null"}]}
+                    }}},
+                    "next": {"type": ["string", "null"]}
+                }},
+                "PriceHistory": {"type": "object", "required": ["packageCode", "prices", "lowestPrice30d"], "properties": {
+                    "packageCode": {"type": "string"},
+                    "prices": {"type": "array", "items": {"type": "object", "required": ["price", "from", "to"], "properties": {
+                        "price": {"type": "number"},
+                        "from": {"type": "string", "format": "date-time"},
+                        "to": {"type": ["string", "null"], "format": "date-time"}
+                    }}},
+                    "lowestPrice30d": {"type": ["number", "null"]}
                 }},
                 "Country": {"type": "object", "required": ["code", "name", "planCount", "minPrice"], "properties": {
                     "code": {"type": "string"}, "name": {"type": "string"},

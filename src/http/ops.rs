@@ -31,11 +31,13 @@ async fn metrics_show(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-static OPENAPI: LazyLock<Bytes> = LazyLock::new(|| {
-    Bytes::from(serde_json::to_vec_pretty(&openapi::document()).expect("static document"))
+static OPENAPI: LazyLock<[Bytes; 2]> = LazyLock::new(|| {
+    [false, true].map(|admin| {
+        Bytes::from(serde_json::to_vec_pretty(&openapi::document(admin)).expect("static document"))
+    })
 });
 
-async fn openapi_show() -> Response {
+async fn openapi_show(State(state): State<AppState>) -> Response {
     (
         [
             (
@@ -47,7 +49,7 @@ async fn openapi_show() -> Response {
                 HeaderValue::from_static("public, max-age=3600"),
             ),
         ],
-        OPENAPI.clone(),
+        OPENAPI[usize::from(state.admin_token.is_some())].clone(),
     )
         .into_response()
 }

@@ -1,0 +1,421 @@
+//! `/mcp`: the catalog as Model Context Protocol tools for AI assistants,
+//! over the Streamable HTTP transport of the official Rust SDK (`rmcp`), in
+//! stateless mode (any replica answers any request; no session to keep).
+//!
+//! Each tool answers exactly like its HTTP route because it *is* the route:
+//! the tool's JSON arguments become the route's query string and the call
+//! goes through the same handlers (without the outer middleware, which the
+//! `/mcp` request itself already passed). Input schemas come from the same
+//! parameter tables as the OpenAPI document, so a new `/plans` parameter
+//! shows up in `search_plans` without a second edit.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use rmcp::handler::server::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerInfo, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer};
+use serde_json::{Map, Value, json};
+use tower::ServiceExt;
+
+use super::{ApiError, AppState, openapi, respond};
+use crate::query::{parse_pairs, parse_ref};
+
+const INSTRUCTIONS: &str = "Tools over a catalog of eSIM data plans for travellers. \
+search_plans finds plans by country (ISO alpha-2 codes such as DE or FR,DE), data (GB), \
+duration (days), price, speed and text; get_plan shows one plan by packageCode; \
+list_countries lists every covered country with its cheapest price; plan_trip finds the \
+cheapest way to cover a multi-country itinerary (stops such as FR:3,DE:4) with one to three eSIMs. \
+All prices are in US dollars (USD). Every productUrl is the plan's buy link: give it to the \
+traveller unchanged, it carries the partner's referral code. dataAmount 0 means unlimited data.";
+
+/// The `/mcp` route: the transport service behind a check of the URL's `ref`.
+pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
+    let tools = Arc::new(Tools { routes });
+    let config = StreamableHttpServerConfig::default()
+        .with_stateful_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        // A public API behind proxies: Host is not a trust boundary here (the
+        // DNS-rebinding guard protects servers on a developer's loopback), and
+        // browsers are governed by the CORS layer like on every route.
+        .disable_allowed_hosts();
+    let service = StreamableHttpService::new(
+        move || {
+            Ok(McpServer {
+                tools: tools.clone(),
+            })
+        },
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    Router::new()
+        .route_service("/mcp", service)
+        .route_layer(middleware::from_fn_with_state(state, check_ref))
+}
+
+/// `/mcp?ref=CODE`: a malformed ref is `invalid_parameter` and, with a
+/// partner registry, a ref nobody owns is `unknown_ref`, before any MCP
+/// message is read. Only `ref` (and the ignored `key`) may be given.
+async fn check_ref(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    request: Request,
+    next: Next,
+) -> Response {
+    let checked = (|| {
+        let pairs = parse_pairs(raw.as_deref(), &["ref"])?;
+        let explicit = match pairs.first() {
+            Some((_, value)) => Some(parse_ref(value)?),
+            None => None,
+        };
+        respond::attribute(&state, explicit, request.headers())?;
+        Ok::<(), ApiError>(())
+    })();
+    match checked {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The catalog routes, called in-process.
+struct Tools {
+    routes: Router,
+}
+
+#[derive(Clone)]
+struct McpServer {
+    tools: Arc<Tools>,
+}
+
+fn object_schema(parameters: &[Value], required: &[&str]) -> Arc<Map<String, Value>> {
+    let mut properties = Map::new();
+    for p in parameters {
+        let mut schema = p["schema"].clone();
+        if let (Some(s), Some(d)) = (schema.as_object_mut(), p["description"].as_str()) {
+            s.insert("description".into(), d.into());
+        }
+        if let Some(name) = p["name"].as_str() {
+            properties.insert(name.to_owned(), schema);
+        }
+    }
+    let schema = json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    });
+    Arc::new(schema.as_object().cloned().unwrap_or_default())
+}
+
+/// The four tools and their input schemas.
+fn tool_list() -> Vec<Tool> {
+    let ref_only = vec![openapi::ref_param()];
+    let code = json!({"name": "packageCode", "description": "The plan's packageCode, as in search results.",
+                      "schema": {"type": "string", "minLength": 1}});
+    let mut get_plan = vec![code];
+    get_plan.extend(ref_only);
+    vec![
+        Tool::new(
+            "search_plans",
+            "Search eSIM plans: filter by countries (all must be covered), data, days, price, speed, operator and text; sorted and paged. Answers like GET /plans. Prices in USD.",
+            object_schema(&openapi::plans_parameters(), &[]),
+        ),
+        Tool::new(
+            "get_plan",
+            "One eSIM plan by packageCode, with its buy link. Answers like GET /plans/{packageCode}.",
+            object_schema(&get_plan, &["packageCode"]),
+        ),
+        Tool::new(
+            "list_countries",
+            "Every country the catalog covers, with its plan count and lowest price (USD). Answers like GET /countries.",
+            object_schema(&[], &[]),
+        ),
+        Tool::new(
+            "plan_trip",
+            "The cheapest ways to cover a multi-country trip (stops in order, e.g. FR:3,DE:4,IT:7) with one to max_esims eSIMs; each option lists its legs and plans. Answers like GET /trips. Prices in USD.",
+            object_schema(&openapi::trips_parameters(), &["stops"]),
+        ),
+    ]
+}
+
+/// A tool error naming the parameter, in the API's error shape.
+fn tool_error(code: &str, message: String, parameter: Option<&str>) -> CallToolResult {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(p) = parameter {
+        error["parameter"] = p.into();
+    }
+    let body = json!({ "error": error });
+    let mut result = CallToolResult::error(vec![ContentBlock::text(body.to_string())]);
+    result.structured_content = Some(body);
+    result
+}
+
+/// A JSON argument as it would be written in a query string.
+fn query_value(name: &str, value: &Value) -> Result<Option<String>, CallToolResult> {
+    let invalid = |what: &str| {
+        Err(tool_error(
+            "invalid_parameter",
+            format!("{name} must be {what}"),
+            Some(name),
+        ))
+    };
+    Ok(Some(match value {
+        Value::Null => return Ok(None),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        // `country: ["DE", "FR"]` and `stops: [{"country": "FR", "days": 3}]`.
+        Value::Array(items) => {
+            let mut parts = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) => parts.push(s.clone()),
+                    Value::Object(o) if name == "stops" => {
+                        match (o.get("country"), o.get("days")) {
+                            (Some(Value::String(c)), Some(d)) if d.is_u64() => {
+                                parts.push(format!("{c}:{d}"))
+                            }
+                            _ => return invalid("CC:DAYS pairs or {country, days} objects"),
+                        }
+                    }
+                    _ => return invalid("a string or a list of strings"),
+                }
+            }
+            parts.join(",")
+        }
+        Value::Object(_) => return invalid("a string or a number, not an object"),
+    }))
+}
+
+/// The route path and query a tool call stands for.
+fn request_path(
+    tool: &str,
+    arguments: &Map<String, Value>,
+    url_ref: Option<String>,
+) -> Result<String, CallToolResult> {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    let mut path = match tool {
+        "search_plans" => "/plans".to_owned(),
+        "list_countries" => "/countries".to_owned(),
+        "plan_trip" => "/trips".to_owned(),
+        "get_plan" => {
+            let code = match arguments.get("packageCode") {
+                Some(Value::String(c)) if !c.is_empty() => c.clone(),
+                _ => {
+                    return Err(tool_error(
+                        "invalid_parameter",
+                        "packageCode is required: a plan's packageCode".into(),
+                        Some("packageCode"),
+                    ));
+                }
+            };
+            let encoded: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
+            format!("/plans/{}", encoded.replace('+', "%20"))
+        }
+        other => {
+            let shown: String = other.chars().take(64).collect();
+            return Err(tool_error(
+                "not_found",
+                format!("no tool named {shown:?}"),
+                None,
+            ));
+        }
+    };
+    let mut has_ref = false;
+    for (name, value) in arguments {
+        if tool == "get_plan" && name == "packageCode" {
+            continue;
+        }
+        match query_value(name, value) {
+            Ok(Some(v)) => {
+                has_ref |= name == "ref";
+                query.append_pair(name, &v);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let (false, Some(r)) = (has_ref, url_ref) {
+        query.append_pair("ref", &r);
+    }
+    let query = query.finish();
+    if !query.is_empty() {
+        path = format!("{path}?{query}");
+    }
+    Ok(path)
+}
+
+impl McpServer {
+    async fn call(
+        &self,
+        params: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let arguments = params.arguments.unwrap_or_default();
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        // The MCP URL's `ref` applies unless the tool call names its own.
+        let url_ref = parts.and_then(|p| p.uri.query()).and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "ref")
+                .map(|(_, v)| v.into_owned())
+        });
+        let path = match request_path(&params.name, &arguments, url_ref) {
+            Ok(path) => path,
+            Err(e) => return e,
+        };
+        let mut request = axum::http::Request::get(&path);
+        if let Some(origin) = parts.and_then(|p| p.headers.get(header::ORIGIN)) {
+            request = request.header(header::ORIGIN, origin);
+        }
+        let Ok(request) = request.body(Body::empty()) else {
+            return tool_error(
+                "invalid_parameter",
+                "the arguments do not form a valid request".into(),
+                None,
+            );
+        };
+        let response = match self.tools.routes.clone().oneshot(request).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        let bytes = match axum::body::to_bytes(response.into_body(), 64 << 20).await {
+            Ok(b) => b,
+            Err(_) => {
+                return tool_error(
+                    "internal_error",
+                    "the answer could not be read".into(),
+                    None,
+                );
+            }
+        };
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status != StatusCode::OK {
+            let error = &body["error"];
+            return tool_error(
+                error["code"].as_str().unwrap_or("internal_error"),
+                error["message"]
+                    .as_str()
+                    .unwrap_or("the call failed")
+                    .to_owned(),
+                error["parameter"].as_str(),
+            );
+        }
+        // Structured content is an object: a list (countries) is wrapped.
+        let structured = match body {
+            Value::Array(items) => json!({ "countries": items }),
+            other => other,
+        };
+        let mut result = CallToolResult::success(vec![ContentBlock::text(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )]);
+        result.structured_content = Some(structured);
+        result
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerInfo {
+        ServerInfo::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "cmg-feed-proxy",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tool_list()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tool_list().into_iter().find(|t| t.name == name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        Ok(self.call(request, context).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_schemas_come_from_the_route_parameters() {
+        let tools = tool_list();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            ["search_plans", "get_plan", "list_countries", "plan_trip"]
+        );
+        let props = |i: usize| -> Vec<String> {
+            tools[i].input_schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        let mut plans = crate::query::PLAN_PARAMETERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>();
+        plans.sort();
+        let mut got = props(0);
+        got.sort();
+        assert_eq!(got, plans);
+        let mut trips = crate::trips::TRIP_PARAMETERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>();
+        trips.sort();
+        let mut got = props(3);
+        got.sort();
+        assert_eq!(got, trips);
+    }
+
+    #[test]
+    fn arguments_become_query_values() {
+        assert_eq!(
+            query_value("limit", &json!(5)).ok().flatten().as_deref(),
+            Some("5")
+        );
+        assert_eq!(
+            query_value("country", &json!(["DE", "FR"]))
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("DE,FR")
+        );
+        assert_eq!(
+            query_value("stops", &json!([{"country": "FR", "days": 3}, "DE:4"]))
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("FR:3,DE:4")
+        );
+        assert!(query_value("q", &json!({"a": 1})).is_err());
+        assert_eq!(query_value("q", &Value::Null).ok().flatten(), None);
+    }
+}
