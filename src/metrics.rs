@@ -72,6 +72,9 @@ pub struct Metrics {
     partner_requests: Mutex<BTreeMap<String, u64>>,
     /// Requests answered 503 `overloaded`: [shed at capacity, timed out].
     overloaded: [AtomicU64; 2],
+    /// Cached pages compressed: [gzip, br]. Each page is compressed at most
+    /// once per encoding; a rate close to the request rate means misses.
+    compressions: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -127,6 +130,16 @@ impl Metrics {
     /// Counts a request refused by load shedding or the request timeout.
     /// (Rate-limited requests need no counter of their own: they are
     /// `http_requests_total{status="429"}`.)
+    pub fn record_compression(&self, encoding: crate::http::encoding::Encoding) {
+        use crate::http::encoding::Encoding;
+        let slot = match encoding {
+            Encoding::Identity => return,
+            Encoding::Gzip => 0,
+            Encoding::Brotli => 1,
+        };
+        self.compressions[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn record_overloaded(&self, timed_out: bool) {
         self.overloaded[usize::from(timed_out)].fetch_add(1, Ordering::Relaxed);
     }
@@ -268,6 +281,15 @@ impl Metrics {
                 out,
                 "cmg_overloaded_total{{reason=\"{reason}\"}} {}",
                 self.overloaded[i].load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP cmg_page_compressions_total Cached pages compressed, by encoding (each page at most once per encoding).\n");
+        out.push_str("# TYPE cmg_page_compressions_total counter\n");
+        for (i, encoding) in ["gzip", "br"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "cmg_page_compressions_total{{encoding=\"{encoding}\"}} {}",
+                self.compressions[i].load(Ordering::Relaxed)
             );
         }
         out

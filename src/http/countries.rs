@@ -8,7 +8,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::respond::{self, JSON};
+use super::respond::{self, JSON, Payload};
 use super::{ApiError, AppState};
 use crate::query::parse_pairs;
 
@@ -35,24 +35,31 @@ async fn countries_list(
     let status = state.store.status();
     let etag = respond::etag(&catalog, false, "countries", "", None);
     let max_age = respond::max_age(&state, &status);
-    Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        axum::body::Body::from(state.responses.get_with(
-            &catalog,
-            &state.store,
-            "countries",
-            || {
-                let rows: Vec<Country> = catalog
-                    .countries()
-                    .iter()
-                    .map(|c| Country {
-                        code: c.code.as_str(),
-                        name: &c.name,
-                        plan_count: c.plan_count,
-                        min_price: c.min_price,
-                    })
-                    .collect();
-                Bytes::from(serde_json::to_vec(&rows).expect("plain data serialises"))
-            },
-        ))
-    }))
+    Ok(respond::cached(
+        &state,
+        &headers,
+        &etag,
+        max_age,
+        JSON,
+        || {
+            Payload::Page(
+                state
+                    .responses
+                    .get_with(&catalog, &state.store, "countries", || {
+                        let rows: Vec<Country> = catalog
+                            .countries()
+                            .iter()
+                            .map(|c| Country {
+                                code: c.code.as_str(),
+                                name: &c.name,
+                                plan_count: c.plan_count,
+                                min_price: c.min_price,
+                            })
+                            .collect();
+                        Bytes::from(serde_json::to_vec(&rows).expect("plain data serialises"))
+                    }),
+                Bytes::new(),
+            )
+        },
+    ))
 }

@@ -6,7 +6,6 @@
 use std::time::SystemTime;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -15,7 +14,12 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::respond::{self, JSON};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::encoding::Page;
+use super::respond::{self, JSON, Payload};
 use super::{ApiError, AppState};
 use crate::history::{self, Change, HistoryError};
 use crate::query::{QueryError, parse_pairs};
@@ -274,7 +278,9 @@ async fn history_show(
 fn body_response(state: &AppState, headers: &HeaderMap, bytes: Vec<u8>) -> Response {
     let etag = format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
     let max_age = respond::max_age(state, &state.store.status());
-    respond::cached(headers, &etag, max_age, JSON, || Body::from(bytes))
+    respond::cached(state, headers, &etag, max_age, JSON, || {
+        Payload::Page(Arc::new(Page::new(Bytes::from(bytes))), Bytes::new())
+    })
 }
 
 #[cfg(test)]

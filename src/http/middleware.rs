@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -87,7 +88,17 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                 },
             ))
             .layer(cors(&state))
-            .layer(CompressionLayer::new())
+            // Catalog pages arrive already encoded (see `encoding`); this
+            // covers the rest (OpenAPI, widget, MCP answers), tiny bodies
+            // excepted.
+            .layer(
+                CompressionLayer::new()
+                    .quality(tower_http::CompressionLevel::Fastest)
+                    .compress_when(
+                        DefaultPredicate::new()
+                            .and(SizeAbove::new(super::encoding::MIN_COMPRESS as u16)),
+                    ),
+            )
             // Absent, not just idle, when rate limiting is off.
             .option_layer(
                 rate_limiter.map(|limiter| middleware::from_fn_with_state(limiter, rate_limit)),

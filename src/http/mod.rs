@@ -4,6 +4,7 @@
 
 mod admin;
 mod countries;
+pub mod encoding;
 pub mod error;
 mod health;
 mod history;
@@ -85,7 +86,7 @@ impl AppState {
 /// catalog version, and the first request that sees a new catalog drops every
 /// entry of the old one, so a sync never leaves dead pages in memory.
 pub struct ResponseCache {
-    cache: moka::sync::Cache<String, Bytes>,
+    cache: moka::sync::Cache<String, Arc<encoding::Page>>,
     version: AtomicU64,
 }
 
@@ -94,8 +95,10 @@ impl ResponseCache {
         Self {
             cache: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|key: &String, body: &Bytes| {
-                    u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
+                // Counted with room for the compressed forms made later
+                // (JSON compresses 5-10 times; both forms add under half).
+                .weigher(|key: &String, page: &Arc<encoding::Page>| {
+                    u32::try_from(key.len() + page.identity().len() * 3 / 2).unwrap_or(u32::MAX)
                 })
                 .time_to_idle(Duration::from_secs(600))
                 .build(),
@@ -112,7 +115,7 @@ impl ResponseCache {
         current: &CatalogStore,
         key: &str,
         render: impl FnOnce() -> Bytes,
-    ) -> Bytes {
+    ) -> Arc<encoding::Page> {
         let version = catalog.content_hash();
         if self.version.load(Ordering::Relaxed) != version
             && current
@@ -122,7 +125,9 @@ impl ResponseCache {
         {
             self.cache.invalidate_all();
         }
-        self.cache.get_with(format!("{version:x}|{key}"), render)
+        self.cache.get_with(format!("{version:x}|{key}"), || {
+            Arc::new(encoding::Page::new(render()))
+        })
     }
 }
 
@@ -172,12 +177,12 @@ mod tests {
         let cache = ResponseCache::new(1 << 20);
 
         let page = cache.get_with(&new, &store, "k", || Bytes::from_static(b"new"));
-        assert_eq!(page, "new");
+        assert_eq!(page.identity(), "new");
         // A reader that loaded the old catalog before the swap finishes late.
         let late = cache.get_with(&old, &store, "k", || Bytes::from_static(b"old"));
-        assert_eq!(late, "old", "keys carry the version");
+        assert_eq!(late.identity(), "old", "keys carry the version");
         cache.cache.run_pending_tasks();
         let again = cache.get_with(&new, &store, "k", || panic!("the current page was flushed"));
-        assert_eq!(again, "new");
+        assert_eq!(again.identity(), "new");
     }
 }

@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
 
-use super::respond::{self, Chunks, JSON};
+use super::respond::{self, JSON, Payload};
 use super::{ApiError, AppState};
 use crate::query::{PlanQuery, parse_pairs, parse_ref};
 use crate::referral::RefCode;
@@ -44,27 +44,34 @@ async fn plans_list(
     let ref_code = who.ref_code.as_ref();
     let etag = respond::etag(&catalog, status.stale, "plans", &canonical, ref_code);
     let max_age = respond::max_age(&state, &status);
-    Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        let key = format!("plans|{canonical}|{}", ref_code.map_or("", RefCode::as_str));
-        let page = state.responses.get_with(&catalog, &state.store, &key, || {
-            let selection = query.run(&catalog);
-            let mut out = Vec::with_capacity(64 + selection.page.len() * 420);
-            out.extend_from_slice(b"{\"plans\":[");
-            for (n, &i) in selection.page.iter().enumerate() {
-                if n > 0 {
-                    out.push(b',');
+    Ok(respond::cached(
+        &state,
+        &headers,
+        &etag,
+        max_age,
+        JSON,
+        || {
+            let key = format!("plans|{canonical}|{}", ref_code.map_or("", RefCode::as_str));
+            let page = state.responses.get_with(&catalog, &state.store, &key, || {
+                let selection = query.run(&catalog);
+                let mut out = Vec::with_capacity(64 + selection.page.len() * 420);
+                out.extend_from_slice(b"{\"plans\":[");
+                for (n, &i) in selection.page.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    catalog.write_plan(&mut out, i, ref_code, false);
                 }
-                catalog.write_plan(&mut out, i, ref_code, false);
-            }
-            let tail = format!(
-                "],\"total\":{},\"limit\":{},\"offset\":{},",
-                selection.total, query.limit, query.offset
-            );
-            out.extend_from_slice(tail.as_bytes());
-            Bytes::from(out)
-        });
-        Chunks::body([page, respond::catalog_meta_tail(&catalog, &status)])
-    }))
+                let tail = format!(
+                    "],\"total\":{},\"limit\":{},\"offset\":{},",
+                    selection.total, query.limit, query.offset
+                );
+                out.extend_from_slice(tail.as_bytes());
+                Bytes::from(out)
+            });
+            Payload::Page(page, respond::catalog_meta_tail(&catalog, &status))
+        },
+    ))
 }
 
 async fn plans_show(
@@ -87,11 +94,18 @@ async fn plans_show(
     let ref_code = who.ref_code.as_ref();
     let etag = respond::etag(&catalog, status.stale, "plan", &code, ref_code);
     let max_age = respond::max_age(&state, &status);
-    Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        let mut out = Vec::with_capacity(512);
-        catalog.write_plan(&mut out, index, ref_code, false);
-        Body::from(out)
-    }))
+    Ok(respond::cached(
+        &state,
+        &headers,
+        &etag,
+        max_age,
+        JSON,
+        || {
+            let mut out = Vec::with_capacity(512);
+            catalog.write_plan(&mut out, index, ref_code, false);
+            Payload::Plain(Body::from(out))
+        },
+    ))
 }
 
 async fn aggregator_mirror(
@@ -106,14 +120,22 @@ async fn aggregator_mirror(
     let ref_code = who.ref_code.as_ref();
     let etag = respond::etag(&catalog, false, "mirror", "", ref_code);
     let max_age = respond::max_age(&state, &status);
-    Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        let key = format!("mirror|{}", ref_code.map_or("", RefCode::as_str));
-        Body::from(state.responses.get_with(&catalog, &state.store, &key, || {
-            let mut out = Vec::with_capacity(catalog.len() * 420 + 128);
-            catalog.write_feed(&mut out, ref_code, &[]);
-            Bytes::from(out)
-        }))
-    }))
+    Ok(respond::cached(
+        &state,
+        &headers,
+        &etag,
+        max_age,
+        JSON,
+        || {
+            let key = format!("mirror|{}", ref_code.map_or("", RefCode::as_str));
+            let page = state.responses.get_with(&catalog, &state.store, &key, || {
+                let mut out = Vec::with_capacity(catalog.len() * 420 + 128);
+                catalog.write_feed(&mut out, ref_code, &[]);
+                Bytes::from(out)
+            });
+            Payload::Page(page, Bytes::new())
+        },
+    ))
 }
 
 fn truncate(s: &str) -> String {

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
+use super::encoding::{Encoding, MIN_COMPRESS, Page};
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
 use crate::referral::RefCode;
@@ -121,36 +122,71 @@ fn weak(tag: &str) -> &str {
     tag.strip_prefix("W/").unwrap_or(tag)
 }
 
-/// A JSON (or other) body with its validators, or `304` when the client has it.
+/// What a cached response sends.
+pub(super) enum Payload {
+    /// A cached page and its per-request tail, sent in the best encoding the
+    /// client accepts (compressed once per page, see [`encoding`]).
+    Page(Arc<Page>, Bytes),
+    /// A small body sent as it is.
+    Plain(Body),
+}
+
+/// A JSON (or other) body with its validators, or `304` when the client has
+/// it. Every answer varies by `Accept-Encoding`, the 304 included.
 pub(super) fn cached(
+    state: &AppState,
     headers: &HeaderMap,
     etag: &str,
     max_age: u64,
     content_type: &'static str,
-    body: impl FnOnce() -> Body,
+    body: impl FnOnce() -> Payload,
 ) -> Response {
     let etag_value = HeaderValue::from_str(etag).expect("hex ETags are valid headers");
     let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))
         .expect("a number is a valid header");
+    let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
     if matches_if_none_match(headers, etag) {
         return (
             StatusCode::NOT_MODIFIED,
             [
                 (header::ETAG, etag_value),
                 (header::CACHE_CONTROL, cache_control),
+                vary,
             ],
         )
             .into_response();
     }
-    (
+    let (body, encoding) = match body() {
+        Payload::Plain(body) => (body, Encoding::Identity),
+        Payload::Page(page, tail) => {
+            let size = page.identity().len() + tail.len();
+            let encoding = if size < MIN_COMPRESS {
+                Encoding::Identity
+            } else {
+                Encoding::negotiate(headers)
+            };
+            let parts = page.encode(encoding, &tail, || {
+                state.metrics.record_compression(encoding);
+            });
+            (Chunks::body(parts), encoding)
+        }
+    };
+    let mut response = (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::ETAG, etag_value),
             (header::CACHE_CONTROL, cache_control),
+            vary,
         ],
-        body(),
+        body,
     )
-        .into_response()
+        .into_response();
+    if let Some(name) = encoding.header() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+    }
+    response
 }
 
 /// `"catalog":{updatedAt, ageSeconds, stale, planCount}}`: the end of a

@@ -8,7 +8,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::respond::{self, Chunks, JSON};
+use super::respond::{self, JSON, Payload};
 use super::{ApiError, AppState};
 use crate::catalog::Catalog;
 use crate::referral::RefCode;
@@ -31,14 +31,21 @@ async fn trips_quote(
     let ref_code = who.ref_code.as_ref();
     let etag = respond::etag(&catalog, status.stale, "trips", &canonical, ref_code);
     let max_age = respond::max_age(&state, &status);
-    Ok(respond::cached(&headers, &etag, max_age, JSON, || {
-        let key = format!("trips|{canonical}|{}", ref_code.map_or("", RefCode::as_str));
-        let page = state.responses.get_with(&catalog, &state.store, &key, || {
-            let plan = query.run(&catalog);
-            Bytes::from(render(&catalog, &query, &plan, ref_code))
-        });
-        Chunks::body([page, respond::catalog_meta_tail(&catalog, &status)])
-    }))
+    Ok(respond::cached(
+        &state,
+        &headers,
+        &etag,
+        max_age,
+        JSON,
+        || {
+            let key = format!("trips|{canonical}|{}", ref_code.map_or("", RefCode::as_str));
+            let page = state.responses.get_with(&catalog, &state.store, &key, || {
+                let plan = query.run(&catalog);
+                Bytes::from(render(&catalog, &query, &plan, ref_code))
+            });
+            Payload::Page(page, respond::catalog_meta_tail(&catalog, &status))
+        },
+    ))
 }
 
 #[derive(Serialize)]

@@ -193,10 +193,15 @@ async fn statuses(app: &TestApp, path: &str, forwarded: Option<&str>, n: usize) 
 
 #[tokio::test]
 async fn openapi_documents_every_route() {
-    let app = spawn_ready(simple_feed(1), &[]).await;
+    let app = spawn_ready(simple_feed(1), &[ADMIN_ARG]).await;
     let (status, doc) = app.get_json("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    // Without ADMIN_TOKEN the route answers 404, so it is not promised.
+    let plain = spawn_ready(simple_feed(1), &[]).await;
+    let (_, without) = plain.get_json("/openapi.json").await;
+    assert!(without["paths"].get("/admin/refresh").is_none());
+    assert!(without["paths"].get("/plans").is_some());
     for (method, path) in cmg_feed_proxy::http::openapi::ROUTES {
         assert!(
             doc["paths"][path][method].is_object(),

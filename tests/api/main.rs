@@ -4,6 +4,7 @@ mod cors_and_caching;
 mod health;
 mod helpers;
 mod history;
+mod mcp;
 mod partners;
 mod process;
 mod query;

@@ -1,0 +1,167 @@
+//! `/mcp` spoken as a client would: JSON-RPC over Streamable HTTP, each
+//! request on its own (no session), answers compared with the HTTP routes.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn rpc(app: &TestApp, path: &str, method: &str, params: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn call(app: &TestApp, path: &str, tool: &str, arguments: Value) -> Value {
+    let (status, body) = rpc(
+        app,
+        path,
+        "tools/call",
+        json!({"name": tool, "arguments": arguments}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["result"].clone()
+}
+
+/// The route's JSON without the per-second `ageSeconds`.
+fn without_age(mut v: Value) -> Value {
+    if let Some(c) = v.get_mut("catalog").and_then(Value::as_object_mut) {
+        c.remove("ageSeconds");
+    }
+    v
+}
+
+#[tokio::test]
+async fn initialize_lists_four_tools_with_input_schemas() {
+    let app = spawn_ready(simple_feed(5), &[]).await;
+    let (status, init) = rpc(
+        &app,
+        "/mcp",
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{init}");
+    let instructions = init["result"]["instructions"].as_str().unwrap();
+    assert!(instructions.contains("USD"), "{instructions}");
+
+    // A fresh request without any session id: the server is stateless.
+    let (_, tools) = rpc(&app, "/mcp", "tools/list", json!({})).await;
+    let tools = tools["result"]["tools"].as_array().unwrap().clone();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["search_plans", "get_plan", "list_countries", "plan_trip"]
+    );
+    let search = &tools[0]["inputSchema"]["properties"];
+    for parameter in cmg_feed_proxy::query::PLAN_PARAMETERS {
+        assert!(
+            search.get(*parameter).is_some(),
+            "search_plans lacks {parameter}"
+        );
+    }
+    assert_eq!(tools[3]["inputSchema"]["required"], json!(["stops"]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_tool_answers_like_its_route_with_the_ref() {
+    let body = feed(&[
+        plan("FR-7", &["FR"], 5.0, 7, 4.0),
+        plan("DE-7", &["DE"], 5.0, 7, 4.5),
+        plan("EU-15", &["FR", "DE"], 10.0, 15, 12.0),
+    ]);
+    let app = spawn_ready(body, &[]).await;
+    let cases = [
+        (
+            "search_plans",
+            json!({"country": "DE", "limit": 5}),
+            "/plans?country=DE&limit=5&ref=acme-01",
+        ),
+        (
+            "get_plan",
+            json!({"packageCode": "FR-7"}),
+            "/plans/FR-7?ref=acme-01",
+        ),
+        (
+            "plan_trip",
+            json!({"stops": "FR:3,DE:4"}),
+            "/trips?stops=FR:3,DE:4&ref=acme-01",
+        ),
+    ];
+    for (tool, arguments, route) in cases {
+        let result = call(&app, "/mcp?ref=acme-01", tool, arguments).await;
+        assert_ne!(result["isError"], true, "{tool}: {result}");
+        let (_, expected) = app.get_json(route).await;
+        assert_eq!(
+            without_age(result["structuredContent"].clone()),
+            without_age(expected),
+            "{tool}"
+        );
+        let text: Value =
+            serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            without_age(text),
+            without_age(result["structuredContent"].clone())
+        );
+        assert!(
+            result.to_string().contains("?ref=acme-01"),
+            "{tool}: the ref is injected"
+        );
+    }
+    let result = call(&app, "/mcp", "list_countries", json!({})).await;
+    let (_, countries) = app.get_json("/countries").await;
+    assert_eq!(result["structuredContent"]["countries"], countries);
+    // A ref given to the tool wins over none in the URL.
+    let result = call(
+        &app,
+        "/mcp",
+        "get_plan",
+        json!({"packageCode": "DE-7", "ref": "shop-2"}),
+    )
+    .await;
+    assert!(
+        result["structuredContent"]["productUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("?ref=shop-2")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_inputs_are_tool_errors_naming_the_parameter() {
+    let app = spawn_ready(simple_feed(3), &[]).await;
+    for (tool, arguments, parameter) in [
+        ("search_plans", json!({"min_gb": -1}), Some("min_gb")),
+        ("search_plans", json!({"limit": 0}), Some("limit")),
+        ("search_plans", json!({"colour": "red"}), Some("colour")),
+        ("plan_trip", json!({"stops": "FR:0"}), Some("stops")),
+        ("plan_trip", json!({}), Some("stops")),
+        ("get_plan", json!({}), Some("packageCode")),
+        ("get_plan", json!({"packageCode": "NOPE"}), None),
+    ] {
+        let result = call(&app, "/mcp", tool, arguments.clone()).await;
+        assert_eq!(result["isError"], true, "{tool} {arguments}: {result}");
+        assert_eq!(
+            result["structuredContent"]["error"]["parameter"].as_str(),
+            parameter,
+            "{tool} {arguments}: {result}"
+        );
+    }
+    let (status, body) = rpc(&app, "/mcp?ref=%3Cx%3E", "tools/list", json!({})).await;
+    assert_eq!((status, error_of(&body).1.as_deref()), (400, Some("ref")));
+    app.stop().await;
+}
