@@ -63,8 +63,34 @@ async fn cache_control_never_outlives_the_next_sync() {
     assert_eq!(error.headers()["cache-control"], "no-store");
 }
 
+fn compressions(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("cmg_page_compressions_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn decode(encoding: &str, raw: &[u8]) -> Value {
+    let mut text = String::new();
+    match encoding {
+        "gzip" => {
+            flate2::read::GzDecoder::new(raw)
+                .read_to_string(&mut text)
+                .unwrap();
+        }
+        "br" => {
+            brotli::Decompressor::new(raw, 4096)
+                .read_to_string(&mut text)
+                .unwrap();
+        }
+        _ => text = String::from_utf8(raw.to_vec()).unwrap(),
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
 #[tokio::test]
-async fn responses_are_compressed_by_accept_encoding() {
+async fn compressed_pages_decode_to_the_same_json_and_are_made_once() {
     let app = spawn_ready(simple_feed(40), &[]).await;
     let plain: Value = app.get_json("/plans").await.1;
     // A client that leaves decoding to the test.
@@ -73,26 +99,62 @@ async fn responses_are_compressed_by_accept_encoding() {
         .no_brotli()
         .build()
         .unwrap();
-    for encoding in ["gzip", "br"] {
-        let response = raw_client
+    let get = |accept: &'static str| {
+        let request = raw_client
             .get(format!("{}/plans", app.address))
-            .header("Accept-Encoding", encoding)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.headers()["content-encoding"], encoding);
-        let raw = response.bytes().await.unwrap();
-        let mut text = String::new();
-        if encoding == "gzip" {
-            flate2::read::GzDecoder::new(&raw[..])
-                .read_to_string(&mut text)
-                .unwrap();
-            let body: Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(body["plans"], plain["plans"]);
-        } else {
-            assert!(raw.len() < serde_json::to_vec(&plain).unwrap().len());
+            .header("Accept-Encoding", accept);
+        async move { request.send().await.unwrap() }
+    };
+    for (accept, encoding) in [
+        ("gzip", "gzip"),
+        ("br", "br"),
+        ("gzip, deflate, br, zstd", "br"),
+        ("br;q=0, gzip", "gzip"),
+        ("gzip;q=0.4, br;q=0.9", "br"),
+        ("br;q=0, gzip;q=0", "identity"),
+    ] {
+        for _ in 0..3 {
+            let response = get(accept).await;
+            assert_eq!(response.status(), 200);
+            let shown = response
+                .headers()
+                .get("content-encoding")
+                .map_or("identity", |v| v.to_str().unwrap())
+                .to_owned();
+            assert_eq!(shown, encoding, "{accept}");
+            assert!(
+                response.headers()["vary"].to_str().unwrap().contains("accept-encoding"),
+                "{accept}"
+            );
+            let body = decode(encoding, &response.bytes().await.unwrap());
+            assert_eq!(body["plans"], plain["plans"], "{accept}");
+            assert_eq!(body["total"], plain["total"]);
         }
     }
+    // Many compressed answers, one compression per encoding (the first
+    // request above came from a client that accepts br).
+    assert_eq!(compressions(&app.metrics().await), 2);
+
+    // A 304 varies too.
+    let etag = get("gzip").await.headers()["etag"].to_str().unwrap().to_owned();
+    let not_modified = raw_client
+        .get(format!("{}/plans", app.address))
+        .header("Accept-Encoding", "gzip")
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers()["vary"], "accept-encoding");
+    // Tiny bodies go out as they are.
+    let tiny = raw_client
+        .get(format!("{}/plans?limit=1", app.address))
+        .header("Accept-Encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert!(tiny.headers().get("content-encoding").is_none());
+    app.stop().await;
 }
 
 #[tokio::test]
