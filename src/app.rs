@@ -28,6 +28,7 @@ const RESPONSE_CACHE_BYTES: u64 = 32 << 20;
 
 pub struct Application {
     listener: TcpListener,
+    server: crate::server::ServerSettings,
     router: axum::Router,
     store: Arc<CatalogStore>,
     partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry>>)>,
@@ -104,6 +105,7 @@ impl Application {
         tracing::info!(address = %listener.local_addr()?, "listening");
         Ok(Self {
             listener,
+            server: config.server.clone(),
             router: http::router(state),
             store,
             partners,
@@ -134,6 +136,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let Self {
             listener,
+            server,
             router,
             partners,
             sync_task,
@@ -148,12 +151,7 @@ impl Application {
             tracing::info!("shutting down: stopping sync, draining requests");
             let _ = stop_sync.send(true);
         };
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .await?;
+        crate::server::serve(listener, router, server, signal).await?;
         if let Some(task) = sync_task {
             let _ = task.await;
         }

@@ -172,6 +172,42 @@ pub struct Cli {
     )]
     pub request_timeout: String,
 
+    /// A connection that has not sent a complete request head within this is closed.
+    #[arg(
+        long,
+        env = "CLIENT_HEADER_TIMEOUT",
+        hide_env_values = true,
+        default_value = "10s"
+    )]
+    pub client_header_timeout: String,
+
+    /// An idle keep-alive connection is closed after this.
+    #[arg(
+        long,
+        env = "KEEPALIVE_TIMEOUT",
+        hide_env_values = true,
+        default_value = "60s"
+    )]
+    pub keepalive_timeout: String,
+
+    /// Open client connections at most; past it new connections are closed at once.
+    #[arg(
+        long,
+        env = "MAX_CONNECTIONS",
+        hide_env_values = true,
+        default_value = "4096"
+    )]
+    pub max_connections: String,
+
+    /// The longest SIGTERM/Ctrl-C waits for in-flight requests before closing what is left.
+    #[arg(
+        long,
+        env = "SHUTDOWN_TIMEOUT",
+        hide_env_values = true,
+        default_value = "30s"
+    )]
+    pub shutdown_timeout: String,
+
     /// Where catalog versions and price history live: sqlite:PATH, sqlite::memory: or postgres://... (secret: may hold a password).
     #[arg(
         long,
@@ -270,6 +306,7 @@ pub struct Config {
     pub accept_shrink: bool,
     pub max_concurrent_requests: usize,
     pub request_timeout: Duration,
+    pub server: crate::server::ServerSettings,
     /// `DATABASE_URL`; secret (it may carry a password).
     pub database_url: Secret,
     pub history_retention: Duration,
@@ -389,6 +426,26 @@ impl Cli {
             }
         }
         let history_retention = parse_duration("HISTORY_RETENTION", &self.history_retention)?;
+        let server = crate::server::ServerSettings {
+            client_header_timeout: parse_duration(
+                "CLIENT_HEADER_TIMEOUT",
+                &self.client_header_timeout,
+            )?,
+            keepalive_timeout: parse_duration("KEEPALIVE_TIMEOUT", &self.keepalive_timeout)?,
+            max_connections: self
+                .max_connections
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|v| (1..=1_000_000).contains(v))
+                .ok_or_else(|| {
+                    err(
+                        "MAX_CONNECTIONS",
+                        "must be a whole number from 1 to 1000000",
+                    )
+                })?,
+            shutdown_timeout: parse_duration("SHUTDOWN_TIMEOUT", &self.shutdown_timeout)?,
+        };
 
         Ok(Config {
             source,
@@ -405,6 +462,7 @@ impl Cli {
             accept_shrink: self.accept_shrink,
             max_concurrent_requests,
             request_timeout,
+            server,
             database_url: Secret::new(database_url),
             history_retention,
         })

@@ -123,7 +123,10 @@ async fn compressed_pages_decode_to_the_same_json_and_are_made_once() {
                 .to_owned();
             assert_eq!(shown, encoding, "{accept}");
             assert!(
-                response.headers()["vary"].to_str().unwrap().contains("accept-encoding"),
+                response.headers()["vary"]
+                    .to_str()
+                    .unwrap()
+                    .contains("accept-encoding"),
                 "{accept}"
             );
             let body = decode(encoding, &response.bytes().await.unwrap());
@@ -136,7 +139,10 @@ async fn compressed_pages_decode_to_the_same_json_and_are_made_once() {
     assert_eq!(compressions(&app.metrics().await), 2);
 
     // A 304 varies too.
-    let etag = get("gzip").await.headers()["etag"].to_str().unwrap().to_owned();
+    let etag = get("gzip").await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let not_modified = raw_client
         .get(format!("{}/plans", app.address))
         .header("Accept-Encoding", "gzip")

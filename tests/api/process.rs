@@ -286,6 +286,40 @@ async fn sigterm_drains_in_flight_requests() {
     assert!(completed > 0, "in-flight requests completed");
 }
 
+#[tokio::test]
+async fn sigterm_exits_within_shutdown_timeout_despite_a_dripping_client() {
+    use tokio::io::AsyncWriteExt;
+    let addr = free_addr();
+    let child = command()
+        .env("DEMO", "1")
+        .env("LISTEN_ADDR", &addr)
+        .env("SHUTDOWN_TIMEOUT", "2s")
+        .env("CLIENT_HEADER_TIMEOUT", "60s")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = ready(child, &addr).await;
+    let mut drip = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    drip.write_all(b"GET /plans HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let dripping = tokio::spawn(async move {
+        for _ in 0..200 {
+            if drip.write_all(b"X").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    terminate(&child);
+    assert_eq!(exit_code(child).await, Some(0));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "exit took {took:?}");
+    dripping.abort();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_key_never_appears_in_logs_at_trace_level_across_failure_modes() {
     let upstream = FakeUpstream::start(Reply::Json(simple_feed(5))).await;

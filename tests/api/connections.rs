@@ -1,0 +1,90 @@
+//! Connection hygiene at the edge, on real sockets: slow headers, idle
+//! keep-alive connections, the connection limit, shutdown with a client that
+//! never finishes its request.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+fn host(app: &TestApp) -> String {
+    app.address.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the peer closes; the time it took, or None if still open at `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + limit).into(), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slow_header_connection_is_closed_while_others_are_served() {
+    let app = spawn_ready(simple_feed(3), &["--client-header-timeout=1s"]).await;
+    let mut slow = TcpStream::connect(host(&app)).await.unwrap();
+    slow.write_all(b"GET /plans HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Another client is served meanwhile.
+    let (status, _) = app.get_json("/plans").await;
+    assert_eq!(status, 200);
+    let closed = closed_within(&mut slow, Duration::from_secs(4)).await;
+    let took = closed.expect("the slow client was not cut off");
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let app = spawn_ready(
+        simple_feed(3),
+        &["--keepalive-timeout=1s", "--client-header-timeout=30s"],
+    )
+    .await;
+    let mut stream = TcpStream::connect(host(&app)).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let took = closed_within(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the idle connection stayed open");
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn past_max_connections_new_ones_are_closed_and_service_recovers() {
+    let app = spawn_ready(simple_feed(3), &["--max-connections=4"]).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(host(&app)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = TcpStream::connect(host(&app)).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let answered = matches!(
+        tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await,
+        Ok(Ok(n)) if n > 0
+    );
+    assert!(!answered, "a connection past the limit was served");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = app.get_json("/readyz").await;
+    assert_eq!(status, 200, "probes answer once a slot frees");
+    app.stop().await;
+}
