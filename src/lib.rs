@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod numbers;
 pub mod query;
 pub mod referral;
+pub mod secret;
 pub mod server;
 pub mod telemetry;
 pub mod trips;

@@ -60,10 +60,7 @@ impl Write for ScrubbingLine<'_> {
         if self.secrets.is_empty() {
             stdout.write_all(buf)?;
         } else {
-            let mut text = String::from_utf8_lossy(buf).into_owned();
-            for secret in self.secrets {
-                text = secret.scrub(&text);
-            }
+            let text = crate::secret::scrub_all(self.secrets, &String::from_utf8_lossy(buf));
             stdout.write_all(text.as_bytes())?;
         }
         Ok(buf.len())

@@ -12,57 +12,10 @@ use reqwest::header::ACCEPT;
 use reqwest::{StatusCode, redirect};
 use url::Url;
 
-/// A secret whose `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub use crate::secret::Secret;
 
 /// The CMG API key.
 pub type ApiKey = Secret;
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; call sites are few and easy to audit.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Replaces the secret (raw and percent-encoded) in `text`.
-    pub fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            return text.to_owned();
-        }
-        let encoded: String = url::form_urlencoded::byte_serialize(self.0.as_bytes()).collect();
-        text.replace(&self.0, "[redacted]")
-            .replace(&encoded, "[redacted]")
-    }
-
-    /// Compares in time independent of where the inputs differ (only the
-    /// length can leak, which says little about a random token).
-    pub fn constant_time_eq(&self, other: &[u8]) -> bool {
-        let mine = self.0.as_bytes();
-        mine.len() == other.len()
-            && mine
-                .iter()
-                .zip(other)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// Settings of the upstream client.
 #[derive(Clone, Debug)]
