@@ -26,7 +26,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Upstream API key (secret). Required unless --demo.
+    /// Upstream API key (secret). Required unless --demo. A value given here shows in `ps`: prefer CMG_API_KEY or CMG_API_KEY_FILE.
     #[arg(long, env = "CMG_API_KEY", hide_env_values = true, value_name = "KEY")]
     pub api_key: Option<String>,
 
@@ -97,7 +97,7 @@ pub struct Cli {
     )]
     pub partners_file: Option<PathBuf>,
 
-    /// Comma-separated origins allowed by CORS besides partners' origins; * allows any.
+    /// Comma-separated origins allowed by CORS besides partners' origins; * allows any, none only partners'.
     #[arg(
         long,
         env = "CORS_ALLOW_ORIGINS",
@@ -106,7 +106,7 @@ pub struct Cli {
     )]
     pub cors_allow_origins: String,
 
-    /// Bearer token that enables POST /admin/refresh (secret).
+    /// Bearer token that enables POST /admin/refresh (secret, at least 16 characters). A value given here shows in `ps`: prefer ADMIN_TOKEN.
     #[arg(
         long,
         env = "ADMIN_TOKEN",
@@ -116,8 +116,8 @@ pub struct Cli {
     pub admin_token: Option<String>,
 
     /// Serve a built-in sample catalog: no key, no network.
-    #[arg(long, env = "DEMO", hide_env_values = true, value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub demo: bool,
+    #[arg(long, env = "DEMO", hide_env_values = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub demo: Option<String>,
 
     /// Log format: pretty (for terminals) or json (for log collectors).
     #[arg(
@@ -137,9 +137,9 @@ pub struct Cli {
     )]
     pub rate_limit_per_minute: Option<String>,
 
-    /// Key the rate limit on the first X-Forwarded-For address (only behind a trusted proxy).
-    #[arg(long, env = "TRUST_FORWARDED_FOR", hide_env_values = true, value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub trust_forwarded_for: bool,
+    /// Key the rate limit on the last X-Forwarded-For address, the one your proxy saw (only behind a proxy you trust).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", hide_env_values = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub trust_forwarded_for: Option<String>,
 
     /// Largest share of the current plans a new feed may lose before it is rejected (0-1); 1 disables the guard.
     #[arg(
@@ -151,8 +151,8 @@ pub struct Cli {
     pub feed_max_shrink: String,
 
     /// Accept a feed even when it lost more than FEED_MAX_SHRINK of the plans.
-    #[arg(long, env = "ACCEPT_SHRINK", hide_env_values = true, value_parser = parse_flag, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub accept_shrink: bool,
+    #[arg(long, env = "ACCEPT_SHRINK", hide_env_values = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub accept_shrink: Option<String>,
 
     /// Requests handled at once; more are shed with 503.
     #[arg(
@@ -232,6 +232,22 @@ pub struct Cli {
 pub enum Command {
     /// Exit 0 when the instance on LISTEN_ADDR is ready (for container HEALTHCHECKs).
     Healthcheck,
+}
+
+/// Shorter admin tokens are refused: guessable, and a short secret would
+/// also be scrubbed out of ordinary log text.
+pub const MIN_ADMIN_TOKEN: usize = 16;
+
+/// A boolean variable; a bad value is the usual one-line `invalid VAR` error.
+fn flag(variable: &'static str, raw: &Option<String>) -> Result<bool, ConfigError> {
+    raw.as_deref()
+        .map_or(Ok(false), parse_flag)
+        .map_err(|reason| {
+            err(
+                variable,
+                format!("{:?}: {reason}", raw.as_deref().unwrap_or("")),
+            )
+        })
 }
 
 /// Parses a boolean flag value (`1/0`, `true/false`, `yes/no`, `on/off`).
@@ -329,6 +345,9 @@ impl Cli {
 
     /// Validates everything.
     pub fn into_config(self) -> Result<Config, ConfigError> {
+        let demo = flag("DEMO", &self.demo)?;
+        let trust_forwarded_for = flag("TRUST_FORWARDED_FOR", &self.trust_forwarded_for)?;
+        let accept_shrink = flag("ACCEPT_SHRINK", &self.accept_shrink)?;
         let listen_addr = self.listen_addr()?;
         let refresh_interval = parse_duration("REFRESH_INTERVAL", &self.refresh_interval)?;
         let upstream_timeout = parse_duration("UPSTREAM_TIMEOUT", &self.upstream_timeout)?;
@@ -336,7 +355,7 @@ impl Cli {
         let max_bytes = parse_bytes(&self.upstream_max_bytes)
             .map_err(|reason| err("UPSTREAM_MAX_BYTES", reason))?;
 
-        let source = if self.demo {
+        let source = if demo {
             Source::Demo
         } else {
             let key = self.api_key()?;
@@ -365,6 +384,16 @@ impl Cli {
 
         let cors_allow_origins = parse_cors(&self.cors_allow_origins)?;
         let admin_token = non_empty(&self.admin_token).map(Secret::new);
+        if let Some(token) = &admin_token {
+            if token.expose().chars().count() < MIN_ADMIN_TOKEN {
+                return Err(err(
+                    "ADMIN_TOKEN",
+                    format!(
+                        "must be at least {MIN_ADMIN_TOKEN} characters (a random token, e.g. openssl rand -hex 24)"
+                    ),
+                ));
+            }
+        }
         let log_format = match self.log_format.trim().to_ascii_lowercase().as_str() {
             "pretty" | "text" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -457,9 +486,9 @@ impl Cli {
             admin_token,
             log_format,
             rate_limit_per_minute,
-            trust_forwarded_for: self.trust_forwarded_for,
+            trust_forwarded_for,
             feed_max_shrink,
-            accept_shrink: self.accept_shrink,
+            accept_shrink,
             max_concurrent_requests,
             request_timeout,
             server,
@@ -592,6 +621,10 @@ fn parse_cors(raw: &str) -> Result<CorsOrigins, ConfigError> {
     if items.is_empty() || items.contains(&"*") {
         return Ok(CorsOrigins::Any);
     }
+    // Only partners' origins.
+    if items.len() == 1 && items[0].eq_ignore_ascii_case("none") {
+        return Ok(CorsOrigins::List(Vec::new()));
+    }
     items
         .into_iter()
         .map(normalize_origin)
@@ -715,8 +748,48 @@ mod tests {
 
     #[test]
     fn flags_accept_words_and_digits() {
-        assert!(cli(&["--demo", "1"]).demo);
-        assert!(cli(&["--demo"]).demo);
-        assert!(!cli(&["--demo", "false"]).demo);
+        let demo = |args: &[&str]| matches!(cli(args).into_config().unwrap().source, Source::Demo);
+        assert!(demo(&["--demo", "1"]));
+        assert!(demo(&["--demo"]));
+        assert!(demo(&["--demo", "yes"]));
+        assert!(!demo(&["--demo", "false", "--api-key", "k"]));
+    }
+
+    #[test]
+    fn bad_booleans_get_the_one_line_error() {
+        for (flag, variable) in [
+            ("--demo", "DEMO"),
+            ("--trust-forwarded-for", "TRUST_FORWARDED_FOR"),
+            ("--accept-shrink", "ACCEPT_SHRINK"),
+        ] {
+            let e = cli(&["--api-key", "k", flag, "maybe"])
+                .into_config()
+                .unwrap_err();
+            let line = e.to_string();
+            assert!(
+                line.starts_with(&format!("invalid {variable} ({flag}): ")),
+                "{line}"
+            );
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn short_admin_tokens_are_refused() {
+        let e = cli(&["--demo", "--admin-token", "refresh"])
+            .into_config()
+            .unwrap_err();
+        assert_eq!(e.variable, "ADMIN_TOKEN");
+        assert!(
+            cli(&["--demo", "--admin-token", "0123456789abcdef"])
+                .into_config()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn cors_none_allows_only_partner_origins() {
+        assert_eq!(parse_cors("none").unwrap(), CorsOrigins::List(Vec::new()));
+        assert_eq!(parse_cors(" NONE ").unwrap(), CorsOrigins::List(Vec::new()));
     }
 }

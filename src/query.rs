@@ -166,8 +166,8 @@ impl PlanQuery {
                 "country" => query.countries = parse_countries(v)?,
                 "min_gb" => query.gb.min = Some(parse_number(&name, v)?),
                 "max_gb" => query.gb.max = Some(parse_number(&name, v)?),
-                "min_days" => query.days.min = Some(parse_number(&name, v)?),
-                "max_days" => query.days.max = Some(parse_number(&name, v)?),
+                "min_days" => query.days.min = Some(parse_days(&name, v)?),
+                "max_days" => query.days.max = Some(parse_days(&name, v)?),
                 "min_price" => query.price.min = Some(parse_number(&name, v)?),
                 "max_price" => query.price.max = Some(parse_number(&name, v)?),
                 "speed" => query.speed = parse_speed(v)?,
@@ -436,9 +436,23 @@ pub(crate) fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
     }
 }
 
+/// Days are whole: `1.5` or `7.0` is `invalid_parameter`.
+fn parse_days(name: &str, value: &str) -> Result<f64, QueryError> {
+    value.trim().parse::<u32>().map(f64::from).map_err(|_| {
+        QueryError::invalid(
+            name,
+            format!("{name} must be a whole number of days (an integer >= 0)"),
+        )
+    })
+}
+
 pub(crate) fn parse_speed(value: &str) -> Result<Vec<String>, QueryError> {
     let tokens = speed_tokens(value);
+    // Exactly what the OpenAPI pattern allows.
     let valid = !tokens.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+. \t/,|".contains(c))
         && value.len() <= 32
         && tokens.iter().all(|t| {
             t.chars()
@@ -462,7 +476,7 @@ fn parse_text(name: &str, value: &str, max_chars: usize) -> Result<String, Query
             format!("{name} must not be empty"),
         ));
     }
-    if trimmed.chars().count() > max_chars {
+    if value.chars().count() > max_chars {
         return Err(QueryError::invalid(
             name,
             format!("{name} must be at most {max_chars} characters"),

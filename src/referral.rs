@@ -69,8 +69,11 @@ impl ProductUrl {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("scheme {:?} is not http(s)", url.scheme()));
         }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err("no host".into());
+        if !matches!(url.host(), Some(url::Host::Domain(d)) if !d.is_empty()) {
+            return Err("no host name".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("carries a user name or password".into());
         }
         let mut head = url[..url::Position::AfterPath].to_owned();
         let kept: Vec<&str> = url
@@ -197,6 +200,11 @@ impl PartnerRegistry {
                 ref_code,
                 origins,
             });
+        }
+        // An empty or truncated file would silently break every partner's
+        // widget at once: refuse it (at start-up, and on reload keep the old).
+        if registry.partners.is_empty() {
+            return Err("holds no [[partner]] entries".into());
         }
         Ok(registry)
     }

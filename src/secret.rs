@@ -99,10 +99,16 @@ mod tests {
     #[test]
     fn short_secrets_never_rescrub_the_marker() {
         let secrets = [Secret::new("e"), Secret::new("red")];
-        assert_eq!(scrub_all(&secrets, "cmg_feed"), "cmg_f[redacted][redacted]d");
+        assert_eq!(
+            scrub_all(&secrets, "cmg_feed"),
+            "cmg_f[redacted][redacted]d"
+        );
         // Real occurrences only, once each: the text "[redacted]" itself holds
         // "red" and "e"; the markers put in are not scanned again.
-        assert_eq!(scrub_all(&secrets, "[redacted]"), "[[redacted]act[redacted]d]");
+        assert_eq!(
+            scrub_all(&secrets, "[redacted]"),
+            "[[redacted]act[redacted]d]"
+        );
         let token = [Secret::new("refresh-token-000001")];
         assert_eq!(
             scrub_all(&token, "path=/admin/refresh token=refresh-token-000001"),

@@ -26,12 +26,25 @@ use crate::upstream::wire::WireFeed;
 /// Why a feed body could not become a catalog at all.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    #[error("feed is not valid JSON: {0}")]
+    #[error("feed is {0}")]
     Malformed(String),
     #[error("feed says success: false")]
     NotSuccessful,
     #[error("feed has no plans array")]
     NoPlans,
+}
+
+/// A JSON error as the kind of problem and where, without the text serde
+/// quotes (which is upstream content and may echo anything, the key included).
+fn describe_json_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let kind = match error.classify() {
+        Category::Io => "unreadable",
+        Category::Syntax => "not valid JSON",
+        Category::Data => "not the expected shape",
+        Category::Eof => "truncated",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
 }
 
 /// Sort orders of `/plans`; each has a precomputed permutation in the catalog.
@@ -152,8 +165,20 @@ impl Catalog {
     /// Parses and validates a feed body. Bad plans are dropped and counted;
     /// only a broken envelope fails the whole feed.
     pub fn from_feed(body: &[u8], updated_at: SystemTime) -> Result<Self, FeedError> {
-        let feed = WireFeed::parse(body).map_err(|e| FeedError::Malformed(e.to_string()))?;
-        Self::from_wire(feed, body.len(), updated_at)
+        Self::from_feed_guarded(body, updated_at, None)
+    }
+
+    /// As [`from_feed`](Self::from_feed), dropping plans that carry `secret`
+    /// (the upstream key). Parse errors name the position and the kind of
+    /// problem only, never the upstream text.
+    pub fn from_feed_guarded(
+        body: &[u8],
+        updated_at: SystemTime,
+        secret: Option<&str>,
+    ) -> Result<Self, FeedError> {
+        let feed =
+            WireFeed::parse(body).map_err(|e| FeedError::Malformed(describe_json_error(&e)))?;
+        Self::build(feed, body.len(), updated_at, secret)
     }
 
     /// Builds from an already parsed envelope (`json_bytes` sizes the arena).
@@ -162,13 +187,22 @@ impl Catalog {
         json_bytes: usize,
         updated_at: SystemTime,
     ) -> Result<Self, FeedError> {
+        Self::build(feed, json_bytes, updated_at, None)
+    }
+
+    fn build(
+        feed: WireFeed<'_>,
+        json_bytes: usize,
+        updated_at: SystemTime,
+        secret: Option<&str>,
+    ) -> Result<Self, FeedError> {
         if feed.success != Some(true) {
             return Err(FeedError::NotSuccessful);
         }
         let raw_plans = feed.plans.ok_or(FeedError::NoPlans)?;
         let mut builder = Builder::with_capacity(raw_plans.len(), json_bytes);
         for raw in raw_plans {
-            match plan::validate(raw) {
+            match plan::validate(raw, secret) {
                 Ok(plan) => builder.push(plan),
                 Err(reason) => builder.dropped.add(reason),
             }

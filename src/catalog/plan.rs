@@ -79,15 +79,24 @@ pub enum DropReason {
     InvalidProductUrl,
     /// A later plan with an already-seen `packageCode` (the first one is kept).
     DuplicatePackageCode,
+    /// A location code that is not two letters.
+    InvalidLocationCode,
+    /// `name` over 200, `packageCode` over 64 or `productUrl` over 2,048 characters.
+    TooLong,
+    /// A field carries the upstream key.
+    CarriesSecret,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 8] = [
         Self::Malformed,
         Self::MissingPackageCode,
         Self::InvalidNumber,
         Self::InvalidProductUrl,
         Self::DuplicatePackageCode,
+        Self::InvalidLocationCode,
+        Self::TooLong,
+        Self::CarriesSecret,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,13 +106,16 @@ impl DropReason {
             Self::InvalidNumber => "invalid_number",
             Self::InvalidProductUrl => "invalid_product_url",
             Self::DuplicatePackageCode => "duplicate_package_code",
+            Self::InvalidLocationCode => "invalid_location_code",
+            Self::TooLong => "too_long",
+            Self::CarriesSecret => "carries_secret",
         }
     }
 }
 
 /// Counts of dropped plans by reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DropCounts([u64; 5]);
+pub struct DropCounts([u64; DropReason::ALL.len()]);
 
 impl DropCounts {
     pub fn add(&mut self, reason: DropReason) {
@@ -119,9 +131,20 @@ impl DropCounts {
     }
 }
 
-/// Validates one raw plan from the feed.
-pub fn validate(raw: &RawValue) -> Result<Plan, DropReason> {
+pub const MAX_NAME: usize = 200;
+pub const MAX_PACKAGE_CODE: usize = 64;
+pub const MAX_PRODUCT_URL: usize = 2048;
+
+/// Validates one raw plan from the feed. `secret` is the upstream key: a
+/// plan that carries it anywhere (raw, escaped or percent-encoded) is dropped
+/// so it is never served, snapshotted or stored.
+pub fn validate(raw: &RawValue, secret: Option<&str>) -> Result<Plan, DropReason> {
     let wire: WirePlan = serde_json::from_str(raw.get()).map_err(|_| DropReason::Malformed)?;
+    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+        if carries(raw.get(), &wire, secret) {
+            return Err(DropReason::CarriesSecret);
+        }
+    }
     let package_code = wire
         .package_code
         .map(|c| c.trim().to_owned())
@@ -138,14 +161,28 @@ pub fn validate(raw: &RawValue) -> Result<Plan, DropReason> {
         .as_deref()
         .ok_or(DropReason::InvalidProductUrl)
         .and_then(|u| ProductUrl::parse(u).map_err(|_| DropReason::InvalidProductUrl))?;
-    let location_codes = wire
+    let location_codes: Vec<String> = wire
         .location_codes
         .unwrap_or_default()
         .into_iter()
         .map(|c| c.trim().to_ascii_uppercase())
         .collect();
+    if location_codes
+        .iter()
+        .any(|c| CountryCode::parse(c).is_none())
+    {
+        return Err(DropReason::InvalidLocationCode);
+    }
+    let name = wire.name.unwrap_or_default();
+    let raw_url_len = wire.product_url.as_deref().map_or(0, |u| u.chars().count());
+    if name.chars().count() > MAX_NAME
+        || package_code.chars().count() > MAX_PACKAGE_CODE
+        || raw_url_len > MAX_PRODUCT_URL
+    {
+        return Err(DropReason::TooLong);
+    }
     Ok(Plan {
-        name: wire.name.unwrap_or_default(),
+        name,
         package_code,
         product_url,
         data_amount,
@@ -156,6 +193,37 @@ pub fn validate(raw: &RawValue) -> Result<Plan, DropReason> {
         speed: wire.speed.unwrap_or_default(),
         retail_price,
     })
+}
+
+/// Whether the raw plan or any of its strings, JSON-decoded or
+/// percent-decoded (`+` as a space too), holds the secret.
+fn carries(raw: &str, wire: &WirePlan, secret: &str) -> bool {
+    let hit = |text: &str| {
+        text.contains(secret)
+            || percent_encoding::percent_decode_str(text)
+                .decode_utf8_lossy()
+                .contains(secret)
+            || percent_encoding::percent_decode_str(&text.replace('+', " "))
+                .decode_utf8_lossy()
+                .contains(secret)
+    };
+    hit(raw)
+        || [
+            &wire.name,
+            &wire.package_code,
+            &wire.product_url,
+            &wire.operator,
+            &wire.speed,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|s| hit(s))
+        || wire
+            .location_codes
+            .iter()
+            .chain(&wire.location_names)
+            .flatten()
+            .any(|s| hit(s))
 }
 
 fn non_negative(value: Option<f64>) -> Result<f64, DropReason> {
@@ -179,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_good_plan_is_normalised() {
-        let plan = validate(&raw(GOOD)).unwrap();
+        let plan = validate(&raw(GOOD), None).unwrap();
         assert_eq!(plan.package_code, "DE-5");
         assert_eq!(plan.location_codes, ["DE", "AT"]);
         assert_eq!(plan.product_url.with_ref(None), "https://x.example/de");
@@ -227,15 +295,84 @@ mod tests {
                 DropReason::Malformed,
             ),
             ("[1,2]".to_owned(), DropReason::Malformed),
+            (
+                GOOD.replace("https://x.example/de?ref=up", "https://u:p@x.example/de"),
+                DropReason::InvalidProductUrl,
+            ),
+            (
+                GOOD.replace(
+                    "https://x.example/de?ref=up",
+                    "https://x.example/de?key=sk_SECRET_1",
+                ),
+                DropReason::CarriesSecret,
+            ),
+            (
+                GOOD.replace("Germany 5GB", "Germany sk%5FSECRET%5F1"),
+                DropReason::CarriesSecret,
+            ),
+            (
+                GOOD.replace("Telekom", "sk_SECRET_1"),
+                DropReason::CarriesSecret,
+            ),
+            (
+                GOOD.replace(r#""de""#, r#""DEU""#),
+                DropReason::InvalidLocationCode,
+            ),
+            (
+                GOOD.replace(r#""de""#, r#""""#),
+                DropReason::InvalidLocationCode,
+            ),
+            (
+                GOOD.replace(r#""de""#, r#""<S>""#),
+                DropReason::InvalidLocationCode,
+            ),
+            (
+                GOOD.replace("Germany 5GB", &"n".repeat(201)),
+                DropReason::TooLong,
+            ),
+            (
+                GOOD.replace(
+                    r#""packageCode":"DE-5""#,
+                    &format!(r#""packageCode":"{}""#, "C".repeat(65)),
+                ),
+                DropReason::TooLong,
+            ),
+            (
+                GOOD.replace(
+                    "https://x.example/de?ref=up",
+                    &format!("https://x.example/{}", "p".repeat(2040)),
+                ),
+                DropReason::TooLong,
+            ),
         ];
         for (json, reason) in cases {
-            assert_eq!(validate(&raw(&json)).unwrap_err(), reason, "{json}");
+            assert_eq!(
+                validate(&raw(&json), Some("sk_SECRET_1")).unwrap_err(),
+                reason,
+                "{json}"
+            );
         }
     }
 
     #[test]
+    fn negative_zero_is_served_as_zero_and_limits_are_inclusive() {
+        let plan = validate(
+            &raw(&GOOD.replace(r#""retailPrice":9.5"#, r#""retailPrice":-0.0"#)),
+            None,
+        )
+        .unwrap();
+        assert!(plan.retail_price.is_sign_positive());
+        let long = GOOD.replace("Germany 5GB", &"n".repeat(200));
+        assert!(validate(&raw(&long), None).is_ok());
+    }
+
+    #[test]
     fn unlimited_plans_have_no_price_per_gb() {
-        let plan = validate(&raw(&GOOD.replace(r#""dataAmount":5"#, r#""dataAmount":0"#))).unwrap();
+        let plan = validate(
+            &raw(&GOOD.replace(r#""dataAmount":5"#, r#""dataAmount":0"#)),
+            None,
+        )
+        .unwrap();
         assert_eq!(plan.price_per_gb(), None);
     }
 

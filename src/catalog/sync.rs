@@ -22,6 +22,9 @@ use crate::upstream::{FetchError, UpstreamClient};
 /// catalog anyway.
 const RECORD_WAIT: Duration = Duration::from_secs(2);
 
+/// The longest `message` a sync report carries.
+const MAX_MESSAGE: usize = 300;
+
 /// How a refresh attempt ended; each is a metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,8 +244,9 @@ impl Syncer {
                     .record_fetch(fetched.elapsed, fetched.body.len());
                 let bytes = fetched.body.len();
                 let body = fetched.body;
+                let key = self.client.key().clone();
                 let parsed = tokio::task::spawn_blocking(move || {
-                    Catalog::from_feed(&body, SystemTime::now())
+                    Catalog::from_feed_guarded(&body, SystemTime::now(), Some(key.expose()))
                 })
                 .await;
                 match parsed {
@@ -292,6 +296,15 @@ impl Syncer {
                 "sync failed; keeping the current catalog"
             ),
         }
+        // The message reaches an HTTP client (the admin answer): never the
+        // key, whatever the upstream sent, and never much of anything.
+        let message = message.map(|m| {
+            let m = self.client.key().scrub(&m);
+            match m.char_indices().nth(MAX_MESSAGE) {
+                Some((cut, _)) => format!("{}…", &m[..cut]),
+                None => m,
+            }
+        });
         SyncReport {
             outcome,
             plan_count,

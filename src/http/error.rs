@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 405 `method_not_allowed`.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// 414 `invalid_parameter`: the request target is longer than the limit.
+    #[error("the request URI is longer than {0} bytes")]
+    UriTooLong(usize),
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many requests; retry after {0} s")]
     RateLimited(u64),
@@ -74,6 +77,7 @@ impl ApiError {
             Self::HistoryExpired(_) => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::CatalogUnavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,7 +100,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidParameter { .. } => "invalid_parameter",
+            Self::InvalidParameter { .. } | Self::UriTooLong(_) => "invalid_parameter",
             Self::UnknownParameter { .. } => "unknown_parameter",
             Self::UnknownRef(_) => "unknown_ref",
             Self::Unauthorized => "unauthorized",

@@ -3,7 +3,6 @@
 //! catching, CORS, compression, per-IP rate limit, load shedding and timeout.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,10 +48,8 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
     // every box adds a heap future and its moves to every request.
     routes.layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(
-                x_request_id.clone(),
-                RequestIds::default(),
-            ))
+            .layer(middleware::from_fn(sanitize_request_id))
+            .layer(SetRequestIdLayer::new(x_request_id.clone(), RequestIds))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &Request| {
@@ -81,6 +78,7 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                 state.clone(),
                 record_metrics,
             ))
+            .layer(middleware::from_fn(bound_uri))
             .layer(CatchPanicLayer::custom(
                 |_panic: Box<dyn std::any::Any + Send>| {
                     tracing::error!("a request handler panicked");
@@ -114,45 +112,91 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 state.settings.max_concurrent_requests,
             ))
-            .layer(tower::timeout::TimeoutLayer::new(timeout)),
+            .layer(middleware::from_fn_with_state(
+                (timeout, state.metrics.clone()),
+                request_timeout,
+            )),
     )
 }
 
 /// `HandleErrorLayer` target: load shedding and timeouts become JSON 503s,
 /// counted by reason.
 fn overloaded(metrics: &Metrics, error: &tower::BoxError) -> ApiError {
-    let timed_out = error.is::<tower::timeout::error::Elapsed>();
-    if timed_out {
-        tracing::warn!("request timed out");
-    } else {
-        tracing::warn!(error.cause_chain = %error, "request shed");
-    }
-    metrics.record_overloaded(timed_out);
+    tracing::warn!(error.cause_chain = %error, "request shed");
+    metrics.record_overloaded(false);
     ApiError::Overloaded
 }
 
-/// Request ids: a per-process random prefix and a counter; cheap and unique.
-#[derive(Clone)]
-struct RequestIds {
-    prefix: u32,
-    next: Arc<AtomicU64>,
+/// Request ids: 128 random bits, hex. Unguessable (not sequential), so an id
+/// says nothing about traffic volume and cannot be predicted.
+#[derive(Clone, Default)]
+struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = format!("{:032x}", fastrand::u128(..));
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }
 
-impl Default for RequestIds {
-    fn default() -> Self {
-        Self {
-            prefix: fastrand::u32(..),
-            next: Arc::new(AtomicU64::new(1)),
+/// A client's own `x-request-id` is kept only when it is 1-64 characters of
+/// `A-Z a-z 0-9 . _ -` (SPEC section 3); anything else (too long, spaces,
+/// quotes that could forge log fields) is dropped so a fresh id is made.
+pub(super) fn acceptable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+    let headers = request.headers_mut();
+    let values: Vec<&HeaderValue> = headers.get_all("x-request-id").iter().collect();
+    if values.len() != 1 || !acceptable_request_id(values[0]) {
+        headers.remove("x-request-id");
+    }
+    next.run(request).await
+}
+
+/// Longest request target accepted; longer ones get a JSON 414.
+pub const MAX_URI: usize = 8 * 1024;
+
+async fn bound_uri(request: Request, next: Next) -> Response {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if length > MAX_URI {
+        return ApiError::UriTooLong(MAX_URI).into_response();
+    }
+    next.run(request).await
+}
+
+/// `REQUEST_TIMEOUT`: past it the request is answered 503 `overloaded` and
+/// its handler dropped, except for [`timeout_exempt`] routes.
+async fn request_timeout(
+    State((timeout, metrics)): State<(Duration, Arc<Metrics>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if timeout_exempt(&request) {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            metrics.record_overloaded(true);
+            ApiError::Overloaded.into_response()
         }
     }
 }
 
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{:08x}-{n:012x}", self.prefix);
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
-    }
+/// Requests that may outlive `REQUEST_TIMEOUT`: an admin refresh waits for
+/// its sync, which `UPSTREAM_TIMEOUT` and the parse bound.
+fn timeout_exempt(request: &Request) -> bool {
+    request.uri().path() == "/admin/refresh"
 }
 
 /// Counts requests and latency by matched route template (never the raw URI).
@@ -273,7 +317,9 @@ impl RateLimiter {
                 .headers()
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                // The rightmost entry is the address the trusted proxy saw;
+                // everything left of it the client may have written itself.
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse().ok());
             if forwarded.is_some() {
                 return forwarded;
@@ -302,4 +348,65 @@ async fn rate_limit(
         }
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_is_a_json_503_but_admin_refresh_may_wait() {
+        let metrics = Arc::new(Metrics::new());
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            "done"
+        };
+        let app = Router::new()
+            .route("/plans", get(slow))
+            .route("/admin/refresh", get(slow))
+            .layer(middleware::from_fn_with_state(
+                (Duration::from_millis(50), metrics.clone()),
+                request_timeout,
+            ));
+        let call = |path: &str| {
+            app.clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        };
+        let timed_out = call("/plans").await.unwrap();
+        assert_eq!(timed_out.status(), 503);
+        let body = axum::body::to_bytes(timed_out.into_body(), 1024)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("overloaded"));
+        assert_eq!(call("/admin/refresh").await.unwrap().status(), 200);
+        assert!(
+            metrics
+                .render(&crate::catalog::CatalogStore::new())
+                .contains("reason=\"timeout\"} 1")
+        );
+    }
+
+    #[test]
+    fn request_ids_are_kept_only_when_short_and_plain() {
+        for good in ["a", "abc-DEF_1.2", &"x".repeat(64)] {
+            assert!(
+                acceptable_request_id(&HeaderValue::from_str(good).unwrap()),
+                "{good}"
+            );
+        }
+        for bad in [
+            "",
+            &"x".repeat(65),
+            "a b",
+            "x}: status=200 FORGED",
+            "ä",
+            "a\"b",
+        ] {
+            let ok = HeaderValue::from_str(bad).is_ok_and(|v| acceptable_request_id(&v));
+            assert!(!ok, "{bad}");
+        }
+    }
 }

@@ -4,7 +4,6 @@
 
 pub mod wire;
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -80,6 +79,11 @@ impl UpstreamClient {
             .build()
             .map_err(|e| e.without_url().to_string())?;
         Ok(Self { http, config })
+    }
+
+    /// The key, for the catalog's check that no plan carries it.
+    pub fn key(&self) -> &Secret {
+        &self.config.key
     }
 
     /// Fetches the feed body.
