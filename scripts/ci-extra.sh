@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Deployment checks run by .ci/run: Dockerfile lint, compose and Kubernetes
-# validation, the browser suite and the container end-to-end test. Each prints
+# Checks run by .ci/run after the tests: Dockerfile lint, compose and
+# Kubernetes validation, schemathesis, the MCP SDK client, the browser suite
+# and the container end-to-end test. Each prints
 # "N passed, N failed"; the exit status is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,12 @@ tmp=$(mktemp -d); mkdir -p "$tmp/secrets" "$tmp/deploy"
 cp docker-compose.yml "$tmp/"; cp deploy/partners.example.toml "$tmp/deploy/"; : >"$tmp/secrets/cmg_api_key.txt"
 if (cd "$tmp" && docker-compose config -q); then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; failed=1; fi
 rm -rf "$tmp"
+
+step "schemathesis against /openapi.json (demo catalog)"
+run scripts/schemathesis.sh
+
+step "MCP server checked by the official Python MCP SDK"
+run scripts/mcp-sdk-test.sh
 
 step "browser tests (headless Chromium + Playwright)"
 run scripts/browser-test.sh

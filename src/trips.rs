@@ -320,10 +320,11 @@ fn parse_stops(value: &str) -> Result<Vec<Stop>, QueryError> {
                 shown(country)
             ))
         })?;
-        let days = days
-            .trim()
-            .parse::<u32>()
-            .ok()
+        let digits = days.trim();
+        // Plain digits without a leading zero or sign: exactly the OpenAPI pattern.
+        let days = Some(digits)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0'))
+            .and_then(|d| d.parse::<u32>().ok())
             .filter(|d| (1..=MAX_DAYS).contains(d))
             .ok_or_else(|| {
                 invalid(format!(

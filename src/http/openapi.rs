@@ -17,7 +17,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/trips"),
     ("get", "/changes"),
     ("get", "/plans/{packageCode}/history"),
-    ("post", "/mcp"),
     ("get", "/api/products/aggregator"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -101,7 +100,7 @@ pub fn trips_parameters() -> Vec<Value> {
     vec![
         json!({"name": "stops", "in": "query", "required": true,
          "description": "The itinerary in order: CC:DAYS pairs, comma-separated (FR:3,DE:4,IT:7); ISO alpha-2 codes in any case, DAYS an integer 1-365; 1-10 stops, at most 365 days in all; a country may come back.",
-         "schema": {"type": "string", "pattern": "^\\s*[A-Za-z]{2}\\s*:\\s*[0-9]+\\s*(,\\s*[A-Za-z]{2}\\s*:\\s*[0-9]+\\s*){0,9}$", "example": "FR:3,DE:4,IT:7"}}),
+         "schema": {"type": "string", "pattern": "^\\s*[A-Za-z]{2}\\s*:\\s*(36[0-5]|3[0-5][0-9]|[12][0-9]{2}|[1-9][0-9]?)\\s*(,\\s*[A-Za-z]{2}\\s*:\\s*(36[0-5]|3[0-5][0-9]|[12][0-9]{2}|[1-9][0-9]?)\\s*){0,9}$", "example": "FR:3,DE:4,IT:7"}}),
         number_param("gb_per_day", "Data needed per day (GB), default 0."),
         json!({"name": "max_esims", "in": "query", "required": false, "description": "The most eSIMs one option may use.",
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ESIMS, "default": DEFAULT_ESIMS}}),
@@ -214,19 +213,6 @@ fn full_document() -> Value {
                     "200": json_ok("Price history.", json!({"$ref": "#/components/schemas/PriceHistory"})),
                     "404": error_response("not_found: no plan with this packageCode was ever seen.")
                 }), catalog_errors())
-            }},
-            "/mcp": {"post": {
-                "operationId": "mcp_message",
-                "summary": "Model Context Protocol (Streamable HTTP, stateless): tools search_plans, get_plan, list_countries, plan_trip. `ref` in the query puts the partner's ref into every productUrl.",
-                "parameters": [ref_param()],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": {
-                    "200": {"description": "A JSON-RPC response.", "content": {"application/json": {"schema": {"type": "object"}}}},
-                    "202": {"description": "Notification accepted."},
-                    "400": error_response("invalid_parameter or unknown_ref for the ref; or a malformed JSON-RPC message."),
-                    "406": {"description": "The Accept header does not allow application/json and text/event-stream."},
-                    "415": {"description": "The body is not application/json."}
-                }
             }},
             "/countries": {"get": {
                 "operationId": "countries_list", "summary": "Every covered country, by name.",
