@@ -60,6 +60,17 @@
     ".buy{margin-top:auto;display:inline-block;text-align:center;background:#0b57d0;color:#fff;text-decoration:none;border-radius:6px;padding:8px 10px;font-weight:600}",
     ".pager{display:flex;gap:10px;align-items:center;justify-content:center;margin-top:14px}",
     "button{cursor:pointer}button[disabled]{opacity:.5;cursor:default}",
+    ".tabs{display:flex;gap:6px;margin-bottom:10px}",
+    ".tabs button[aria-selected=true]{background:#0b57d0;color:#fff;border-color:#0b57d0}",
+    ".stops{list-style:none;padding:0;margin:0 0 10px;display:flex;flex-direction:column;gap:8px}",
+    ".stop{display:flex;gap:8px;align-items:end;flex-wrap:wrap}",
+    ".trip-form{display:flex;gap:10px;align-items:end;flex-wrap:wrap;margin-bottom:12px}",
+    ".trip-status{margin:6px 0 12px;font-size:13px;color:#444}",
+    ".option{border:1px solid #d0d7de;border-radius:10px;padding:12px;background:#fff;margin-bottom:10px}",
+    ".option h3{margin:0 0 6px;font-size:17px}",
+    ".legs{list-style:none;padding:0;margin:0;display:flex;flex-direction:column;gap:8px}",
+    ".leg{display:flex;gap:10px;align-items:center;justify-content:space-between;flex-wrap:wrap;border-top:1px solid #eaeef2;padding-top:8px}",
+    ".leg .buy{margin-top:0}",
     "@media (max-width:520px){.dest{grid-column:span 1}.price{font-size:18px}}"
   ].join("\n");
 
@@ -73,6 +84,15 @@
   var style = el("style"); style.textContent = css; root.appendChild(style);
   var wrap = el("div", { "class": "finder", "part": "finder" }); root.appendChild(wrap);
   var uid = "cmgpf" + Math.random().toString(36).slice(2, 8);
+
+  // Two modes: single-destination plans, and trip quotes over several stops.
+  var tabs = el("div", { "class": "tabs", role: "tablist", "aria-label": "Mode" });
+  var tabPlans = el("button", { type: "button", role: "tab", id: uid + "-tab-plans", "aria-selected": "true", "aria-controls": uid + "-plans" }, "Plans");
+  var tabTrip = el("button", { type: "button", role: "tab", id: uid + "-tab-trip", "aria-selected": "false", "aria-controls": uid + "-trip" }, "Trip");
+  tabs.appendChild(tabPlans); tabs.appendChild(tabTrip);
+  wrap.appendChild(tabs);
+  var plansPanel = el("div", { id: uid + "-plans", role: "tabpanel", "aria-labelledby": uid + "-tab-plans" });
+  wrap.appendChild(plansPanel);
 
   var form = el("form", { "role": "search", "aria-label": "Find an eSIM plan" });
   var destLabel = el("label", { "class": "dest", "for": uid + "-dest" }, "Destination");
@@ -105,7 +125,7 @@
   var fiveG = el("input", { id: uid + "-5g", type: "checkbox", name: "speed" });
   fiveLabel.appendChild(fiveG); fiveLabel.appendChild(document.createTextNode("5G only"));
   form.appendChild(fiveLabel);
-  wrap.appendChild(form);
+  plansPanel.appendChild(form);
 
   var notice = el("div", { "class": "stale", role: "status", hidden: "" });
   var status = el("p", { "class": "status", role: "status", "aria-live": "polite" });
@@ -115,7 +135,124 @@
   var pageInfo = el("span");
   var next = el("button", { type: "button" }, "Next");
   pager.appendChild(prev); pager.appendChild(pageInfo); pager.appendChild(next);
-  wrap.appendChild(notice); wrap.appendChild(status); wrap.appendChild(results); wrap.appendChild(pager);
+  plansPanel.appendChild(notice); plansPanel.appendChild(status); plansPanel.appendChild(results); plansPanel.appendChild(pager);
+
+  // ---- Trip mode: stops in order, each with its days; options from /trips.
+  var tripPanel = el("div", { id: uid + "-trip", role: "tabpanel", "aria-labelledby": uid + "-tab-trip", hidden: "" });
+  var tripForm = el("form", { "aria-label": "Plan a trip" });
+  var stopsList = el("ol", { "class": "stops", "aria-label": "Stops" });
+  var addStop = el("button", { type: "button" }, "Add stop");
+  var tripRow = el("div", { "class": "trip-form" });
+  var gbLabel = el("label", { "for": uid + "-gbday" }, "Data per day (GB)");
+  var gbDay = el("input", { id: uid + "-gbday", type: "number", min: "0", step: "any", value: "0.5", inputmode: "decimal" });
+  gbLabel.appendChild(gbDay);
+  var esimLabel = el("label", { "for": uid + "-esims" }, "Most eSIMs");
+  var esims = el("select", { id: uid + "-esims" });
+  ["1", "2", "3"].forEach(function (n) { esims.appendChild(el("option", { value: n }, n)); });
+  esims.value = "2";
+  esimLabel.appendChild(esims);
+  var quote = el("button", { type: "submit" }, "Find trip options");
+  tripRow.appendChild(addStop); tripRow.appendChild(gbLabel); tripRow.appendChild(esimLabel); tripRow.appendChild(quote);
+  tripForm.appendChild(stopsList); tripForm.appendChild(tripRow);
+  var tripStatus = el("p", { "class": "trip-status", role: "status", "aria-live": "polite" });
+  var tripResults = el("div", { "class": "options", "aria-label": "Trip options" });
+  tripPanel.appendChild(tripForm); tripPanel.appendChild(tripStatus); tripPanel.appendChild(tripResults);
+  wrap.appendChild(tripPanel);
+
+  function selectTab(trip) {
+    tabPlans.setAttribute("aria-selected", trip ? "false" : "true");
+    tabTrip.setAttribute("aria-selected", trip ? "true" : "false");
+    plansPanel.hidden = trip; tripPanel.hidden = !trip;
+  }
+  tabPlans.addEventListener("click", function () { selectTab(false); });
+  tabTrip.addEventListener("click", function () { selectTab(true); });
+
+  var stopCount = 0;
+  function addStopRow(code, days) {
+    var n = ++stopCount;
+    var li = el("li", { "class": "stop" });
+    var cLabel = el("label", { "for": uid + "-stop-c" + n }, "Country");
+    var cSelect = el("select", { id: uid + "-stop-c" + n, "class": "stop-country" });
+    fillCountries(cSelect, code);
+    cLabel.appendChild(cSelect);
+    var dLabel = el("label", { "for": uid + "-stop-d" + n }, "Days");
+    var dInput = el("input", { id: uid + "-stop-d" + n, "class": "stop-days", type: "number", min: "1", max: "365", step: "1", value: String(days || 3) });
+    dLabel.appendChild(dInput);
+    var remove = el("button", { type: "button", "aria-label": "Remove stop" }, "Remove");
+    remove.addEventListener("click", function () { if (stopsList.children.length > 1) stopsList.removeChild(li); });
+    li.appendChild(cLabel); li.appendChild(dLabel); li.appendChild(remove);
+    stopsList.appendChild(li);
+  }
+  function fillCountries(select, code) {
+    var keep = code || select.value;
+    select.textContent = "";
+    var list = countries.length ? countries : (keep ? [{ code: keep, name: keep }] : []);
+    list.forEach(function (c) { select.appendChild(el("option", { value: c.code }, c.name + " (" + c.code + ")")); });
+    if (keep) select.value = keep;
+  }
+  addStop.addEventListener("click", function () {
+    if (stopsList.children.length < 10) addStopRow("", 3);
+  });
+
+  function legRow(leg) {
+    var li = el("li", { "class": "leg" });
+    var text = el("div");
+    text.appendChild(el("strong", null, leg.countries.join(", ") + " · " + leg.days + " days"));
+    text.appendChild(el("p", { "class": "meta" }, leg.plan.name + " · " + fmtData(leg.plan.dataAmount) + " · " + leg.plan.duration + " days · " + fmtMoney(leg.plan.retailPrice)));
+    li.appendChild(text);
+    var href = String(leg.plan.productUrl || "");
+    if (/^https?:\/\//i.test(href)) {
+      var a = el("a", { "class": "buy", href: href, target: "_blank", rel: "noopener noreferrer" }, "Buy");
+      a.setAttribute("aria-label", "Buy " + leg.plan.name);
+      li.appendChild(a);
+    }
+    return li;
+  }
+
+  tripForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var stops = [];
+    stopsList.querySelectorAll("li").forEach(function (li) {
+      var c = li.querySelector(".stop-country").value;
+      var d = parseInt(li.querySelector(".stop-days").value, 10);
+      if (c && d > 0) stops.push(c + ":" + d);
+    });
+    var params = new URLSearchParams();
+    params.set("stops", stops.join(","));
+    if (positive(gbDay)) params.set("gb_per_day", positive(gbDay));
+    params.set("max_esims", esims.value);
+    if (ref) params.set("ref", ref);
+    tripStatus.textContent = "Finding trip options…";
+    tripResults.textContent = "";
+    fetch(api + "/trips?" + params.toString(), { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (res) {
+        tripResults.textContent = "";
+        if (!res.ok) {
+          tripStatus.textContent = "";
+          tripResults.appendChild(el("p", { "class": "error", role: "alert" }, res.body && res.body.error ? res.body.error.message : "Request failed"));
+          return;
+        }
+        var body = res.body;
+        if (body.uncovered.length) {
+          tripStatus.textContent = "No plan covers " + body.uncovered.map(countryName).join(", ") + ".";
+          return;
+        }
+        tripStatus.textContent = body.options.length + " options for " + body.days + " days";
+        body.options.forEach(function (o, i) {
+          var box = el("section", { "class": "option", "aria-label": "Option " + (i + 1) });
+          box.appendChild(el("h3", null, "Option " + (i + 1) + ": " + fmtMoney(o.totalPrice) + " · " + o.esims + (o.esims === 1 ? " eSIM" : " eSIMs")));
+          var legs = el("ul", { "class": "legs" });
+          o.legs.forEach(function (leg) { legs.appendChild(legRow(leg)); });
+          box.appendChild(legs);
+          tripResults.appendChild(box);
+        });
+      })
+      .catch(function () {
+        tripStatus.textContent = "";
+        tripResults.appendChild(el("p", { "class": "error", role: "alert" }, "The plan service cannot be reached right now."));
+      });
+  });
 
   var countries = [];
   var selected = initialCountries.slice();
@@ -281,8 +418,14 @@
 
   fetch(api + "/countries", { headers: { Accept: "application/json" } })
     .then(function (r) { return r.ok ? r.json() : []; })
-    .then(function (list) { countries = Array.isArray(list) ? list : []; renderChips(); })
+    .then(function (list) {
+      countries = Array.isArray(list) ? list : [];
+      renderChips();
+      stopsList.querySelectorAll(".stop-country").forEach(function (s) { fillCountries(s); });
+    })
     .catch(function () { countries = []; });
   renderChips();
+  var firstStops = initialCountries.length ? initialCountries : ["FR", "DE"];
+  firstStops.slice(0, 10).forEach(function (c) { addStopRow(c, 3); });
   load();
 })();

@@ -229,3 +229,35 @@ test("the destination picker works from the keyboard", async () => {
   assert.equal(new URL(href).searchParams.get("ref"), "globex", "the page passes ?ref= through");
   assert.deepEqual(errors, []);
 });
+
+test("trip mode quotes an itinerary with legs and Buy links that carry the ref", async () => {
+  const { page, errors } = await newPage();
+  await page.goto(`${demo}/?ref=trip-ref`);
+  await page.locator(".card").first().waitFor();
+  await page.getByRole("tab", { name: "Trip" }).click();
+  const countries = page.locator("select.stop-country");
+  await page.waitForFunction(() =>
+    document.querySelector(".cmg-plan-finder").shadowRoot.querySelector("select.stop-country").options.length > 10);
+  await countries.nth(0).selectOption("US");
+  await countries.nth(1).selectOption("MX");
+  await page.locator("input.stop-days").nth(0).fill("7");
+  await page.locator("input.stop-days").nth(1).fill("7");
+  await page.getByLabel("Data per day (GB)").fill("0");
+  await page.getByRole("button", { name: "Find trip options" }).click();
+  await page.locator(".option").first().waitFor();
+  const expected = await page.evaluate(async (base) =>
+    (await (await fetch(`${base}/trips?stops=US:7,MX:7&gb_per_day=0&max_esims=2&ref=trip-ref`)).json()), demo);
+  assert.ok(expected.options.length > 0);
+  assert.equal(await page.locator(".option").count(), expected.options.length);
+  const heading = await page.locator(".option h3").first().textContent();
+  assert.ok(heading.includes(`$${expected.options[0].totalPrice.toFixed(2)}`), heading);
+  const links = page.locator(".option a.buy");
+  const count = await links.count();
+  assert.equal(count, expected.options.reduce((n, o) => n + o.legs.length, 0));
+  for (let i = 0; i < count; i++) {
+    const href = new URL(await links.nth(i).getAttribute("href"));
+    assert.equal(href.searchParams.get("ref"), "trip-ref");
+  }
+  await page.screenshot({ path: path.join(artifacts, "finder-trip.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+});
