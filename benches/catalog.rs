@@ -85,3 +85,45 @@ fn render_whole_mirror_5k(bencher: Bencher) {
         out
     });
 }
+
+const TRIPS: &[&str] = &[
+    "stops=FR:3,DE:4,IT:7&gb_per_day=0.5",
+    "stops=FR:2,DE:2,IT:2,ES:2,PT:2,AT:2,CH:2,NL:2,BE:2,PL:2&gb_per_day=0.3&max_esims=3&limit=20",
+    "stops=US:5,MX:5,JP:5,TH:5&max_esims=3",
+];
+
+/// An uncached trip quote: every leg's cheapest plan from posting lists,
+/// every split into 1..=max_esims legs.
+#[divan::bench(args = TRIPS, consts = [5_000, 100_000])]
+fn trip_quote<const PLANS: usize>(bencher: Bencher, raw: &str) {
+    let catalog = catalog(PLANS);
+    let query = cmg_feed_proxy::trips::TripQuery::parse(Some(raw)).unwrap();
+    bencher.bench(|| black_box(&query).run(catalog));
+}
+
+/// Compressing a cached 50-plan page once per encoding (the first request of
+/// a query pays this; every later one only appends the catalog tail).
+#[divan::bench(args = ["gzip", "br"], sample_count = 20)]
+fn compress_page_of_50(bencher: Bencher, encoding: &str) {
+    use cmg_feed_proxy::http::encoding::{Encoding, Page};
+    let catalog = catalog(5_000);
+    let page = PlanQuery::parse(Some("country=DE&limit=50"))
+        .unwrap()
+        .run(catalog)
+        .page;
+    let mut body = Vec::with_capacity(32 * 1024);
+    for &i in &page {
+        catalog.write_plan(&mut body, i, None, false);
+        body.push(b',');
+    }
+    let body = bytes::Bytes::from(body);
+    let encoding = if encoding == "gzip" {
+        Encoding::Gzip
+    } else {
+        Encoding::Brotli
+    };
+    bencher.bench(|| {
+        let page = Page::new(body.clone());
+        page.encode(encoding, b"\"catalog\":{}}", || {})
+    });
+}

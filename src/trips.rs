@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use crate::catalog::{Catalog, CountryCode, SortKey};
+use crate::catalog::{Catalog, CountryCode};
 use crate::query::{QueryError, parse_number, parse_pairs, parse_ref, parse_speed};
 use crate::referral::RefCode;
 
@@ -163,18 +163,15 @@ impl TripQuery {
                     .map(|&c| catalog.plans_in(c))
                     .min_by_key(|list| list.len())
                     .unwrap_or(&[]);
-                shortest
-                    .iter()
-                    .copied()
-                    .filter(|&i| {
-                        let have = catalog.countries_of(i);
-                        catalog.duration(i) >= days
-                            && (catalog.data_amount(i) == 0.0 || catalog.data_amount(i) >= need)
-                            && countries.iter().all(|c| have.binary_search(c).is_ok())
-                            && filters.matches(i)
-                    })
-                    // Price order breaks ties by packageCode.
-                    .min_by_key(|&i| catalog.rank(SortKey::Price, i))
+                // Posting lists are in price order (ties by packageCode):
+                // the first plan that qualifies is the leg's plan.
+                shortest.iter().copied().find(|&i| {
+                    let have = catalog.countries_of(i);
+                    catalog.duration(i) >= days
+                        && (catalog.data_amount(i) == 0.0 || catalog.data_amount(i) >= need)
+                        && countries.iter().all(|c| have.binary_search(c).is_ok())
+                        && filters.matches(i)
+                })
             });
             plan.map(|plan| Leg {
                 start,

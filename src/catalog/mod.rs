@@ -316,7 +316,7 @@ impl Catalog {
             .map(|pos| self.by_code[pos])
     }
 
-    /// Plans covering `country`, in catalog order.
+    /// Plans covering `country`, cheapest first (ties by packageCode).
     pub fn plans_in(&self, country: CountryCode) -> &[u32] {
         self.by_country.get(&country).map_or(&[], Vec::as_slice)
     }
@@ -641,6 +641,12 @@ impl Builder {
             ranks.push(rank);
         }
 
+        // Posting lists in price order (ties by packageCode): a trip leg's
+        // cheapest qualifying plan is the first that qualifies.
+        let price_rank = &ranks[SortKey::Price as usize];
+        for members in by_country.values_mut() {
+            members.sort_unstable_by_key(|&i| price_rank[i as usize]);
+        }
         Catalog {
             content_hash: rendered.content_hash(&aggregator),
             number: std::sync::atomic::AtomicU64::new(0),

@@ -29,7 +29,7 @@ pub const MIN_COMPRESS: usize = 1024;
 /// first request of a never-repeating query pays for it inside the request
 /// limit) while still shrinking JSON several times.
 const GZIP_LEVEL: u32 = 1;
-const BROTLI_QUALITY: u32 = 2;
+const BROTLI_QUALITY: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
