@@ -19,6 +19,7 @@ RUN mkdir -p src benches \
  && rm -rf src benches
 COPY src ./src
 COPY assets ./assets
+COPY migrations ./migrations
 COPY benches ./benches
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --bin cmg-feed-proxy \

@@ -63,6 +63,7 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
     Router::new()
         .route_service("/mcp", service)
         .route_layer(middleware::from_fn_with_state(state, check_ref))
+        .route_layer(super::middleware::compression())
 }
 
 /// `/mcp?ref=CODE`: a malformed ref is `invalid_parameter` and, with a

@@ -86,17 +86,6 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                 },
             ))
             .layer(cors(&state))
-            // Catalog pages arrive already encoded (see `encoding`); this
-            // covers the rest (OpenAPI, widget, MCP answers), tiny bodies
-            // excepted.
-            .layer(
-                CompressionLayer::new()
-                    .quality(tower_http::CompressionLevel::Fastest)
-                    .compress_when(
-                        DefaultPredicate::new()
-                            .and(SizeAbove::new(super::encoding::MIN_COMPRESS as u16)),
-                    ),
-            )
             // Absent, not just idle, when rate limiting is off.
             .option_layer(
                 rate_limiter.map(|limiter| middleware::from_fn_with_state(limiter, rate_limit)),
@@ -117,6 +106,17 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                 request_timeout,
             )),
     )
+}
+
+/// On-the-fly compression for the routes that do not serve cached pages
+/// (OpenAPI, the page and widget, metrics, MCP answers); catalog pages arrive
+/// already encoded (see `encoding`), so their bodies are not wrapped.
+pub(super) fn compression() -> CompressionLayer<impl Predicate + Clone> {
+    CompressionLayer::new()
+        .quality(tower_http::CompressionLevel::Fastest)
+        .compress_when(
+            DefaultPredicate::new().and(SizeAbove::new(super::encoding::MIN_COMPRESS as u16)),
+        )
 }
 
 /// `HandleErrorLayer` target: load shedding and timeouts become JSON 503s,
@@ -150,10 +150,18 @@ pub(super) fn acceptable_request_id(value: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The first thing every request meets: a client's `x-request-id` is kept
+/// only when acceptable, and an over-long request target gets a JSON 414
+/// (after the request id and metrics layers, so it has both).
 async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
     let headers = request.headers_mut();
-    let values: Vec<&HeaderValue> = headers.get_all("x-request-id").iter().collect();
-    if values.len() != 1 || !acceptable_request_id(values[0]) {
+    let mut values = headers.get_all("x-request-id").iter();
+    let keep = match (values.next(), values.next()) {
+        (Some(one), None) => acceptable_request_id(one),
+        (None, _) => true,
+        _ => false,
+    };
+    if !keep {
         headers.remove("x-request-id");
     }
     next.run(request).await
@@ -163,14 +171,18 @@ async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
 pub const MAX_URI: usize = 8 * 1024;
 
 async fn bound_uri(request: Request, next: Next) -> Response {
+    if let Some(response) = uri_too_long(&request) {
+        return response;
+    }
+    next.run(request).await
+}
+
+fn uri_too_long(request: &Request) -> Option<Response> {
     let length = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
-    if length > MAX_URI {
-        return ApiError::UriTooLong(MAX_URI).into_response();
-    }
-    next.run(request).await
+    (length > MAX_URI).then(|| ApiError::UriTooLong(MAX_URI).into_response())
 }
 
 /// `REQUEST_TIMEOUT`: past it the request is answered 503 `overloaded` and

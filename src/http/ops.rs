@@ -15,6 +15,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/metrics", get(metrics_show))
         .route("/openapi.json", get(openapi_show))
+        .route_layer(super::middleware::compression())
 }
 
 async fn metrics_show(State(state): State<AppState>) -> Response {

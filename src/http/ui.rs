@@ -15,6 +15,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(ui_index))
         .route("/widget.js", get(ui_widget))
+        .route_layer(super::middleware::compression())
 }
 
 /// The page loads only its own script and talks only to this service; feed
