@@ -43,6 +43,9 @@ else
 fi
 rm -rf "$tmp"
 
+step "the README's and docs/api.md's curl commands, verbatim, on the demo"
+run scripts/readme-test.sh
+
 step "schemathesis against /openapi.json (demo catalog)"
 run scripts/schemathesis.sh
 

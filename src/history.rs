@@ -293,72 +293,78 @@ impl History {
         .execute(&mut *tx)
         .await?;
 
-        let rows = sqlx::query("SELECT package_code, plan FROM current_plans")
+        let stored = sqlx::query("SELECT package_code, plan FROM current_plans")
             .fetch_all(&mut *tx)
             .await?;
         let mut previous: BTreeMap<String, String> = BTreeMap::new();
-        for row in rows {
+        for row in stored {
             previous.insert(row.try_get(0)?, row.try_get(1)?);
         }
-        let first = latest.is_none();
-        for (code, after) in &plans.plans {
-            let before = previous.get(code);
-            if before == Some(after) {
-                continue;
+        let diff = Diff::between(&previous, &plans.plans, latest.is_none())?;
+
+        for chunk in diff.changes.chunks(100) {
+            let sql = format!(
+                "INSERT INTO plan_changes (version, package_code, kind, fields, before_plan, after_plan) VALUES {}",
+                rows(chunk.len(), 6, 0)
+            );
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q
+                    .bind(version)
+                    .bind(c.code.clone())
+                    .bind(c.kind)
+                    .bind(serde_json::to_string(&c.fields).expect("strings serialise"))
+                    .bind(c.before.clone())
+                    .bind(c.after.clone());
             }
-            let after_value = parse(after)?;
-            let (kind, fields, before_value) = match before {
-                None => ("added", Vec::new(), None),
-                Some(b) => {
-                    let b = parse(b)?;
-                    ("updated", differing_fields(&b, &after_value), Some(b))
-                }
-            };
-            if !first {
-                insert_change(
-                    &mut tx,
-                    version,
-                    code,
-                    kind,
-                    &fields,
-                    before.map(String::as_str),
-                    Some(after),
-                )
-                .await?;
-            }
-            sqlx::query(
-                "INSERT INTO current_plans (package_code, plan) VALUES ($1, $2) \
-                 ON CONFLICT (package_code) DO UPDATE SET plan = excluded.plan",
-            )
-            .bind(code)
-            .bind(after)
-            .execute(&mut *tx)
-            .await?;
-            let new_price = price_of(&after_value);
-            let old_price = before_value.as_ref().map(price_of);
-            if old_price != Some(new_price) {
-                close_price(&mut tx, code, now).await?;
-                sqlx::query(
-                    "INSERT INTO plan_prices (package_code, price, valid_from, valid_to) VALUES ($1, $2, $3, NULL) \
-                     ON CONFLICT (package_code, valid_from) DO UPDATE SET price = excluded.price, valid_to = NULL",
-                )
-                .bind(code)
-                .bind(new_price)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            q.execute(&mut *tx).await?;
         }
-        for (code, before) in &previous {
-            if plans.plans.contains_key(code) {
-                continue;
+        for chunk in diff.upserts.chunks(500) {
+            let sql = format!(
+                "INSERT INTO current_plans (package_code, plan) VALUES {} \
+                 ON CONFLICT (package_code) DO UPDATE SET plan = excluded.plan",
+                rows(chunk.len(), 2, 0)
+            );
+            let mut q = sqlx::query(&sql);
+            for (code, plan) in chunk {
+                q = q.bind(code.clone()).bind(plan.clone());
             }
-            insert_change(&mut tx, version, code, "removed", &[], Some(before), None).await?;
-            sqlx::query("DELETE FROM current_plans WHERE package_code = $1")
-                .bind(code)
-                .execute(&mut *tx)
-                .await?;
-            close_price(&mut tx, code, now).await?;
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in diff.removed.chunks(500) {
+            let sql = format!(
+                "DELETE FROM current_plans WHERE package_code IN {}",
+                rows(1, chunk.len(), 0)
+            );
+            let mut q = sqlx::query(&sql);
+            for code in chunk {
+                q = q.bind(code.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        // A plan whose price changed, or that was removed, closes its open interval.
+        for chunk in diff.closed_prices.chunks(500) {
+            let sql = format!(
+                "UPDATE plan_prices SET valid_to = $1 WHERE valid_to IS NULL AND package_code IN {}",
+                rows(1, chunk.len(), 1)
+            );
+            let mut q = sqlx::query(&sql).bind(now);
+            for code in chunk {
+                q = q.bind(code.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in diff.new_prices.chunks(300) {
+            let sql = format!(
+                "INSERT INTO plan_prices (package_code, price, valid_from, valid_to) VALUES {} \
+                 ON CONFLICT (package_code, valid_from) DO UPDATE SET price = excluded.price, valid_to = NULL",
+                rows(chunk.len(), 3, 0).replace(')', ", NULL)")
+            );
+            let mut q = sqlx::query(&sql);
+            for (code, price) in chunk {
+                q = q.bind(code.clone()).bind(*price).bind(now);
+            }
+            q.execute(&mut *tx).await?;
         }
 
         // Retention: versions, their changes and closed prices older than it.
@@ -470,43 +476,114 @@ pub fn lowest_price_30d(prices: &[PriceInterval], now: SystemTime) -> Option<f64
         .reduce(f64::min)
 }
 
-async fn insert_change(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    version: i64,
-    code: &str,
-    kind: &str,
-    fields: &[&str],
-    before: Option<&str>,
-    after: Option<&str>,
-) -> Result<(), HistoryError> {
-    sqlx::query(
-        "INSERT INTO plan_changes (version, package_code, kind, fields, before_plan, after_plan) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(version)
-    .bind(code)
-    .bind(kind)
-    .bind(serde_json::to_string(fields).expect("strings serialise"))
-    .bind(before.map(str::to_owned))
-    .bind(after.map(str::to_owned))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// `($1, $2), ($3, $4)`: `count` tuples of `width` numbered placeholders,
+/// numbered after `skip` (numbered `$n` work on both backends; sqlx's query
+/// builder writes `?` for the Any driver, which PostgreSQL rejects).
+fn rows(count: usize, width: usize, skip: usize) -> String {
+    let mut out = String::with_capacity(count * width * 5);
+    for r in 0..count {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(skip + r * width + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
 }
 
-async fn close_price(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    code: &str,
-    now: i64,
-) -> Result<(), HistoryError> {
-    sqlx::query(
-        "UPDATE plan_prices SET valid_to = $1 WHERE package_code = $2 AND valid_to IS NULL",
-    )
-    .bind(now)
-    .bind(code)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// One change row to store.
+struct ChangeRow {
+    code: String,
+    kind: &'static str,
+    fields: Vec<&'static str>,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+/// What storing a new plan set writes, computed in memory first so the
+/// writes go out in a few multi-row statements.
+struct Diff {
+    changes: Vec<ChangeRow>,
+    upserts: Vec<(String, String)>,
+    removed: Vec<String>,
+    closed_prices: Vec<String>,
+    new_prices: Vec<(String, f64)>,
+}
+
+impl Diff {
+    /// `first`: the first version ever stored has no change rows.
+    fn between(
+        previous: &BTreeMap<String, String>,
+        next: &BTreeMap<String, String>,
+        first: bool,
+    ) -> Result<Self, HistoryError> {
+        let mut diff = Diff {
+            changes: Vec::new(),
+            upserts: Vec::new(),
+            removed: Vec::new(),
+            closed_prices: Vec::new(),
+            new_prices: Vec::new(),
+        };
+        for (code, after) in next {
+            let before = previous.get(code);
+            if before == Some(after) {
+                continue;
+            }
+            let after_value = parse(after)?;
+            let new_price = price_of(&after_value);
+            let (kind, fields, old_price) = match before {
+                None => ("added", Vec::new(), None),
+                Some(b) => {
+                    let b = parse(b)?;
+                    (
+                        "updated",
+                        differing_fields(&b, &after_value),
+                        Some(price_of(&b)),
+                    )
+                }
+            };
+            if !first {
+                diff.changes.push(ChangeRow {
+                    code: code.clone(),
+                    kind,
+                    fields,
+                    before: before.cloned(),
+                    after: Some(after.clone()),
+                });
+            }
+            diff.upserts.push((code.clone(), after.clone()));
+            if old_price != Some(new_price) {
+                if old_price.is_some() {
+                    diff.closed_prices.push(code.clone());
+                }
+                diff.new_prices.push((code.clone(), new_price));
+            }
+        }
+        for (code, before) in previous {
+            if next.contains_key(code) {
+                continue;
+            }
+            diff.changes.push(ChangeRow {
+                code: code.clone(),
+                kind: "removed",
+                fields: Vec::new(),
+                before: Some(before.clone()),
+                after: None,
+            });
+            diff.removed.push(code.clone());
+            diff.closed_prices.push(code.clone());
+        }
+        // Changes go out by packageCode within the version.
+        diff.changes.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(diff)
+    }
 }
 
 fn parse(json: &str) -> Result<Value, HistoryError> {
@@ -572,7 +649,9 @@ impl Recorder {
         wait: Duration,
     ) -> bool {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let plans = PlanSet::of(catalog);
+        let Ok(plans) = plan_set(catalog.clone()).await else {
+            return false;
+        };
         let attempt = tokio::time::timeout(
             wait,
             self.history
@@ -607,6 +686,12 @@ impl Recorder {
             }
         }
     }
+}
+
+/// Rendering every plan is CPU work (100k plans: tens of milliseconds): not
+/// on a request worker.
+async fn plan_set(catalog: Arc<Catalog>) -> Result<PlanSet, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(move || PlanSet::of(&catalog)).await
 }
 
 pub fn describe(error: &HistoryError) -> String {
@@ -688,6 +773,12 @@ mod tests {
         // A price from day 50 seen at day 79: the 10 ended 29 days ago.
         assert_eq!(lowest_price_30d(&prices[..2], at(79)), Some(8.0));
         assert_eq!(lowest_price_30d(&[], at(1)), None);
+    }
+
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(rows(2, 2, 0), "($1, $2), ($3, $4)");
+        assert_eq!(rows(1, 3, 1), "($2, $3, $4)");
     }
 
     #[test]

@@ -50,6 +50,11 @@ impl Encoding {
     /// The best encoding `Accept-Encoding` allows: the highest q-value among
     /// br and gzip (br on a tie), identity when neither is acceptable.
     pub fn negotiate(headers: &HeaderMap) -> Self {
+        Self::acceptable(headers).0
+    }
+
+    /// The best encoding, and whether gzip is acceptable at all.
+    pub fn acceptable(headers: &HeaderMap) -> (Self, bool) {
         let mut br: Option<f32> = None;
         let mut gzip: Option<f32> = None;
         let mut star: Option<f32> = None;
@@ -77,12 +82,29 @@ impl Encoding {
         }
         let br = br.or(star).unwrap_or(0.0);
         let gzip = gzip.or(star).unwrap_or(0.0);
-        if br <= 0.0 && gzip <= 0.0 {
+        let best = if br <= 0.0 && gzip <= 0.0 {
             Self::Identity
         } else if br >= gzip {
             Self::Brotli
         } else {
             Self::Gzip
+        };
+        (best, gzip > 0.0)
+    }
+}
+
+impl Page {
+    /// The encoding to send this page in: the client's best, except that a
+    /// page's first compressed answer is gzip when the client takes it. Most
+    /// pages of never-repeating queries are asked for once, and gzip level 1
+    /// costs half of brotli; a page asked for again earns its brotli form.
+    pub fn choose(&self, headers: &HeaderMap) -> Encoding {
+        let (best, gzip_ok) = Encoding::acceptable(headers);
+        let first = !self.seen.swap(true, std::sync::atomic::Ordering::Relaxed);
+        if best == Encoding::Brotli && gzip_ok && first && !self.has(Encoding::Brotli) {
+            Encoding::Gzip
+        } else {
+            best
         }
     }
 }
@@ -92,6 +114,8 @@ pub struct Page {
     identity: Bytes,
     gzip: OnceLock<GzipPrefix>,
     br: OnceLock<Bytes>,
+    /// Whether a compressed answer was already sent (see [`Page::choose`]).
+    seen: std::sync::atomic::AtomicBool,
 }
 
 struct GzipPrefix {
@@ -106,6 +130,7 @@ impl Page {
             identity,
             gzip: OnceLock::new(),
             br: OnceLock::new(),
+            seen: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -163,7 +163,7 @@ pub(super) fn cached(
             let encoding = if size < MIN_COMPRESS {
                 Encoding::Identity
             } else {
-                Encoding::negotiate(headers)
+                page.choose(headers)
             };
             let parts = page.encode(encoding, &tail, || {
                 state.metrics.record_compression(encoding);
