@@ -19,12 +19,15 @@ const FETCH_BUCKETS: [f64; 8] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 #[derive(Clone, Debug, Default)]
 struct Histogram {
     counts: Vec<u64>,
-    sum: f64,
+    /// Kept in whole nanoseconds: a float sum would print noise such as
+    /// `0.00019138600000000001`.
+    sum_nanos: u128,
     count: u64,
 }
 
 impl Histogram {
-    fn observe(&mut self, buckets: &[f64], value: f64) {
+    fn observe(&mut self, buckets: &[f64], elapsed: Duration) {
+        let value = elapsed.as_secs_f64();
         if self.counts.is_empty() {
             self.counts = vec![0; buckets.len()];
         }
@@ -33,7 +36,7 @@ impl Histogram {
                 *slot += 1;
             }
         }
-        self.sum += value;
+        self.sum_nanos += elapsed.as_nanos();
         self.count += 1;
     }
 
@@ -52,7 +55,8 @@ impl Histogram {
         } else {
             format!("{{{labels}}}")
         };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let sum = crate::numbers::round_to(self.sum_nanos as f64 / 1e9, 9);
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
         let _ = writeln!(out, "{name}_count{braces} {}", self.count);
     }
 }
@@ -91,7 +95,7 @@ impl Metrics {
         by_status
             .entry((method, status))
             .or_default()
-            .observe(&BUCKETS, latency.as_secs_f64());
+            .observe(&BUCKETS, latency);
     }
 
     pub fn record_sync(&self, outcome: Outcome) {
@@ -109,7 +113,7 @@ impl Metrics {
         self.fetch
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .observe(&FETCH_BUCKETS, elapsed.as_secs_f64());
+            .observe(&FETCH_BUCKETS, elapsed);
         self.fetch_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 pub use plan::{CountryCode, DropCounts, DropReason, Plan};
-pub use store::{CatalogStore, RefreshRecord, SyncStatus};
+pub use store::{CatalogStore, Published, RefreshRecord, SyncStatus};
 
 use crate::upstream::wire::WireFeed;
 

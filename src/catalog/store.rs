@@ -1,11 +1,12 @@
-//! Where the current catalog lives. Both the catalog and the sync status sit
-//! behind atomic pointers: a request loads them without locking, a sync swaps
-//! a whole new value in.
+//! Where the current catalog lives. The catalog and its sync status are
+//! published together behind one atomic pointer: a request loads both without
+//! locking and always sees a matching pair (never a new catalog with the old
+//! `stale` flag); a sync swaps a whole new pair in.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 
 use super::Catalog;
 use super::sync::Outcome;
@@ -30,10 +31,16 @@ pub struct SyncStatus {
     pub next_sync_at: Option<SystemTime>,
 }
 
+/// A catalog and the status it was published with.
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    pub catalog: Option<Arc<Catalog>>,
+    pub status: Arc<SyncStatus>,
+}
+
 #[derive(Default)]
 pub struct CatalogStore {
-    catalog: ArcSwapOption<Catalog>,
-    status: ArcSwap<SyncStatus>,
+    current: ArcSwap<Published>,
 }
 
 impl CatalogStore {
@@ -41,18 +48,24 @@ impl CatalogStore {
         Self::default()
     }
 
+    /// The catalog and its status, as one consistent pair.
+    pub fn view(&self) -> Arc<Published> {
+        self.current.load_full()
+    }
+
     pub fn catalog(&self) -> Option<Arc<Catalog>> {
-        self.catalog.load_full()
+        self.current.load().catalog.clone()
     }
 
     pub fn status(&self) -> Arc<SyncStatus> {
-        self.status.load_full()
+        self.current.load().status.clone()
     }
 
-    /// Swaps in a freshly synced catalog.
+    /// Swaps in a freshly synced catalog and its status in one step.
     pub fn publish(&self, catalog: Arc<Catalog>, outcome: Outcome, at: SystemTime) {
-        self.catalog.store(Some(catalog));
-        self.update_status(|s| {
+        self.update(|p| {
+            p.catalog = Some(catalog.clone());
+            let s = Arc::make_mut(&mut p.status);
             s.last_refresh = Some(RefreshRecord { at, outcome });
             s.last_success = Some(at);
             s.stale = false;
@@ -62,14 +75,13 @@ impl CatalogStore {
     /// Installs a catalog loaded from a snapshot: served, but stale until a sync
     /// succeeds. Never replaces a catalog that is already there.
     pub fn restore(&self, catalog: Arc<Catalog>) {
-        let prev = self
-            .catalog
-            .compare_and_swap(&None::<Arc<Catalog>>, Some(catalog));
-        if prev.is_some() {
-            return;
-        }
         let at = SystemTime::now();
-        self.update_status(|s| {
+        self.update(|p| {
+            if p.catalog.is_some() {
+                return;
+            }
+            p.catalog = Some(catalog.clone());
+            let s = Arc::make_mut(&mut p.status);
             s.stale = true;
             s.last_refresh.get_or_insert(RefreshRecord {
                 at,
@@ -92,8 +104,12 @@ impl CatalogStore {
     }
 
     fn update_status(&self, f: impl Fn(&mut SyncStatus)) {
-        self.status.rcu(|current| {
-            let mut next = SyncStatus::clone(current);
+        self.update(|p| f(Arc::make_mut(&mut p.status)));
+    }
+
+    fn update(&self, f: impl Fn(&mut Published)) {
+        self.current.rcu(|current| {
+            let mut next = Published::clone(current);
             f(&mut next);
             next
         });

@@ -4,11 +4,12 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
+
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 
+use super::extract::AdminAuth;
 use super::{ApiError, AppState};
 use crate::config::parse_flag;
 use crate::query::{QueryError, parse_pairs};
@@ -31,24 +32,9 @@ async fn admin_other_method(State(state): State<AppState>) -> ApiError {
 
 async fn admin_refresh(
     State(state): State<AppState>,
+    _: AdminAuth,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(token) = &state.admin_token else {
-        return Err(ApiError::not_found_route());
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .unwrap_or("");
-    if !token.constant_time_eq(presented.as_bytes()) {
-        return Err(ApiError::Unauthorized);
-    }
     let pairs = parse_pairs(raw.as_deref(), &["accept_shrink"])?;
     // A bare `?accept_shrink` means yes; otherwise the same words as the flags.
     let accept_shrink = match pairs.first().map(|(_, v)| v.as_str()) {

@@ -6,6 +6,7 @@ mod admin;
 mod countries;
 pub mod encoding;
 pub mod error;
+mod extract;
 mod health;
 mod history;
 mod mcp;
@@ -14,6 +15,7 @@ pub mod openapi;
 mod ops;
 mod plans;
 mod respond;
+mod shapes;
 mod trips;
 mod ui;
 

@@ -189,22 +189,6 @@ pub(super) fn cached(
     response
 }
 
-/// `"catalog":{updatedAt, ageSeconds, stale, planCount}}`: the end of a
-/// `/plans` body, rendered per request because the age changes.
-pub(super) fn catalog_meta_tail(catalog: &Catalog, status: &SyncStatus) -> Bytes {
-    let age = SystemTime::now()
-        .duration_since(catalog.updated_at())
-        .unwrap_or_default()
-        .as_secs();
-    Bytes::from(format!(
-        "\"catalog\":{{\"updatedAt\":\"{}\",\"ageSeconds\":{age},\"stale\":{},\"planCount\":{},\"version\":{}}}}}",
-        catalog.updated_at_rfc3339(),
-        status.stale,
-        catalog.len(),
-        catalog.version()
-    ))
-}
-
 /// A body made of ready chunks, sent without joining them: a cached page and
 /// its per-request tail go out without copying the page.
 pub(super) struct Chunks {

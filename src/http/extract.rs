@@ -1,0 +1,118 @@
+//! Cross-cutting inputs as extractors, each rejecting with [`ApiError`], so a
+//! handler body is only its own logic: the typed query of a route, the
+//! catalog view (catalog and sync status published together) and admin auth.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::{ApiError, AppState};
+use crate::catalog::{Catalog, SyncStatus};
+use crate::query::{PlanQuery, QueryError, parse_pairs, parse_ref};
+use crate::referral::RefCode;
+use crate::trips::TripQuery;
+
+/// A query string parsed into a route's typed parameters.
+pub(super) trait FromQuery: Sized {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError>;
+}
+
+impl FromQuery for PlanQuery {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        PlanQuery::parse(raw)
+    }
+}
+
+impl FromQuery for TripQuery {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        TripQuery::parse(raw)
+    }
+}
+
+/// Routes that take only `ref` (and the ignored `key`).
+pub(super) struct RefOnly(pub Option<RefCode>);
+
+impl FromQuery for RefOnly {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        let pairs = parse_pairs(raw, &["ref"])?;
+        Ok(Self(match pairs.first() {
+            Some((_, value)) => Some(parse_ref(value)?),
+            None => None,
+        }))
+    }
+}
+
+/// Routes that take no parameters (a `key` is still ignored).
+pub(super) struct NoParameters;
+
+impl FromQuery for NoParameters {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        parse_pairs(raw, &[]).map(|_| Self)
+    }
+}
+
+/// `Query<PlanQuery>`: the route's parameters, or the JSON 400 naming the one
+/// at fault.
+pub(super) struct Query<T>(pub T);
+
+impl<T: FromQuery, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self(T::from_query(parts.uri.query())?))
+    }
+}
+
+/// The catalog a request reads and the status published with it; 503
+/// `catalog_unavailable` before the first catalog.
+pub(super) struct CatalogView {
+    pub catalog: Arc<Catalog>,
+    pub status: Arc<SyncStatus>,
+}
+
+impl FromRequestParts<AppState> for CatalogView {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let published = state.store.view();
+        let catalog = published
+            .catalog
+            .clone()
+            .ok_or(ApiError::CatalogUnavailable)?;
+        Ok(Self {
+            catalog,
+            status: published.status.clone(),
+        })
+    }
+}
+
+/// `Authorization: Bearer ADMIN_TOKEN`, compared in constant time; 404 when
+/// no token is configured (the admin route does not exist then), 401 otherwise.
+pub(super) struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = &state.admin_token else {
+            return Err(ApiError::not_found_route());
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .unwrap_or("");
+        if token.constant_time_eq(presented.as_bytes()) {
+            Ok(Self)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
