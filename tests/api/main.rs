@@ -10,5 +10,6 @@ mod mcp;
 mod partners;
 mod process;
 mod query;
+mod shapes;
 mod sync;
 mod trips;
