@@ -248,7 +248,7 @@ pub fn demo_previous_catalog() -> Catalog {
     let mut retired = plans.pop().expect("the demo has plans");
     for (_, plan) in plans.iter_mut().enumerate().filter(|(i, _)| i % 97 == 3) {
         // Prices were cut since: the older price was higher.
-        plan.retail_price = plan.retail_price + 1.0;
+        plan.retail_price += 1.0;
     }
     retired.package_code = "DEMO-RETIRED-1".into();
     retired.name = format!("{} (retired)", retired.name);

@@ -111,7 +111,7 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
 /// On-the-fly compression for the routes that do not serve cached pages
 /// (OpenAPI, the page and widget, metrics, MCP answers); catalog pages arrive
 /// already encoded (see `encoding`), so their bodies are not wrapped.
-pub(super) fn compression() -> CompressionLayer<impl Predicate + Clone> {
+pub(super) fn compression() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new()
         .quality(tower_http::CompressionLevel::Fastest)
         .compress_when(
