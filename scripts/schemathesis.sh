@@ -6,25 +6,13 @@
 # JSON Schema cannot express are in schemathesis.toml, with the reasons.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
-venv=.venv-ci/schemathesis
-if [ ! -x "$venv/bin/st" ]; then
-    python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install -q --disable-pip-version-check -r tests/schemathesis/requirements.txt
-
-cargo build --locked -q
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-LISTEN_ADDR=127.0.0.1:$port DEMO=1 ADMIN_TOKEN="st-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" \
-    target/debug/cmg-feed-proxy >/tmp/schemathesis-server.log 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+venv_with .venv-ci/schemathesis tests/schemathesis/requirements.txt
+port=$(free_port)
+start_demo "$port" ADMIN_TOKEN="st-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 set +e
-timeout 600 "$venv/bin/st" run "http://127.0.0.1:$port/openapi.json" \
+timeout 600 .venv-ci/schemathesis/bin/st run "http://127.0.0.1:$port/openapi.json" \
     --checks all --exclude-checks ignored_auth \
     --max-examples 50 --seed 20261202 --no-color
 status=$?

@@ -168,8 +168,8 @@ async fn seed_demo_history(history: &History, catalog: &Catalog) {
     let now = SystemTime::now();
     let previous = synthetic::demo_previous_catalog();
     for (generation, (plans, at)) in [
-        (PlanSet::of(&previous), now - 2 * day),
-        (PlanSet::of(catalog), now - day),
+        (Arc::new(PlanSet::of(&previous)), now - 2 * day),
+        (Arc::new(PlanSet::of(catalog)), now - day),
     ]
     .into_iter()
     .enumerate()

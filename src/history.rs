@@ -72,8 +72,14 @@ fn backend(url: &str) -> Result<Backend, String> {
 
 /// A plan set as stored: packageCode -> upstream JSON (no ref).
 pub struct PlanSet {
-    plans: BTreeMap<String, String>,
+    plans: BTreeMap<String, PlanEntry>,
     hash: u64,
+}
+
+/// One plan as stored, with its price (so added plans need no JSON parse).
+struct PlanEntry {
+    json: String,
+    price: f64,
 }
 
 impl PlanSet {
@@ -84,11 +90,14 @@ impl PlanSet {
             catalog.write_plan(&mut json, i, None, true);
             plans.insert(
                 catalog.package_code(i).to_owned(),
-                String::from_utf8(json).expect("rendered JSON is UTF-8"),
+                PlanEntry {
+                    json: String::from_utf8(json).expect("rendered JSON is UTF-8"),
+                    price: catalog.retail_price(i),
+                },
             );
         }
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        for (code, json) in &plans {
+        for (code, PlanEntry { json, .. }) in &plans {
             hasher.update(code.as_bytes());
             hasher.update(&[0]);
             hasher.update(json.as_bytes());
@@ -230,7 +239,7 @@ impl History {
     /// an older one arriving late returns `None` without writing.
     pub async fn record(
         &self,
-        plans: &PlanSet,
+        plans: &Arc<PlanSet>,
         at: SystemTime,
         generation: u64,
     ) -> Result<Option<u64>, HistoryError> {
@@ -258,7 +267,7 @@ impl History {
         Ok(Some(version))
     }
 
-    async fn try_record(&self, plans: &PlanSet, at: SystemTime) -> Result<u64, HistoryError> {
+    async fn try_record(&self, plans: &Arc<PlanSet>, at: SystemTime) -> Result<u64, HistoryError> {
         let now = millis(at);
         let hash = format!("{:016x}", plans.hash);
         let mut tx = self.pool.begin().await?;
@@ -300,7 +309,13 @@ impl History {
         for row in stored {
             previous.insert(row.try_get(0)?, row.try_get(1)?);
         }
-        let diff = Diff::between(&previous, &plans.plans, latest.is_none())?;
+        // Diffing 100k plans is CPU work: not on a request worker.
+        let first = latest.is_none();
+        let next = plans.clone();
+        let diff =
+            tokio::task::spawn_blocking(move || Diff::between(&previous, &next.plans, first))
+                .await
+                .map_err(|e| HistoryError::Corrupt(format!("diff task failed: {e}")))??;
 
         for chunk in diff.changes.chunks(100) {
             let sql = format!(
@@ -521,7 +536,7 @@ impl Diff {
     /// `first`: the first version ever stored has no change rows.
     fn between(
         previous: &BTreeMap<String, String>,
-        next: &BTreeMap<String, String>,
+        next: &BTreeMap<String, PlanEntry>,
         first: bool,
     ) -> Result<Self, HistoryError> {
         let mut diff = Diff {
@@ -531,22 +546,17 @@ impl Diff {
             closed_prices: Vec::new(),
             new_prices: Vec::new(),
         };
-        for (code, after) in next {
+        for (code, PlanEntry { json: after, price }) in next {
             let before = previous.get(code);
             if before == Some(after) {
                 continue;
             }
-            let after_value = parse(after)?;
-            let new_price = price_of(&after_value);
+            let new_price = crate::numbers::clean(*price);
             let (kind, fields, old_price) = match before {
                 None => ("added", Vec::new(), None),
                 Some(b) => {
-                    let b = parse(b)?;
-                    (
-                        "updated",
-                        differing_fields(&b, &after_value),
-                        Some(price_of(&b)),
-                    )
+                    let (b, a) = (parse(b)?, parse(after)?);
+                    ("updated", differing_fields(&b, &a), Some(price_of(&b)))
                 }
             };
             if !first {
@@ -652,6 +662,7 @@ impl Recorder {
         let Ok(plans) = plan_set(catalog.clone()).await else {
             return false;
         };
+        let plans = Arc::new(plans);
         let attempt = tokio::time::timeout(
             wait,
             self.history
@@ -708,7 +719,10 @@ async fn retry_loop(history: Arc<History>, mut rx: watch::Receiver<Option<(Arc<C
             let Some((catalog, generation)) = rx.borrow_and_update().clone() else {
                 break;
             };
-            let plans = PlanSet::of(&catalog);
+            let Ok(plans) = plan_set(catalog.clone()).await else {
+                break;
+            };
+            let plans = Arc::new(plans);
             match history
                 .record(&plans, catalog.updated_at(), generation)
                 .await

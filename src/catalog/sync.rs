@@ -20,7 +20,7 @@ use crate::upstream::{FetchError, UpstreamClient};
 
 /// The longest a sync waits for the history database before serving the new
 /// catalog anyway.
-const RECORD_WAIT: Duration = Duration::from_secs(2);
+const RECORD_WAIT: Duration = Duration::from_millis(500);
 
 /// The longest `message` a sync report carries.
 const MAX_MESSAGE: usize = 300;

@@ -8,13 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
-use bytes::Bytes;
 
 use super::extract::{CatalogView, Query, RefOnly};
-use super::respond::{self, JSON, Payload};
+use super::respond::{self, JSON, PageKey, Payload};
 use super::{ApiError, AppState, shapes};
 use crate::query::PlanQuery;
-use crate::referral::RefCode;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -26,29 +24,22 @@ pub(super) fn router() -> Router<AppState> {
 async fn plans_list(
     State(state): State<AppState>,
     Query(query): Query<PlanQuery>,
-    CatalogView { catalog, status }: CatalogView,
+    view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let who = respond::attribute(&state, query.ref_code.clone(), &headers)?;
     let canonical = query.canonical();
     let ref_code = who.ref_code.as_ref();
-    let etag = respond::etag(&catalog, status.stale, "plans", &canonical, ref_code);
-    let max_age = respond::max_age(&state, &status);
-    Ok(respond::cached(
-        &state,
-        &headers,
-        &etag,
-        max_age,
-        JSON,
-        || {
-            let key = format!("plans|{canonical}|{}", ref_code.map_or("", RefCode::as_str));
-            let page = state.responses.get_with(&catalog, &state.store, &key, || {
-                let selection = query.run(&catalog);
-                Bytes::from(shapes::plan_page(&catalog, &selection, &query, ref_code))
-            });
-            Payload::Page(page, shapes::catalog_block(&catalog, &status))
-        },
-    ))
+    let key = PageKey {
+        route: "plans",
+        query: &canonical,
+        ref_code,
+        with_catalog_block: true,
+    };
+    Ok(respond::page(&state, &headers, &view, key, || {
+        let selection = query.run(&view.catalog);
+        shapes::plan_page(&view.catalog, &selection, &query, ref_code)
+    }))
 }
 
 async fn plans_show(
@@ -86,29 +77,22 @@ async fn plans_show(
 async fn aggregator_mirror(
     State(state): State<AppState>,
     Query(RefOnly(explicit)): Query<RefOnly>,
-    CatalogView { catalog, status }: CatalogView,
+    view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let who = respond::attribute(&state, explicit, &headers)?;
     let ref_code = who.ref_code.as_ref();
-    let etag = respond::etag(&catalog, false, "mirror", "", ref_code);
-    let max_age = respond::max_age(&state, &status);
-    Ok(respond::cached(
-        &state,
-        &headers,
-        &etag,
-        max_age,
-        JSON,
-        || {
-            let key = format!("mirror|{}", ref_code.map_or("", RefCode::as_str));
-            let page = state.responses.get_with(&catalog, &state.store, &key, || {
-                let mut out = Vec::with_capacity(catalog.len() * 420 + 128);
-                catalog.write_feed(&mut out, ref_code, &[]);
-                Bytes::from(out)
-            });
-            Payload::Page(page, Bytes::new())
-        },
-    ))
+    let key = PageKey {
+        route: "mirror",
+        query: "",
+        ref_code,
+        with_catalog_block: false,
+    };
+    Ok(respond::page(&state, &headers, &view, key, || {
+        let mut out = Vec::with_capacity(view.catalog.len() * 420 + 128);
+        view.catalog.write_feed(&mut out, ref_code, &[]);
+        out
+    }))
 }
 
 fn truncate(s: &str) -> String {

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
 use super::encoding::{Encoding, MIN_COMPRESS, Page};
+use super::extract::CatalogView;
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
 use crate::referral::RefCode;
@@ -120,6 +121,48 @@ fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 /// The opaque part of an entity tag (`If-None-Match` compares weakly).
 fn weak(tag: &str) -> &str {
     tag.strip_prefix("W/").unwrap_or(tag)
+}
+
+/// What identifies a cached catalog page: the route, its normalised query and
+/// the ref; `with_catalog_block` when the body ends with the per-request
+/// `catalog` block (then staleness is part of the tag too).
+pub(super) struct PageKey<'a> {
+    pub route: &'static str,
+    pub query: &'a str,
+    pub ref_code: Option<&'a RefCode>,
+    pub with_catalog_block: bool,
+}
+
+/// The one responder for "a cached catalog page": ETag and 304,
+/// `Cache-Control`, the page from the response cache (rendered on a miss) in
+/// the negotiated encoding, and the `catalog` block when the shape has one.
+pub(super) fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    view: &CatalogView,
+    key: PageKey<'_>,
+    render: impl FnOnce() -> Vec<u8>,
+) -> Response {
+    let CatalogView { catalog, status } = view;
+    let stale = key.with_catalog_block && status.stale;
+    let etag = etag(catalog, stale, key.route, key.query, key.ref_code);
+    cached(state, headers, &etag, max_age(state, status), JSON, || {
+        let cache_key = format!(
+            "{}|{}|{}",
+            key.route,
+            key.query,
+            key.ref_code.map_or("", RefCode::as_str)
+        );
+        let page = state
+            .responses
+            .get_with(catalog, &state.store, &cache_key, || Bytes::from(render()));
+        let tail = if key.with_catalog_block {
+            super::shapes::catalog_block(catalog, status)
+        } else {
+            Bytes::new()
+        };
+        Payload::Page(page, tail)
+    })
 }
 
 /// What a cached response sends.
