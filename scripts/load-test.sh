@@ -107,7 +107,7 @@ WORKLOADS=(
 
 echo "==> $PLANS plans; proxy (1 worker thread) and nginx (1 worker) on cpu $SERVER_CPU, wrk -t1 -c$CONNS -d$DURATION on cpu $CLIENT_CPU; $(nproc) cores, $(uname -m); $RUNS runs"
 echo "    nginx: identity = static+sendfile; browser cached = gzip_static; browser never-repeating = gzip on, level 1"
-results="$work/results.txt"
+results="$work/results.txt"; : > "$results"
 for run in $(seq 1 "$RUNS"); do
   for w in "${WORKLOADS[@]}"; do
     IFS='|' read -r name proxy_args nginx_args <<<"$w"

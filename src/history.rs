@@ -630,8 +630,10 @@ pub fn scrub_error(error: &sqlx::Error) -> String {
 #[derive(Clone)]
 pub struct Recorder {
     history: Arc<History>,
-    pending: watch::Sender<Option<(Arc<Catalog>, u64)>>,
+    pending: Arc<watch::Sender<Option<(Arc<Catalog>, u64)>>>,
     generation: Arc<AtomicU64>,
+    /// The content hash and version of the catalog recorded last.
+    last: Arc<std::sync::Mutex<Option<(u64, u64)>>>,
 }
 
 impl Recorder {
@@ -640,8 +642,9 @@ impl Recorder {
         tokio::spawn(retry_loop(history.clone(), rx));
         Self {
             history,
-            pending,
+            pending: Arc::new(pending),
             generation: Arc::new(AtomicU64::new(0)),
+            last: Arc::new(std::sync::Mutex::new(None)),
         }
     }
 
@@ -649,47 +652,91 @@ impl Recorder {
         &self.history
     }
 
-    /// Records `catalog`, waiting at most `wait`; on failure or timeout it
-    /// gets a provisional number and keeps being retried in the background.
-    /// Returns whether the stored number is known.
+    /// Records `catalog`, waiting at most `wait`. A catalog with the content
+    /// last recorded takes its version without touching the database. When
+    /// the write takes longer, the catalog gets a provisional number and the
+    /// write goes on in the background (it is not cancelled and redone); a
+    /// failed write is retried with backoff. Returns whether the stored number
+    /// is known.
     pub async fn record(
         &self,
         catalog: &Arc<Catalog>,
         previous: Option<&Catalog>,
         wait: Duration,
     ) -> bool {
+        let known = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((hash, version)) = known {
+            if hash == catalog.content_hash() {
+                catalog.set_version(version);
+                return true;
+            }
+        }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let Ok(plans) = plan_set(catalog.clone()).await else {
-            return false;
+        let mut write = tokio::spawn({
+            let history = self.history.clone();
+            let catalog = catalog.clone();
+            async move {
+                let plans = plan_set(catalog.clone())
+                    .await
+                    .map_err(|e| HistoryError::Corrupt(format!("plan set task failed: {e}")))?;
+                history
+                    .record(&Arc::new(plans), catalog.updated_at(), generation)
+                    .await
+            }
+        });
+        let provisional = match previous {
+            Some(p) if p.content_hash() == catalog.content_hash() => p.version(),
+            Some(p) => p.version() + 1,
+            None => 1,
         };
-        let plans = Arc::new(plans);
-        let attempt = tokio::time::timeout(
-            wait,
-            self.history
-                .record(&plans, catalog.updated_at(), generation),
-        )
-        .await;
-        match attempt {
+        match tokio::time::timeout(wait, &mut write).await {
+            Ok(outcome) => self.settle(catalog, generation, outcome, provisional),
+            Err(_) => {
+                tracing::info!("recording the catalog version takes a while; serving it meanwhile");
+                catalog.set_version(provisional);
+                let this = self.clone();
+                let catalog = catalog.clone();
+                tokio::spawn(async move {
+                    let outcome = write.await;
+                    this.settle(&catalog, generation, outcome, provisional);
+                });
+                false
+            }
+        }
+    }
+
+    /// Applies a finished write: the stored number, or a provisional one and
+    /// a background retry.
+    fn settle(
+        &self,
+        catalog: &Arc<Catalog>,
+        generation: u64,
+        outcome: Result<Result<Option<u64>, HistoryError>, tokio::task::JoinError>,
+        provisional: u64,
+    ) -> bool {
+        match outcome {
             Ok(Ok(Some(version))) => {
                 catalog.set_version(version);
-                self.pending.send_replace(None);
+                *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((catalog.content_hash(), version));
+                self.pending.send_if_modified(|pending| {
+                    let stale = pending.as_ref().is_some_and(|(_, g)| *g <= generation);
+                    if stale {
+                        *pending = None;
+                    }
+                    stale
+                });
                 true
             }
+            // A newer catalog was recorded first; this one is no longer served.
             Ok(Ok(None)) => true,
             failed => {
-                match failed {
-                    Ok(Err(e)) => {
-                        tracing::warn!(error.cause_chain = %describe(&e), "cannot record the catalog version; retrying in the background")
-                    }
-                    _ => tracing::warn!(
-                        "recording the catalog version timed out; retrying in the background"
-                    ),
-                }
-                let provisional = match previous {
-                    Some(p) if p.content_hash() == catalog.content_hash() => p.version(),
-                    Some(p) => p.version() + 1,
-                    None => 1,
+                let cause = match failed {
+                    Ok(Err(e)) => describe(&e),
+                    Err(e) => format!("record task failed: {e}"),
+                    Ok(Ok(_)) => unreachable!("handled above"),
                 };
+                tracing::warn!(error.cause_chain = %cause, "cannot record the catalog version; retrying in the background");
                 catalog.set_version(provisional);
                 self.pending
                     .send_replace(Some((catalog.clone(), generation)));

@@ -312,3 +312,28 @@ async fn two_instances_on_one_postgres_agree_on_versions() {
     one.stop().await;
     two.stop().await;
 }
+
+#[tokio::test]
+async fn a_database_that_is_down_never_stops_syncs_or_leaks_its_password() {
+    let db = "--database-url=postgres://cmg:db-pass-5ecret@127.0.0.1:1/cmg";
+    let app = spawn_ready(v1(), &[ADMIN_ARG, db]).await;
+    let (status, plans) = app.get_json("/plans").await;
+    assert_eq!(status, 200);
+    assert_eq!(plans["catalog"]["version"], 1, "a provisional version");
+    app.upstream.set(Reply::Json(v2()));
+    let report = app.refresh().await;
+    assert_eq!(report["outcome"], "ok", "the new catalog is swapped in");
+    let (_, plans) = app.get_json("/plans").await;
+    assert_eq!(plans["total"], 3);
+    assert_eq!(plans["catalog"]["version"], 2);
+    let response = app.get("/changes?since=0").await;
+    assert_eq!(response.status(), 503);
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains("db-pass-5ecret") && !text.contains("127.0.0.1:1"),
+        "{text}"
+    );
+    let metrics = app.metrics().await;
+    assert!(!metrics.contains("db-pass-5ecret"));
+    app.stop().await;
+}

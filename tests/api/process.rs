@@ -160,9 +160,15 @@ fn help_lists_every_variable_and_never_prints_secret_values() {
         .arg("--help")
         .env("CMG_API_KEY", KEY)
         .env("ADMIN_TOKEN", "admin-secret-value")
-        .env("CMG_FEED_URL", "https://mirror.example/feed?x=private"));
+        .env("CMG_FEED_URL", "https://mirror.example/feed?x=private")
+        .env("DATABASE_URL", "postgres://cmg:db-help-pass@db.example/cmg"));
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
+    assert!(!help.contains("db-help-pass"));
+    assert!(
+        help.contains("shows in `ps`"),
+        "--help warns about secrets on the command line"
+    );
     for variable in [
         "CMG_API_KEY",
         "CMG_API_KEY_FILE",
@@ -176,6 +182,12 @@ fn help_lists_every_variable_and_never_prints_secret_values() {
         "CORS_ALLOW_ORIGINS",
         "ADMIN_TOKEN",
         "DEMO",
+        "CLIENT_HEADER_TIMEOUT",
+        "KEEPALIVE_TIMEOUT",
+        "MAX_CONNECTIONS",
+        "SHUTDOWN_TIMEOUT",
+        "DATABASE_URL",
+        "HISTORY_RETENTION",
         "healthcheck",
     ] {
         assert!(help.contains(variable), "{variable} in --help");
@@ -335,6 +347,10 @@ async fn the_key_never_appears_in_logs_at_trace_level_across_failure_modes() {
         .env("SNAPSHOT_PATH", dir.path().join("snap.json"))
         .env("RUST_LOG", "trace")
         .env("LOG_FORMAT", "json")
+        .env(
+            "DATABASE_URL",
+            "postgres://cmg:db-trace-pass@127.0.0.1:1/cmg",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -404,6 +420,10 @@ async fn the_key_never_appears_in_logs_at_trace_level_across_failure_modes() {
         ("snapshot", &snapshot),
     ] {
         assert!(!text.contains(KEY), "the key leaked into {name}");
+        assert!(
+            !text.contains("db-trace-pass"),
+            "the database password leaked into {name}"
+        );
         assert!(
             !text.contains("CLIENT_SENT_KEY_77"),
             "a client key leaked into {name}"
