@@ -634,6 +634,9 @@ pub struct Recorder {
     generation: Arc<AtomicU64>,
     /// The content hash and version of the catalog recorded last.
     last: Arc<std::sync::Mutex<Option<(u64, u64)>>>,
+    /// The content hash of a write still in progress: back-to-back syncs of
+    /// the same feed do not start another.
+    in_flight: Arc<std::sync::Mutex<Option<u64>>>,
 }
 
 impl Recorder {
@@ -645,6 +648,7 @@ impl Recorder {
             pending: Arc::new(pending),
             generation: Arc::new(AtomicU64::new(0)),
             last: Arc::new(std::sync::Mutex::new(None)),
+            in_flight: Arc::new(std::sync::Mutex::new(None)),
         }
     }
 
@@ -671,6 +675,19 @@ impl Recorder {
                 return true;
             }
         }
+        let provisional = match previous {
+            Some(p) if p.content_hash() == catalog.content_hash() => p.version(),
+            Some(p) => p.version() + 1,
+            None => 1,
+        };
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if *in_flight == Some(catalog.content_hash()) {
+                catalog.set_version(provisional);
+                return false;
+            }
+            *in_flight = Some(catalog.content_hash());
+        }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let mut write = tokio::spawn({
             let history = self.history.clone();
@@ -684,11 +701,6 @@ impl Recorder {
                     .await
             }
         });
-        let provisional = match previous {
-            Some(p) if p.content_hash() == catalog.content_hash() => p.version(),
-            Some(p) => p.version() + 1,
-            None => 1,
-        };
         match tokio::time::timeout(wait, &mut write).await {
             Ok(outcome) => self.settle(catalog, generation, outcome, provisional),
             Err(_) => {
@@ -714,6 +726,12 @@ impl Recorder {
         outcome: Result<Result<Option<u64>, HistoryError>, tokio::task::JoinError>,
         provisional: u64,
     ) -> bool {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if *in_flight == Some(catalog.content_hash()) {
+                *in_flight = None;
+            }
+        }
         match outcome {
             Ok(Ok(Some(version))) => {
                 catalog.set_version(version);
