@@ -627,10 +627,13 @@ pub fn scrub_error(error: &sqlx::Error) -> String {
 
 /// Records catalogs in the background when the inline attempt failed, with
 /// backoff, newest catalog first; a newer catalog replaces a pending one.
+/// A catalog waiting to be recorded, with its sync generation.
+type Pending = Option<(Arc<Catalog>, u64)>;
+
 #[derive(Clone)]
 pub struct Recorder {
     history: Arc<History>,
-    pending: Arc<watch::Sender<Option<(Arc<Catalog>, u64)>>>,
+    pending: Arc<watch::Sender<Pending>>,
     generation: Arc<AtomicU64>,
     /// The content hash and version of the catalog recorded last.
     last: Arc<std::sync::Mutex<Option<(u64, u64)>>>,
@@ -777,7 +780,7 @@ pub fn describe(error: &HistoryError) -> String {
     }
 }
 
-async fn retry_loop(history: Arc<History>, mut rx: watch::Receiver<Option<(Arc<Catalog>, u64)>>) {
+async fn retry_loop(history: Arc<History>, mut rx: watch::Receiver<Pending>) {
     while rx.changed().await.is_ok() {
         let mut delay = Duration::from_millis(500);
         loop {
