@@ -45,7 +45,7 @@ PY
 )
 while IFS= read -r cmd; do
   [ -n "$cmd" ] || continue
-  out=$(bash -c "$cmd" 2>&1); status=$?
+  out=$(bash -c "$cmd" 2>/dev/null); status=$?
   if [ $status -eq 0 ] && printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(1 if isinstance(d, dict) and "error" in d else 0)'; then
     passed=$((passed + 1))
   else
