@@ -244,16 +244,29 @@ fn bounded_method(method: &Method) -> &'static str {
 /// Credentials are never allowed.
 fn cors(state: &AppState) -> CorsLayer {
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        // POST and DELETE and the MCP headers serve browser-based MCP
+        // clients (`/mcp`); credentials are never allowed.
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::POST,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::IF_NONE_MATCH,
             header::CONTENT_TYPE,
+            header::ACCEPT,
             HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([
             header::ETAG,
             header::RETRY_AFTER,
             HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("mcp-session-id"),
         ])
         .max_age(Duration::from_secs(3600));
     match &state.settings.cors_allow_origins {

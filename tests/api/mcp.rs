@@ -165,3 +165,32 @@ async fn bad_inputs_are_tool_errors_naming_the_parameter() {
     assert_eq!((status, error_of(&body).1.as_deref()), (400, Some("ref")));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn browser_based_clients_pass_the_cors_preflight() {
+    let app = spawn_ready(simple_feed(1), &[]).await;
+    let response = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/mcp", app.address))
+        .header("Origin", "https://assistant.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type, accept, mcp-protocol-version",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let allowed = response.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_ascii_uppercase();
+    assert!(allowed.contains("POST"), "{allowed}");
+    let headers = response.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(headers.contains("mcp-protocol-version"), "{headers}");
+    app.stop().await;
+}
