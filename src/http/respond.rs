@@ -74,8 +74,8 @@ pub(super) fn attribute(
 }
 
 /// A weak validator for a response derived from `catalog`: equal catalog
-/// content and version, route, normalised query, ref and staleness give equal
-/// ETags, on every replica and release (xxh3 is fixed by its specification).
+/// content, route, normalised query, ref and staleness give equal ETags, on
+/// every replica and release (xxh3 is fixed by its specification).
 /// Weak because the body also carries `ageSeconds` and is served in several
 /// encodings.
 pub(super) fn etag(
@@ -86,8 +86,10 @@ pub(super) fn etag(
     ref_code: Option<&RefCode>,
 ) -> String {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    // Not the version number: it follows the content (a new number only with
+    // new content), and replicas with their own history databases may number
+    // the same content differently; the tag stays equal for equal content.
     hasher.update(&catalog.content_hash().to_le_bytes());
-    hasher.update(&catalog.version().to_le_bytes());
     hasher.update(&[u8::from(stale)]);
     for part in [route, query, ref_code.map_or("", RefCode::as_str)] {
         hasher.update(part.as_bytes());

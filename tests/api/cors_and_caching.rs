@@ -378,3 +378,21 @@ async fn responses_carry_nosniff_and_the_page_a_content_security_policy() {
         "{csp}"
     );
 }
+
+#[tokio::test]
+async fn replicas_on_the_same_feed_answer_the_same_weak_etags() {
+    let one = spawn_ready(simple_feed(5), &[]).await;
+    let two = spawn_ready(simple_feed(5), &[]).await;
+    for path in [
+        "/plans?country=DE&min_gb=2",
+        "/countries",
+        "/trips?stops=DE:3",
+    ] {
+        let a = one.get(path).await.headers()["etag"].clone();
+        let b = two.get(path).await.headers()["etag"].clone();
+        assert_eq!(a, b, "{path}");
+        assert!(a.to_str().unwrap().starts_with("W/\""));
+    }
+    one.stop().await;
+    two.stop().await;
+}
