@@ -88,3 +88,21 @@ async fn past_max_connections_new_ones_are_closed_and_service_recovers() {
     assert_eq!(status, 200, "probes answer once a slot frees");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn h2c_keeps_working_behind_the_same_limits() {
+    let app = spawn_ready(simple_feed(3), &["--max-connections=8"]).await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/plans?limit=2", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+    app.stop().await;
+}
