@@ -199,7 +199,10 @@ async fn restore_snapshot(store: &CatalogStore, path: &std::path::Path) {
             store.restore(Arc::new(catalog));
         }
         Ok(Ok(None)) => tracing::info!("no snapshot to restore"),
-        Ok(Err(e)) => tracing::warn!(error.cause_chain = %e, "ignoring unusable snapshot"),
+        Ok(Err(e)) => tracing::warn!(
+            error.cause_chain = %crate::telemetry::cause_chain(&e),
+            "ignoring unusable snapshot"
+        ),
         Err(e) => tracing::warn!(error.cause_chain = %e, "snapshot loading failed"),
     }
 }

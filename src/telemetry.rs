@@ -11,6 +11,18 @@ use tracing_subscriber::fmt::MakeWriter;
 use crate::config::LogFormat;
 use crate::upstream::Secret;
 
+/// An error and its sources, outermost first, for `error.cause_chain`.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 /// Installs the global subscriber. Safe to call more than once (tests): later
 /// calls are ignored.
 pub fn init(format: LogFormat, secrets: Vec<Secret>) {

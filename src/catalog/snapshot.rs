@@ -43,15 +43,25 @@ pub fn write(path: &Path, catalog: &Catalog) -> io::Result<()> {
     result
 }
 
+/// Why a snapshot could not be loaded; the cause is kept for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read the snapshot")]
+    Read(#[source] io::Error),
+    #[error("the snapshot is not valid JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("the snapshot is not a catalog")]
+    Feed(#[source] super::FeedError),
+}
+
 /// Loads a snapshot; `Ok(None)` when there is none (or it holds no plans).
-pub fn load(path: &Path) -> Result<Option<Catalog>, String> {
+pub fn load(path: &Path) -> Result<Option<Catalog>, SnapshotError> {
     let body = match fs::read(path) {
         Ok(body) => body,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read snapshot: {e}")),
+        Err(e) => return Err(SnapshotError::Read(e)),
     };
-    let corrupt = |e: &dyn std::fmt::Display| format!("snapshot is corrupt: {e}");
-    let feed = WireFeed::parse(&body).map_err(|e| corrupt(&e))?;
+    let feed = WireFeed::parse(&body).map_err(SnapshotError::Json)?;
     let updated_at = feed
         .updated_at
         .as_deref()
@@ -59,7 +69,7 @@ pub fn load(path: &Path) -> Result<Option<Catalog>, String> {
         .or_else(|| fs::metadata(path).and_then(|m| m.modified()).ok())
         .unwrap_or_else(SystemTime::now);
     let version = feed.version.unwrap_or(0);
-    let catalog = Catalog::from_wire(feed, body.len(), updated_at).map_err(|e| corrupt(&e))?;
+    let catalog = Catalog::from_wire(feed, body.len(), updated_at).map_err(SnapshotError::Feed)?;
     catalog.set_version(version);
     Ok((!catalog.is_empty()).then_some(catalog))
 }
@@ -141,7 +151,9 @@ mod tests {
         let path = dir.path().join("catalog.json");
         assert!(load(&path).unwrap().is_none());
         fs::write(&path, b"{\"success\":true,\"plans\":[{\"trunc").unwrap();
-        assert!(load(&path).unwrap_err().contains("corrupt"));
+        let error = load(&path).unwrap_err();
+        assert!(matches!(error, SnapshotError::Json(_)), "{error:?}");
+        assert!(crate::telemetry::cause_chain(&error).contains("not valid JSON: "));
     }
 
     #[test]
