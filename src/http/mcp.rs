@@ -62,6 +62,7 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
     );
     Router::new()
         .route_service("/mcp", service)
+        .route_layer(middleware::from_fn(json_errors))
         .route_layer(middleware::from_fn_with_state(state, check_ref))
         .route_layer(super::middleware::compression())
 }
@@ -88,6 +89,51 @@ async fn check_ref(
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The transport's own rejections (wrong method, `Accept` or content type,
+/// a body that is not JSON-RPC) come as plain text; they leave in the API's
+/// JSON error shape like every other error, with the transport's message.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message: String = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request rejected")
+            .to_owned()
+    } else {
+        text.chars().take(300).collect()
+    };
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        s if s.is_server_error() => ApiError::Internal(message),
+        _ => ApiError::InvalidParameter {
+            parameter: None,
+            message,
+        },
+    };
+    let mut out = error.into_response();
+    if status.is_client_error() {
+        *out.status_mut() = status;
+    }
+    if let Some(allow) = allow {
+        out.headers_mut().insert(header::ALLOW, allow);
+    }
+    out
 }
 
 /// The catalog routes, called in-process.

@@ -194,3 +194,24 @@ async fn browser_based_clients_pass_the_cors_preflight() {
     assert!(headers.contains("mcp-protocol-version"), "{headers}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn transport_rejections_are_json_errors() {
+    let app = spawn_ready(simple_feed(1), &[]).await;
+    let get = app.get("/mcp").await;
+    assert_eq!(get.status(), 405);
+    let body: Value = get.json().await.unwrap();
+    assert_eq!(error_of(&body).0, "method_not_allowed");
+    let no_accept = app
+        .client
+        .post(format!("{}/mcp", app.address))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_accept.status(), 406);
+    assert!(no_accept.headers().contains_key("x-request-id"));
+    let body: Value = no_accept.json().await.unwrap();
+    assert!(error_of(&body).0.len() > 3, "{body}");
+    app.stop().await;
+}
