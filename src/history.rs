@@ -3,8 +3,8 @@
 //!
 //! One implementation serves both backends through sqlx's `Any` driver: the
 //! SQL is the common subset (numbered `$n` parameters, `ON CONFLICT`, tuple
-//! comparison), and the schema differs only in PostgreSQL's byte-order
-//! collation for packageCodes (`migrations/`). Storing a catalog is one
+//! comparison), and the schema (`migrations/`) differs only in PostgreSQL's
+//! byte-order collation for packageCodes, added when it is applied. Storing a catalog is one
 //! transaction, serialised across replicas (an advisory lock on PostgreSQL,
 //! the write lock on SQLite) and guarded by the version primary key: the first
 //! writer of a content makes its version, later writers of the same content
@@ -205,9 +205,14 @@ impl History {
     async fn ready(&self) -> Result<(), HistoryError> {
         self.schema
             .get_or_try_init(|| async {
+                let schema = include_str!("../migrations/0001_history.sql");
+                // PostgreSQL compares text by the database's locale unless
+                // told otherwise; packageCodes are ordered bytewise everywhere.
                 let sql = match self.backend {
-                    Backend::Sqlite => include_str!("../migrations/sqlite/0001_history.sql"),
-                    Backend::Postgres => include_str!("../migrations/postgres/0001_history.sql"),
+                    Backend::Sqlite => schema.to_owned(),
+                    Backend::Postgres => {
+                        schema.replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
+                    }
                 };
                 let mut tx = self.pool.begin().await?;
                 if self.backend == Backend::Postgres {

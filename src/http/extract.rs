@@ -88,6 +88,24 @@ impl FromRequestParts<AppState> for CatalogView {
     }
 }
 
+/// The `{packageCode}` of a plan route; a code that is not valid UTF-8 is
+/// `invalid_parameter` naming `packageCode`.
+pub(super) struct PackageCode(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PackageCode {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(code)| Self(code))
+            .map_err(|_| ApiError::InvalidParameter {
+                parameter: Some("packageCode".into()),
+                message: "packageCode is not valid UTF-8".into(),
+            })
+    }
+}
+
 /// `Authorization: Bearer ADMIN_TOKEN`, compared in constant time; 404 when
 /// no token is configured (the admin route does not exist then), 401 otherwise.
 pub(super) struct AdminAuth;

@@ -6,8 +6,7 @@
 use std::time::SystemTime;
 
 use axum::Router;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -19,6 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::encoding::Page;
+use super::extract::PackageCode;
 use super::respond::{self, JSON, Payload};
 use super::{ApiError, AppState};
 use crate::history::{self, Change, HistoryError};
@@ -240,14 +240,10 @@ struct HistoryOut<'a> {
 
 async fn history_show(
     State(state): State<AppState>,
-    code: Result<Path<String>, PathRejection>,
+    PackageCode(code): PackageCode,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path(code) = code.map_err(|_| ApiError::InvalidParameter {
-        parameter: Some("packageCode".into()),
-        message: "packageCode is not valid UTF-8".into(),
-    })?;
     parse_pairs(raw.as_deref(), &[])?;
     respond::catalog(&state)?;
     let prices = state.history.prices(&code).await.map_err(unavailable)?;

@@ -3,13 +3,12 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::extract::{CatalogView, Query, RefOnly};
+use super::extract::{CatalogView, PackageCode, Query, RefOnly};
 use super::respond::{self, JSON, PageKey, Payload};
 use super::{ApiError, AppState, shapes};
 use crate::query::PlanQuery;
@@ -44,15 +43,11 @@ async fn plans_list(
 
 async fn plans_show(
     State(state): State<AppState>,
-    code: Result<Path<String>, PathRejection>,
+    PackageCode(code): PackageCode,
     Query(RefOnly(explicit)): Query<RefOnly>,
     CatalogView { catalog, status }: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path(code) = code.map_err(|_| ApiError::InvalidParameter {
-        parameter: Some("packageCode".into()),
-        message: "packageCode is not valid UTF-8".into(),
-    })?;
     let who = respond::attribute(&state, explicit, &headers)?;
     let index = catalog.index_of(&code).ok_or_else(|| {
         ApiError::NotFound(format!("no plan with packageCode {:?}", truncate(&code)))
