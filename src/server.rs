@@ -4,11 +4,13 @@
 //! * `MAX_CONNECTIONS`: a connection past the limit is closed at once; the
 //!   permit returns when a connection ends, so probes get through again as
 //!   soon as load drops.
-//! * `CLIENT_HEADER_TIMEOUT`: hyper's header read timeout; a client dripping
-//!   a request head is closed. hyper arms it whenever it waits for a head,
-//!   so it also bounds how long an idle HTTP/1.1 connection stays open.
-//! * `KEEPALIVE_TIMEOUT`: a connection with no bytes in either direction for
-//!   this long is closed (HTTP/1.1 and HTTP/2 alike).
+//! * `CLIENT_HEADER_TIMEOUT`: a connection whose request head has not
+//!   arrived within this of its first byte (or of the accept, for a new
+//!   connection) is closed, however slowly it drips. hyper's own header
+//!   timeout is not used: it is armed whenever hyper waits for a head, so it
+//!   would also cut idle keep-alive connections short.
+//! * `KEEPALIVE_TIMEOUT`: a connection with no request in progress and no
+//!   bytes in either direction for this long is closed (HTTP/1.1 and HTTP/2).
 //! * Accept errors (EMFILE under a descriptor flood) pause the loop briefly
 //!   instead of spinning.
 //! * Shutdown: stop accepting, ask every connection to finish its in-flight
@@ -54,7 +56,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.client_header_timeout)
+        .header_read_timeout(None)
         .keep_alive(true);
     builder
         .http2()
@@ -94,17 +96,24 @@ pub async fn serve(
             inner: stream,
             activity: activity.clone(),
         });
+        let (started, finished) = (activity.clone(), activity.clone());
         let service = router
             .clone()
             .map_request(move |mut request: hyper::Request<Incoming>| {
+                started.request_started();
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
+            })
+            .map_response(move |response| {
+                finished.request_finished();
+                response
             });
         let connection = builder
             .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
-        let keepalive = settings.keepalive_timeout;
+        let (header_timeout, keepalive) =
+            (settings.client_header_timeout, settings.keepalive_timeout);
         tokio::spawn(async move {
             tokio::select! {
                 result = connection => {
@@ -112,8 +121,8 @@ pub async fn serve(
                         tracing::debug!(error.cause_chain = %e, %peer, "connection ended with an error");
                     }
                 }
-                () = activity.idle_for(keepalive) => {
-                    tracing::debug!(%peer, "idle connection closed");
+                reason = activity.expired(header_timeout, keepalive) => {
+                    tracing::debug!(%peer, reason, "connection closed");
                 }
             }
             drop(permit);
@@ -130,10 +139,17 @@ pub async fn serve(
     Ok(())
 }
 
-/// The time of a connection's last byte in either direction.
+/// What a connection is doing, for its two timeouts. Times are
+/// milliseconds since the accept.
 struct Activity {
     start: Instant,
+    /// The last byte in either direction.
     last_ms: AtomicU64,
+    /// Requests handed to the service and not answered yet.
+    in_flight: AtomicU64,
+    /// When the pending request head began, plus one; 0 while none is
+    /// pending. A new connection starts with a pending head at 0 ms.
+    head_ms: AtomicU64,
 }
 
 impl Activity {
@@ -141,23 +157,64 @@ impl Activity {
         Self {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            head_ms: AtomicU64::new(1),
         }
     }
 
-    fn touch(&self) {
-        let ms = self.start.elapsed().as_millis() as u64;
-        self.last_ms.store(ms, Ordering::Relaxed);
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
     }
 
-    /// Resolves once no byte has moved for `limit`.
-    async fn idle_for(&self, limit: Duration) {
+    fn read(&self) {
+        let now = self.now_ms();
+        self.last_ms.store(now, Ordering::Relaxed);
+        // The first byte of a request head while none is in progress.
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            let _ = self
+                .head_ms
+                .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    fn wrote(&self) {
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head_ms.store(0, Ordering::Relaxed);
+    }
+
+    fn request_finished(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.wrote();
+    }
+
+    /// Resolves when the connection should be closed, saying why: a request
+    /// head not complete within `header` of its first byte, or nothing in
+    /// progress and no traffic for `idle`.
+    async fn expired(&self, header: Duration, idle: Duration) -> &'static str {
         loop {
-            let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            let deadline = last + limit;
-            if Instant::now() >= deadline {
-                return;
+            let now = self.now_ms();
+            let head = self.head_ms.load(Ordering::Relaxed);
+            let busy = self.in_flight.load(Ordering::Relaxed) > 0;
+            let (deadline, reason) = if busy {
+                // A handler is running (REQUEST_TIMEOUT bounds it): look again later.
+                (now + idle.as_millis() as u64, "")
+            } else if head != 0 {
+                (
+                    head - 1 + header.as_millis() as u64,
+                    "request head too slow",
+                )
+            } else {
+                let last = self.last_ms.load(Ordering::Relaxed);
+                (last + idle.as_millis() as u64, "idle")
+            };
+            if now >= deadline && !busy {
+                return reason;
             }
-            tokio::time::sleep_until(deadline.into()).await;
+            tokio::time::sleep(Duration::from_millis(deadline - now)).await;
         }
     }
 }
@@ -177,7 +234,7 @@ impl AsyncRead for Tracked {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
+            self.activity.read();
         }
         result
     }
@@ -191,7 +248,7 @@ impl AsyncWrite for Tracked {
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         result
     }
@@ -203,7 +260,7 @@ impl AsyncWrite for Tracked {
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         result
     }

@@ -106,3 +106,28 @@ async fn h2c_keeps_working_behind_the_same_limits() {
     assert!(response.headers().contains_key("x-request-id"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
+    let app = spawn_ready(
+        simple_feed(3),
+        &["--client-header-timeout=1s", "--keepalive-timeout=10s"],
+    )
+    .await;
+    let mut stream = TcpStream::connect(host(&app)).await.unwrap();
+    let mut buf = [0u8; 4096];
+    for round in 0..2 {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+            "round {round}"
+        );
+        // Idle longer than CLIENT_HEADER_TIMEOUT, well within KEEPALIVE_TIMEOUT.
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+    }
+    app.stop().await;
+}
