@@ -37,7 +37,7 @@ pub struct Cli {
         hide_env_values = true,
         value_name = "PATH"
     )]
-    pub api_key_file: Option<PathBuf>,
+    pub api_key_file: Option<String>,
 
     /// Upstream feed URL; http:// is accepted for tests and local mirrors.
     #[arg(long, env = "CMG_FEED_URL", hide_env_values = true, default_value = DEFAULT_FEED_URL)]
@@ -86,7 +86,7 @@ pub struct Cli {
         hide_env_values = true,
         value_name = "PATH"
     )]
-    pub snapshot_path: Option<PathBuf>,
+    pub snapshot_path: Option<String>,
 
     /// Partner registry (TOML); reloaded on SIGHUP.
     #[arg(
@@ -95,7 +95,7 @@ pub struct Cli {
         hide_env_values = true,
         value_name = "PATH"
     )]
-    pub partners_file: Option<PathBuf>,
+    pub partners_file: Option<String>,
 
     /// Comma-separated origins allowed by CORS besides partners' origins; * allows any, none only partners'.
     #[arg(
@@ -250,6 +250,22 @@ fn flag(variable: &'static str, raw: &Option<String>) -> Result<bool, ConfigErro
         })
 }
 
+/// `VAR=` counts as unset for every variable of [`Cli`] (compose files and
+/// manifests often leave them empty), so the default applies.
+///
+/// # Safety
+/// Call before any other thread exists: it changes the process environment.
+pub unsafe fn unset_empty_variables() {
+    for arg in Cli::command().get_arguments() {
+        if let Some(name) = arg.get_env() {
+            if std::env::var_os(name).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+                // SAFETY: the caller guarantees no other thread runs.
+                unsafe { std::env::remove_var(name) };
+            }
+        }
+    }
+}
+
 /// Parses a boolean flag value (`1/0`, `true/false`, `yes/no`, `on/off`).
 pub fn parse_flag(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
@@ -333,8 +349,10 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn non_empty_path(value: &Option<PathBuf>) -> Option<&Path> {
-    value.as_deref().filter(|p| !p.as_os_str().is_empty())
+/// Paths are read as text so that `VAR=` counts as unset (clap refuses an
+/// empty path before we could treat it so).
+fn non_empty_path(value: &Option<String>) -> Option<&Path> {
+    value.as_deref().filter(|p| !p.is_empty()).map(Path::new)
 }
 
 impl Cli {

@@ -12,6 +12,9 @@ use cmg_feed_proxy::config::{Cli, Command, Source};
 use cmg_feed_proxy::telemetry;
 
 fn main() -> ExitCode {
+    // SAFETY: nothing else runs yet (no runtime, no threads), so changing the
+    // environment cannot race with a reader.
+    unsafe { cmg_feed_proxy::config::unset_empty_variables() };
     let cli = Cli::parse();
     if let Some(Command::Healthcheck) = cli.command {
         return healthcheck(&cli);

@@ -523,3 +523,24 @@ async fn kill_9_during_snapshot_writes_never_leaves_a_broken_snapshot() {
         assert_eq!(catalog.len(), 20_000, "round {round}");
     }
 }
+
+#[tokio::test]
+async fn every_variable_left_empty_counts_as_unset() {
+    use clap::CommandFactory;
+    let addr = free_addr();
+    let mut cmd = command();
+    for arg in cmg_feed_proxy::config::Cli::command().get_arguments() {
+        if let Some(name) = arg.get_env() {
+            cmd.env(name, "");
+        }
+    }
+    let child = cmd
+        .env("DEMO", "1")
+        .env("LISTEN_ADDR", &addr)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = ready(child, &addr).await;
+    terminate(&child);
+    assert_eq!(exit_code(child).await, Some(0));
+}
