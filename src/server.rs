@@ -150,6 +150,9 @@ struct Activity {
     /// When the pending request head began, plus one; 0 while none is
     /// pending. A new connection starts with a pending head at 0 ms.
     head_ms: AtomicU64,
+    /// Wakes the watchdog when a request starts or ends, since that moves
+    /// its deadline.
+    changed: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -159,6 +162,7 @@ impl Activity {
             last_ms: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             head_ms: AtomicU64::new(1),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -171,9 +175,12 @@ impl Activity {
         self.last_ms.store(now, Ordering::Relaxed);
         // The first byte of a request head while none is in progress.
         if self.in_flight.load(Ordering::Relaxed) == 0 {
-            let _ = self
-                .head_ms
-                .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
+            let started =
+                self.head_ms
+                    .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
+            if started.is_ok() {
+                self.changed.notify_one();
+            }
         }
     }
 
@@ -184,11 +191,13 @@ impl Activity {
     fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.head_ms.store(0, Ordering::Relaxed);
+        self.changed.notify_one();
     }
 
     fn request_finished(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.wrote();
+        self.changed.notify_one();
     }
 
     /// Resolves when the connection should be closed, saying why: a request
@@ -214,7 +223,10 @@ impl Activity {
             if now >= deadline && !busy {
                 return reason;
             }
-            tokio::time::sleep(Duration::from_millis(deadline - now)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
+                () = self.changed.notified() => {}
+            }
         }
     }
 }

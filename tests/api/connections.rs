@@ -131,3 +131,27 @@ async fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_head_dripped_on_a_reused_connection_is_cut_at_the_header_timeout() {
+    let app = spawn_ready(
+        simple_feed(3),
+        &["--client-header-timeout=1s", "--keepalive-timeout=30s"],
+    )
+    .await;
+    let mut stream = TcpStream::connect(host(&app)).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // The next request's head starts, then drips.
+    stream.write_all(b"GET /plans HTTP/1.1\r\n").await.unwrap();
+    let took = closed_within(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the dripping head was not cut off");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    app.stop().await;
+}
