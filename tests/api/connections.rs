@@ -26,6 +26,19 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
     }
 }
 
+/// A keep-alive connection that has been answered once.
+async fn kept_alive(app: &TestApp) -> TcpStream {
+    let mut stream = TcpStream::connect(host(app)).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    stream
+}
+
 #[tokio::test]
 async fn a_slow_header_connection_is_closed_while_others_are_served() {
     let app = spawn_ready(simple_feed(3), &["--client-header-timeout=1s"]).await;
@@ -49,14 +62,7 @@ async fn an_idle_keep_alive_connection_is_closed() {
         &["--keepalive-timeout=1s", "--client-header-timeout=30s"],
     )
     .await;
-    let mut stream = TcpStream::connect(host(&app)).await.unwrap();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 1024];
-    let n = stream.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let mut stream = kept_alive(&app).await;
     let took = closed_within(&mut stream, Duration::from_secs(5))
         .await
         .expect("the idle connection stayed open");
@@ -139,14 +145,7 @@ async fn a_head_dripped_on_a_reused_connection_is_cut_at_the_header_timeout() {
         &["--client-header-timeout=1s", "--keepalive-timeout=30s"],
     )
     .await;
-    let mut stream = TcpStream::connect(host(&app)).await.unwrap();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 1024];
-    let n = stream.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let mut stream = kept_alive(&app).await;
     // The next request's head starts, then drips.
     stream.write_all(b"GET /plans HTTP/1.1\r\n").await.unwrap();
     let took = closed_within(&mut stream, Duration::from_secs(5))
