@@ -108,10 +108,6 @@ impl PlanSet {
             plans,
         }
     }
-
-    pub fn hash(&self) -> u64 {
-        self.hash
-    }
 }
 
 /// One entry of `/changes`.
@@ -658,10 +654,6 @@ impl Recorder {
             last: Arc::new(std::sync::Mutex::new(None)),
             in_flight: Arc::new(std::sync::Mutex::new(None)),
         }
-    }
-
-    pub fn history(&self) -> &Arc<History> {
-        &self.history
     }
 
     /// Records `catalog`, waiting at most `wait`. A catalog with the content

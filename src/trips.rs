@@ -151,10 +151,11 @@ impl TripQuery {
             };
         }
         let filters = catalog.prepare_filters(None, &self.speed, None);
-        // best[start][end]: the cheapest plan for stops start..end, found lazily.
-        let mut best: Vec<Vec<Option<Option<u32>>>> = vec![vec![None; n + 1]; n];
+        // best[start][end]: the leg over stops start..end with its cheapest
+        // plan (None when no plan qualifies), found once, on first use.
+        let mut best: Vec<Vec<Option<Option<Leg>>>> = vec![vec![None; n + 1]; n];
         let mut leg = |start: usize, end: usize| -> Option<Leg> {
-            let plan = *best[start][end].get_or_insert_with(|| {
+            *best[start][end].get_or_insert_with(|| {
                 let countries = self.leg_countries(start, end);
                 let days: u32 = self.stops[start..end].iter().map(|s| s.days).sum();
                 let need = self.gb_per_day * f64::from(days);
@@ -165,19 +166,19 @@ impl TripQuery {
                     .unwrap_or(&[]);
                 // Posting lists are in price order (ties by packageCode):
                 // the first plan that qualifies is the leg's plan.
-                shortest.iter().copied().find(|&i| {
+                let plan = shortest.iter().copied().find(|&i| {
                     let have = catalog.countries_of(i);
                     catalog.duration(i) >= days
                         && (catalog.data_amount(i) == 0.0 || catalog.data_amount(i) >= need)
                         && countries.iter().all(|c| have.binary_search(c).is_ok())
                         && filters.matches(i)
+                })?;
+                Some(Leg {
+                    start,
+                    end,
+                    days,
+                    plan,
                 })
-            });
-            plan.map(|plan| Leg {
-                start,
-                end,
-                days: self.stops[start..end].iter().map(|s| s.days).sum(),
-                plan,
             })
         };
 

@@ -137,10 +137,12 @@ mod tests {
         let path = dir.path().join("catalog.json");
         let at = humantime::parse_rfc3339("2026-01-02T03:04:05Z").unwrap();
         let catalog = Catalog::from_plans("demo", synthetic::plans(50, 7), at);
+        catalog.set_version(7);
         write(&path, &catalog).unwrap();
         let loaded = load(&path).unwrap().unwrap();
         assert_eq!(loaded.content_hash(), catalog.content_hash());
         assert_eq!(loaded.updated_at(), at);
+        assert_eq!(loaded.version(), 7, "the snapshot carries its version");
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "only the snapshot itself remains");
     }

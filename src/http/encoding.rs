@@ -47,13 +47,9 @@ impl Encoding {
         }
     }
 
-    /// The best encoding `Accept-Encoding` allows: the highest q-value among
-    /// br and gzip (br on a tie), identity when neither is acceptable.
-    pub fn negotiate(headers: &HeaderMap) -> Self {
-        Self::acceptable(headers).0
-    }
-
-    /// The best encoding, and whether gzip is acceptable at all.
+    /// The best encoding `Accept-Encoding` allows (the highest q-value among
+    /// br and gzip, br on a tie, identity when neither is acceptable), and
+    /// whether gzip is acceptable at all.
     pub fn acceptable(headers: &HeaderMap) -> (Self, bool) {
         let mut br: Option<f32> = None;
         let mut gzip: Option<f32> = None;
@@ -279,7 +275,7 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_str(value).unwrap(),
         );
-        Encoding::negotiate(&headers)
+        Encoding::acceptable(&headers).0
     }
 
     #[test]
@@ -293,7 +289,10 @@ mod tests {
         assert_eq!(accept("*"), Encoding::Brotli);
         assert_eq!(accept("*;q=0, gzip"), Encoding::Gzip);
         assert_eq!(accept("deflate, zstd"), Encoding::Identity);
-        assert_eq!(Encoding::negotiate(&HeaderMap::new()), Encoding::Identity);
+        assert_eq!(
+            Encoding::acceptable(&HeaderMap::new()).0,
+            Encoding::Identity
+        );
     }
 
     fn decode(encoding: Encoding, parts: [Bytes; 2]) -> Vec<u8> {

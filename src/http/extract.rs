@@ -15,7 +15,7 @@ use crate::referral::RefCode;
 use crate::trips::TripQuery;
 
 /// A query string parsed into a route's typed parameters.
-pub(super) trait FromQuery: Sized {
+pub(crate) trait FromQuery: Sized {
     fn from_query(raw: Option<&str>) -> Result<Self, QueryError>;
 }
 

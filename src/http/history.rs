@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::encoding::Page;
-use super::extract::PackageCode;
+use super::extract::{CatalogView, FromQuery, NoParameters, PackageCode, Query};
 use super::respond::{self, JSON, Payload};
 use super::{ApiError, AppState};
 use crate::history::{self, Change, HistoryError};
@@ -39,6 +39,12 @@ struct ChangesQuery {
     since: u64,
     after: Option<(u64, String)>,
     limit: usize,
+}
+
+impl FromQuery for ChangesQuery {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        parse_changes_query(raw)
+    }
 }
 
 fn parse_changes_query(raw: Option<&str>) -> Result<ChangesQuery, QueryError> {
@@ -163,11 +169,10 @@ fn raw_json(text: &Option<String>) -> Option<&RawValue> {
 
 async fn changes_list(
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    Query(query): Query<ChangesQuery>,
+    CatalogView { catalog, .. }: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let query = parse_changes_query(raw.as_deref())?;
-    let catalog = respond::catalog(&state)?;
     let current = catalog.version();
     if query.since > current {
         return Err(ApiError::InvalidParameter {
@@ -241,11 +246,10 @@ struct HistoryOut<'a> {
 async fn history_show(
     State(state): State<AppState>,
     PackageCode(code): PackageCode,
-    RawQuery(raw): RawQuery,
+    _: Query<NoParameters>,
+    _: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    parse_pairs(raw.as_deref(), &[])?;
-    respond::catalog(&state)?;
     let prices = state.history.prices(&code).await.map_err(unavailable)?;
     if prices.is_empty() {
         let shown: String = code.chars().take(64).collect();

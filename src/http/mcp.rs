@@ -29,8 +29,8 @@ use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
+use super::extract::{FromQuery, RefOnly};
 use super::{ApiError, AppState, openapi, respond};
-use crate::query::{parse_pairs, parse_ref};
 
 const INSTRUCTIONS: &str = "Tools over a catalog of eSIM data plans for travellers. \
 search_plans finds plans by country (ISO alpha-2 codes such as DE or FR,DE), data (GB), \
@@ -76,17 +76,11 @@ async fn check_ref(
     request: Request,
     next: Next,
 ) -> Response {
-    let checked = (|| {
-        let pairs = parse_pairs(raw.as_deref(), &["ref"])?;
-        let explicit = match pairs.first() {
-            Some((_, value)) => Some(parse_ref(value)?),
-            None => None,
-        };
-        respond::attribute(&state, explicit, request.headers())?;
-        Ok::<(), ApiError>(())
-    })();
+    let checked = RefOnly::from_query(raw.as_deref())
+        .map_err(ApiError::from)
+        .and_then(|RefOnly(explicit)| respond::attribute(&state, explicit, request.headers()));
     match checked {
-        Ok(()) => next.run(request).await,
+        Ok(_) => next.run(request).await,
         Err(e) => e.into_response(),
     }
 }

@@ -151,8 +151,7 @@ pub(super) fn acceptable_request_id(value: &HeaderValue) -> bool {
 }
 
 /// The first thing every request meets: a client's `x-request-id` is kept
-/// only when acceptable, and an over-long request target gets a JSON 414
-/// (after the request id and metrics layers, so it has both).
+/// only when acceptable.
 async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
     let headers = request.headers_mut();
     let mut values = headers.get_all("x-request-id").iter();
@@ -171,18 +170,14 @@ async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
 pub const MAX_URI: usize = 8 * 1024;
 
 async fn bound_uri(request: Request, next: Next) -> Response {
-    if let Some(response) = uri_too_long(&request) {
-        return response;
-    }
-    next.run(request).await
-}
-
-fn uri_too_long(request: &Request) -> Option<Response> {
     let length = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
-    (length > MAX_URI).then(|| ApiError::UriTooLong(MAX_URI).into_response())
+    if length > MAX_URI {
+        return ApiError::UriTooLong(MAX_URI).into_response();
+    }
+    next.run(request).await
 }
 
 /// `REQUEST_TIMEOUT`: past it the request is answered 503 `overloaded` and

@@ -9,36 +9,33 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::extract::{CatalogView, PackageCode, Query, RefOnly};
-use super::respond::{self, JSON, PageKey, Payload};
+use super::respond::{self, JSON, PageKey, Payload, SearchQuery};
 use super::{ApiError, AppState, shapes};
+use crate::catalog::Catalog;
 use crate::query::PlanQuery;
+use crate::referral::RefCode;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/plans", get(plans_list))
+        .route("/plans", get(respond::search::<PlanQuery>))
         .route("/plans/{packageCode}", get(plans_show))
         .route("/api/products/aggregator", get(aggregator_mirror))
 }
 
-async fn plans_list(
-    State(state): State<AppState>,
-    Query(query): Query<PlanQuery>,
-    view: CatalogView,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let who = respond::attribute(&state, query.ref_code.clone(), &headers)?;
-    let canonical = query.canonical();
-    let ref_code = who.ref_code.as_ref();
-    let key = PageKey {
-        route: "plans",
-        query: &canonical,
-        ref_code,
-        with_catalog_block: true,
-    };
-    Ok(respond::page(&state, &headers, &view, key, || {
-        let selection = query.run(&view.catalog);
-        shapes::plan_page(&view.catalog, &selection, &query, ref_code)
-    }))
+impl SearchQuery for PlanQuery {
+    const ROUTE: &'static str = "plans";
+
+    fn canonical(&self) -> String {
+        PlanQuery::canonical(self)
+    }
+
+    fn ref_code(&self) -> Option<RefCode> {
+        self.ref_code.clone()
+    }
+
+    fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8> {
+        shapes::plan_page(catalog, &self.run(catalog), self, ref_code)
+    }
 }
 
 async fn plans_show(

@@ -16,15 +16,11 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
 use super::encoding::{Encoding, MIN_COMPRESS, Page};
-use super::extract::CatalogView;
+use super::extract::{CatalogView, FromQuery, Query};
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
 use crate::referral::RefCode;
-
-/// The current catalog, or 503 `catalog_unavailable` before the first one.
-pub(super) fn catalog(state: &AppState) -> Result<Arc<Catalog>, ApiError> {
-    state.store.catalog().ok_or(ApiError::CatalogUnavailable)
-}
+use axum::extract::State;
 
 /// The referral code a request resolves to, and the partner it belongs to.
 #[derive(Debug, Default)]
@@ -165,6 +161,40 @@ pub(super) fn page(
         };
         Payload::Page(page, tail)
     })
+}
+
+/// A route's typed query whose answer is a cached page closed by the
+/// `catalog` block: `/plans` and `/trips`.
+pub(super) trait SearchQuery: FromQuery + Send + 'static {
+    /// Names the route in ETags and cache keys.
+    const ROUTE: &'static str;
+    /// Everything that shapes the answer except the ref, normalised.
+    fn canonical(&self) -> String;
+    fn ref_code(&self) -> Option<RefCode>;
+    /// The page up to the `catalog` block.
+    fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8>;
+}
+
+/// The handler of a [`SearchQuery`] route: the query, the partner it
+/// resolves to, then the cached page.
+pub(super) async fn search<Q: SearchQuery>(
+    State(state): State<AppState>,
+    Query(query): Query<Q>,
+    view: CatalogView,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = attribute(&state, query.ref_code(), &headers)?;
+    let canonical = query.canonical();
+    let ref_code = who.ref_code.as_ref();
+    let key = PageKey {
+        route: Q::ROUTE,
+        query: &canonical,
+        ref_code,
+        with_catalog_block: true,
+    };
+    Ok(page(&state, &headers, &view, key, || {
+        query.render(&view.catalog, ref_code)
+    }))
 }
 
 /// What a cached response sends.

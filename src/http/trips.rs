@@ -1,36 +1,30 @@
 //! `GET /trips`: the cheapest ways to cover a multi-country itinerary.
 
-use super::extract::{CatalogView, Query};
-use super::respond::{self, PageKey};
-use super::{ApiError, AppState, shapes};
-use crate::trips::TripQuery;
 use axum::Router;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use axum::routing::get;
 
+use super::respond::{self, SearchQuery};
+use super::{AppState, shapes};
+use crate::catalog::Catalog;
+use crate::referral::RefCode;
+use crate::trips::TripQuery;
+
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/trips", get(trips_quote))
+    Router::new().route("/trips", get(respond::search::<TripQuery>))
 }
 
-async fn trips_quote(
-    State(state): State<AppState>,
-    Query(query): Query<TripQuery>,
-    view: CatalogView,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let who = respond::attribute(&state, query.ref_code.clone(), &headers)?;
-    let canonical = query.canonical();
-    let ref_code = who.ref_code.as_ref();
-    let key = PageKey {
-        route: "trips",
-        query: &canonical,
-        ref_code,
-        with_catalog_block: true,
-    };
-    Ok(respond::page(&state, &headers, &view, key, || {
-        let plan = query.run(&view.catalog);
-        shapes::trip_quote(&view.catalog, &query, &plan, ref_code)
-    }))
+impl SearchQuery for TripQuery {
+    const ROUTE: &'static str = "trips";
+
+    fn canonical(&self) -> String {
+        TripQuery::canonical(self)
+    }
+
+    fn ref_code(&self) -> Option<RefCode> {
+        self.ref_code.clone()
+    }
+
+    fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8> {
+        shapes::trip_quote(catalog, self, &self.run(catalog), ref_code)
+    }
 }

@@ -96,7 +96,7 @@ async fn past_max_connections_new_ones_are_closed_and_service_recovers() {
 }
 
 #[tokio::test]
-async fn h2c_keeps_working_behind_the_same_limits() {
+async fn h2c_is_served_through_the_same_stack() {
     let app = spawn_ready(simple_feed(3), &["--max-connections=8"]).await;
     let client = reqwest::Client::builder()
         .http2_prior_knowledge()

@@ -337,3 +337,31 @@ async fn a_database_that_is_down_never_stops_syncs_or_leaks_its_password() {
     assert!(!metrics.contains("db-pass-5ecret"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_ships_two_versions_with_changes_and_history() {
+    let app = spawn_app_with(
+        FakeUpstream::start(Reply::Status(500, "unused")).await,
+        &["--demo"],
+    )
+    .await;
+    let (_, ready) = app.get_json("/readyz").await;
+    assert_eq!(ready["version"], 2);
+    let (status, body) = changes(&app, "since=1").await;
+    assert_eq!(status, 200);
+    let kinds: Vec<String> = summary(&body).into_iter().map(|c| c.2).collect();
+    for kind in ["added", "removed", "updated"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    let updated = body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "updated")
+        .unwrap();
+    let code = updated["packageCode"].as_str().unwrap();
+    let (_, history) = app.get_json(&format!("/plans/{code}/history")).await;
+    assert_eq!(history["prices"].as_array().unwrap().len(), 2, "{history}");
+    assert_eq!(app.upstream.hits(), 0, "the demo never asks upstream");
+    app.stop().await;
+}

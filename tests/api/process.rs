@@ -504,6 +504,14 @@ async fn kill_9_during_snapshot_writes_never_leaves_a_broken_snapshot() {
             .spawn()
             .unwrap();
         let mut child = ready(child, &addr).await;
+        // The first snapshot is written just after the catalog is served;
+        // the point is what a kill does to an existing one.
+        for _ in 0..200 {
+            if snapshot.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // Keep it syncing (and writing snapshots), then kill it mid-flight.
         let client = reqwest::Client::new();
         let url = format!("http://{addr}/admin/refresh");
