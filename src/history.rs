@@ -46,6 +46,8 @@ pub enum HistoryError {
     Database(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("a history task failed")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,8 +317,7 @@ impl History {
         let next = plans.clone();
         let diff =
             tokio::task::spawn_blocking(move || Diff::between(&previous, &next.plans, first))
-                .await
-                .map_err(|e| HistoryError::Corrupt(format!("diff task failed: {e}")))??;
+                .await??;
 
         for chunk in diff.changes.chunks(100) {
             let sql = format!(
@@ -693,9 +694,7 @@ impl Recorder {
             let history = self.history.clone();
             let catalog = catalog.clone();
             async move {
-                let plans = plan_set(catalog.clone())
-                    .await
-                    .map_err(|e| HistoryError::Corrupt(format!("plan set task failed: {e}")))?;
+                let plans = plan_set(catalog.clone()).await?;
                 history
                     .record(&Arc::new(plans), catalog.updated_at(), generation)
                     .await
@@ -774,6 +773,7 @@ pub fn describe(error: &HistoryError) -> String {
     match error {
         HistoryError::Database(e) => scrub_error(e),
         HistoryError::Corrupt(m) => format!("stored data is corrupt: {m}"),
+        HistoryError::Task(e) => format!("a history task failed: {e}"),
     }
 }
 

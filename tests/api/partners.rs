@@ -215,3 +215,39 @@ async fn reloading_the_registry_swaps_it_and_a_bad_file_keeps_the_old_one() {
     assert!(!cmg_feed_proxy::app::reload_partners(&path, &registry));
     assert_eq!(registry.load().partners()[0].id, "new");
 }
+
+#[tokio::test]
+async fn mcp_tools_put_the_ref_of_the_callers_partner_origin_and_refuse_unknown_refs() {
+    let (app, _dir) = with_partners().await;
+    let call = |origin: Option<&'static str>, path: &'static str| {
+        let mut request = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "get_plan", "arguments": {"packageCode": "C"}}}));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let body: Value = call(Some("https://globex.example"), "/mcp")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let url = body["result"]["structuredContent"]["productUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(url.ends_with("?ref=globex"), "{url}");
+    let response = call(None, "/mcp?ref=nobody-owns-this").await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        error_of(&body),
+        ("unknown_ref".to_owned(), Some("ref".to_owned()))
+    );
+    app.stop().await;
+}
