@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::catalog::sync::{Outcome, SyncHandle, SyncSettings, Syncer};
+use crate::catalog::Outcome;
+use crate::catalog::sync::{SyncHandle, SyncMetrics, SyncSettings, Syncer};
 use crate::catalog::{Catalog, CatalogStore, snapshot, synthetic};
 use crate::config::{Config, Source};
 use crate::history::{History, PlanSet, Recorder};
@@ -39,7 +40,8 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> std::io::Result<Self> {
         let store = Arc::new(CatalogStore::new());
-        let metrics = Arc::new(Metrics::new());
+        let sync_metrics = SyncMetrics::default();
+        let metrics = Arc::new(Metrics::new(store.clone(), &sync_metrics));
         let (stop_sync, stop_rx) = watch::channel(false);
 
         let partners = config.partners.clone().map(|(path, registry)| {
@@ -71,7 +73,7 @@ impl Application {
                     client,
                     recorder,
                     store.clone(),
-                    metrics.clone(),
+                    sync_metrics,
                     SyncSettings {
                         interval: config.refresh_interval,
                         max_shrink: config.feed_max_shrink,

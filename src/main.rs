@@ -5,46 +5,28 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-
 use cmg_feed_proxy::app::{Application, shutdown_signal};
-use cmg_feed_proxy::config::{Cli, Command, Source};
+use cmg_feed_proxy::config::{self, ConfigError, Invocation, ParseError};
 use cmg_feed_proxy::telemetry;
 
 fn main() -> ExitCode {
     // SAFETY: nothing else runs yet (no runtime, no threads), so changing the
     // environment cannot race with a reader.
-    unsafe { cmg_feed_proxy::config::unset_empty_variables() };
-    let cli = Cli::parse();
-    if let Some(Command::Healthcheck) = cli.command {
-        return healthcheck(&cli);
-    }
+    unsafe { config::unset_empty_variables() };
+    let cli = match config::parse_args() {
+        Ok(Invocation::Healthcheck(addr)) => return healthcheck(addr),
+        Ok(Invocation::Serve(cli)) => cli,
+        Err(ParseError::Clap(e)) => e.exit(),
+        Err(ParseError::Config(e)) => return usage_error(&e),
+    };
     let config = match cli.into_config() {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(&e),
     };
-    let mut secrets = Vec::new();
-    if let Source::Upstream(upstream) = &config.source {
-        secrets.push(upstream.key.clone());
+    if let Err(e) = config.preflight() {
+        return usage_error(&e);
     }
-    secrets.extend(config.admin_token.clone());
-    // The database password, and the whole URL, never reach a log line.
-    if let Some(password) = url::Url::parse(config.database_url.expose())
-        .ok()
-        .and_then(|u| u.password().map(str::to_owned))
-        .filter(|p| !p.is_empty())
-    {
-        let decoded = url::form_urlencoded::parse(format!("p={password}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .filter(|d| *d != password && !d.is_empty());
-        secrets.push(cmg_feed_proxy::upstream::Secret::new(password));
-        secrets.extend(decoded.map(cmg_feed_proxy::upstream::Secret::new));
-    }
-    telemetry::init(config.log_format, secrets);
+    telemetry::init(config.log_format, config.secrets());
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -73,16 +55,15 @@ fn main() -> ExitCode {
     })
 }
 
+/// A bad setting: one line, exit 2 (like clap's own usage errors).
+fn usage_error(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
 /// `cmg-feed-proxy healthcheck`: GET /readyz on LISTEN_ADDR; exit 0 when 200.
 /// Plain blocking HTTP/1.1 so the container needs no curl and no runtime.
-fn healthcheck(cli: &Cli) -> ExitCode {
-    let mut addr: SocketAddr = match cli.listen_addr() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+fn healthcheck(mut addr: SocketAddr) -> ExitCode {
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()

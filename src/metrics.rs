@@ -1,329 +1,353 @@
-//! A small Prometheus registry. Every label set is bounded: routes are the
-//! matched route templates (or `unmatched`), outcomes and drop reasons are
-//! enums, partners are the ids in the registry.
+//! The Prometheus registry of one application instance (`GET /metrics`).
+//!
+//! Built on `prometheus-client`: each [`Metrics`] owns its own [`Registry`], so
+//! test apps in one process never share counters (a global recorder would mix
+//! them). What the sync measures is defined beside it
+//! ([`SyncMetrics`](crate::catalog::sync::SyncMetrics)) and registered here; the
+//! catalog gauges are read from the store at scrape time. Every label set is
+//! bounded: routes are matched route templates (or `unmatched`), methods a
+//! fixed list, outcomes and reasons enums, partners the registry's ids.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::catalog::sync::Outcome;
-use crate::catalog::{CatalogStore, DropCounts, DropReason};
+use axum::extract::MatchedPath;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
+use crate::catalog::CatalogStore;
+use crate::catalog::sync::SyncMetrics;
+
+/// Request latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
-const FETCH_BUCKETS: [f64; 8] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
-#[derive(Clone, Debug, Default)]
-struct Histogram {
-    counts: Vec<u64>,
-    /// Kept in whole nanoseconds: a float sum would print noise such as
-    /// `0.00019138600000000001`.
-    sum_nanos: u128,
-    count: u64,
+/// The exposition formats `/metrics` can answer in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text 0.0.4: what curl, browsers and older scrapers get.
+    Text,
+    /// OpenMetrics 1.0, for scrapers that ask for it in `Accept`.
+    OpenMetrics,
 }
 
-impl Histogram {
-    fn observe(&mut self, buckets: &[f64], elapsed: Duration) {
-        let value = elapsed.as_secs_f64();
-        if self.counts.is_empty() {
-            self.counts = vec![0; buckets.len()];
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Text => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
-        for (slot, bound) in self.counts.iter_mut().zip(buckets) {
-            if value <= *bound {
-                *slot += 1;
-            }
-        }
-        self.sum_nanos += elapsed.as_nanos();
-        self.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str, buckets: &[f64]) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (count, bound) in self.counts.iter().zip(buckets) {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let sum = crate::numbers::round_to(self.sum_nanos as f64 / 1e9, 9);
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
     }
 }
 
-/// (method, status) -> latency histogram, for one route.
-type ByStatus = HashMap<(&'static str, u16), Histogram>;
+/// The matched route template, or `unmatched`. Holds axum's [`MatchedPath`]
+/// (an `Arc<str>`), so labelling a request copies no text.
+#[derive(Clone, Debug)]
+pub struct RouteLabel(Option<MatchedPath>);
 
-#[derive(Default)]
+impl RouteLabel {
+    pub fn new(route: Option<MatchedPath>) -> Self {
+        Self(route)
+    }
+
+    fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl Hash for RouteLabel {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: RouteLabel,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartnerLabel {
+    partner: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EncodingLabel {
+    encoding: &'static str,
+}
+
 pub struct Metrics {
-    /// route -> (method, status) -> latency histogram. Nested so that a
-    /// request looks its route up by `&str`, allocating only the first time.
-    http: Mutex<HashMap<String, ByStatus>>,
-    syncs: [AtomicU64; Outcome::ALL.len()],
-    dropped: [AtomicU64; DropReason::ALL.len()],
-    fetch: Mutex<Histogram>,
-    fetch_bytes: AtomicU64,
-    partner_requests: Mutex<BTreeMap<String, u64>>,
-    /// Requests answered 503 `overloaded`: [shed at capacity, timed out].
-    overloaded: [AtomicU64; 2],
-    /// Cached pages compressed: [gzip, br]. Each page is compressed at most
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<HttpLabels, Histogram>,
+    partner_requests: Family<PartnerLabel, Counter>,
+    /// Requests answered 503 `overloaded`, by `shed` (at capacity) or
+    /// `timeout`. Rate-limited requests need no counter of their own: they
+    /// are `http_requests_total{status="429"}`.
+    overloaded: Family<ReasonLabel, Counter>,
+    /// Cached pages compressed, by encoding. Each page is compressed at most
     /// once per encoding; a rate close to the request rate means misses.
-    compressions: [AtomicU64; 2],
+    compressions: Family<EncodingLabel, Counter>,
 }
 
 impl Metrics {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn record_http(&self, route: &str, method: &'static str, status: u16, latency: Duration) {
-        let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
-        let by_status = match http.get_mut(route) {
-            Some(map) => map,
-            None => http.entry(route.to_owned()).or_default(),
-        };
-        by_status
-            .entry((method, status))
-            .or_default()
-            .observe(&BUCKETS, latency);
-    }
-
-    pub fn record_sync(&self, outcome: Outcome) {
-        let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
-        self.syncs[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn record_dropped(&self, counts: &DropCounts) {
-        for (i, reason) in DropReason::ALL.iter().enumerate() {
-            self.dropped[i].fetch_add(counts.get(*reason), Ordering::Relaxed);
+    /// A registry holding the HTTP metrics, `sync`'s metrics and the gauges
+    /// of `store`'s catalog.
+    pub fn new(store: Arc<CatalogStore>, sync: &SyncMetrics) -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by matched route, method and status",
+            http_requests.clone(),
+        );
+        let http_duration =
+            Family::<HttpLabels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by matched route, method and status",
+            http_duration.clone(),
+        );
+        sync.register(&mut registry);
+        registry.register_collector(Box::new(CatalogGauges(store)));
+        let partner_requests = Family::<PartnerLabel, Counter>::default();
+        registry.register(
+            "cmg_partner_requests",
+            "Catalog requests served per registered partner",
+            partner_requests.clone(),
+        );
+        let overloaded = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "cmg_overloaded",
+            "Requests answered 503 overloaded, by reason",
+            overloaded.clone(),
+        );
+        let compressions = Family::<EncodingLabel, Counter>::default();
+        registry.register(
+            "cmg_page_compressions",
+            "Cached pages compressed, by encoding (each page at most once per encoding)",
+            compressions.clone(),
+        );
+        // Known label values start at zero, so a rate() has a baseline.
+        for reason in ["shed", "timeout"] {
+            overloaded.get_or_create_owned(&ReasonLabel { reason });
+        }
+        for encoding in ["gzip", "br"] {
+            compressions.get_or_create_owned(&EncodingLabel { encoding });
+        }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            partner_requests,
+            overloaded,
+            compressions,
         }
     }
 
-    pub fn record_fetch(&self, elapsed: Duration, bytes: usize) {
-        self.fetch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .observe(&FETCH_BUCKETS, elapsed);
-        self.fetch_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    pub fn record_http(
+        &self,
+        route: RouteLabel,
+        method: &'static str,
+        status: u16,
+        latency: Duration,
+    ) {
+        let labels = HttpLabels {
+            route,
+            method,
+            status,
+        };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration
+            .get_or_create(&labels)
+            .observe(latency.as_secs_f64());
     }
 
     /// Counts a request served for a registered partner (ids only, never raw refs).
     pub fn record_partner(&self, partner_id: &str) {
-        let mut map = self
-            .partner_requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match map.get_mut(partner_id) {
-            Some(n) => *n += 1,
-            None => {
-                map.insert(partner_id.to_owned(), 1);
-            }
-        }
+        let labels = PartnerLabel {
+            partner: partner_id.to_owned(),
+        };
+        self.partner_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts a cached page compressed with `encoding` (`gzip` or `br`).
+    pub fn record_compression(&self, encoding: &'static str) {
+        self.compressions
+            .get_or_create(&EncodingLabel { encoding })
+            .inc();
     }
 
     /// Counts a request refused by load shedding or the request timeout.
-    /// (Rate-limited requests need no counter of their own: they are
-    /// `http_requests_total{status="429"}`.)
-    pub fn record_compression(&self, encoding: crate::http::encoding::Encoding) {
-        use crate::http::encoding::Encoding;
-        let slot = match encoding {
-            Encoding::Identity => return,
-            Encoding::Gzip => 0,
-            Encoding::Brotli => 1,
-        };
-        self.compressions[slot].fetch_add(1, Ordering::Relaxed);
-    }
-
     pub fn record_overloaded(&self, timed_out: bool) {
-        self.overloaded[usize::from(timed_out)].fetch_add(1, Ordering::Relaxed);
+        let reason = if timed_out { "timeout" } else { "shed" };
+        self.overloaded.get_or_create(&ReasonLabel { reason }).inc();
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self, store: &CatalogStore) -> String {
+    /// The exposition in `format`.
+    pub fn render(&self, format: Format) -> String {
         let mut out = String::with_capacity(8 * 1024);
-        out.push_str(
-            "# HELP http_requests_total HTTP requests by matched route, method and status.\n",
-        );
-        out.push_str("# TYPE http_requests_total counter\n");
-        let http: BTreeMap<(String, &str, u16), Histogram> = self
-            .http
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .flat_map(|(route, map)| {
-                map.iter().map(move |((method, status), h)| {
-                    ((route.clone(), *method, *status), h.clone())
-                })
-            })
-            .collect();
-        for ((route, method, status), h) in &http {
-            let _ = writeln!(
-                out,
-                "http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {}",
-                escape(route),
-                h.count
-            );
-        }
-        out.push_str("# HELP http_request_duration_seconds HTTP request latency by matched route, method and status.\n");
-        out.push_str("# TYPE http_request_duration_seconds histogram\n");
-        for ((route, method, status), h) in &http {
-            let labels = format!(
-                "route=\"{}\",method=\"{method}\",status=\"{status}\"",
-                escape(route)
-            );
-            h.render(&mut out, "http_request_duration_seconds", &labels, &BUCKETS);
-        }
-
-        out.push_str("# HELP cmg_sync_total Catalog refresh attempts by outcome.\n");
-        out.push_str("# TYPE cmg_sync_total counter\n");
-        for (i, outcome) in Outcome::ALL.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "cmg_sync_total{{outcome=\"{}\"}} {}",
-                outcome.as_str(),
-                self.syncs[i].load(Ordering::Relaxed)
-            );
-        }
-        out.push_str(
-            "# HELP cmg_plans_dropped_total Upstream plans dropped during validation, by reason.\n",
-        );
-        out.push_str("# TYPE cmg_plans_dropped_total counter\n");
-        for (i, reason) in DropReason::ALL.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "cmg_plans_dropped_total{{reason=\"{}\"}} {}",
-                reason.as_str(),
-                self.dropped[i].load(Ordering::Relaxed)
-            );
-        }
-        out.push_str(
-            "# HELP cmg_upstream_fetch_duration_seconds Time to fetch the upstream feed body.\n",
-        );
-        out.push_str("# TYPE cmg_upstream_fetch_duration_seconds histogram\n");
-        self.fetch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .render(
-                &mut out,
-                "cmg_upstream_fetch_duration_seconds",
-                "",
-                &FETCH_BUCKETS,
-            );
-        out.push_str("# HELP cmg_upstream_fetch_bytes_total Bytes of feed bodies received.\n");
-        out.push_str("# TYPE cmg_upstream_fetch_bytes_total counter\n");
-        let _ = writeln!(
-            out,
-            "cmg_upstream_fetch_bytes_total {}",
-            self.fetch_bytes.load(Ordering::Relaxed)
-        );
-
-        let catalog = store.catalog();
-        let status = store.status();
-        let now = SystemTime::now();
-        out.push_str("# HELP cmg_catalog_plans Plans in the catalog being served.\n");
-        out.push_str("# TYPE cmg_catalog_plans gauge\n");
-        let _ = writeln!(
-            out,
-            "cmg_catalog_plans {}",
-            catalog.as_ref().map_or(0, |c| c.len())
-        );
-        out.push_str("# HELP cmg_catalog_age_seconds Age of the catalog being served.\n");
-        out.push_str("# TYPE cmg_catalog_age_seconds gauge\n");
-        if let Some(c) = &catalog {
-            let age = now.duration_since(c.updated_at()).unwrap_or_default();
-            let _ = writeln!(out, "cmg_catalog_age_seconds {}", age.as_secs());
-        }
-        out.push_str("# HELP cmg_catalog_stale 1 when the last refresh failed or the catalog came from a snapshot.\n");
-        out.push_str("# TYPE cmg_catalog_stale gauge\n");
-        let _ = writeln!(out, "cmg_catalog_stale {}", u8::from(status.stale));
-        out.push_str(
-            "# HELP cmg_catalog_last_success_timestamp_seconds When the last sync succeeded.\n",
-        );
-        out.push_str("# TYPE cmg_catalog_last_success_timestamp_seconds gauge\n");
-        if let Some(at) = status.last_success {
-            let secs = at
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "cmg_catalog_last_success_timestamp_seconds {}",
-                secs.as_secs()
-            );
-        }
-
-        out.push_str(
-            "# HELP cmg_partner_requests_total Catalog requests served per registered partner.\n",
-        );
-        out.push_str("# TYPE cmg_partner_requests_total counter\n");
-        for (id, n) in self
-            .partner_requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "cmg_partner_requests_total{{partner=\"{}\"}} {n}",
-                escape(id)
-            );
-        }
-        out.push_str("# HELP cmg_overloaded_total Requests answered 503 overloaded, by reason.\n");
-        out.push_str("# TYPE cmg_overloaded_total counter\n");
-        for (i, reason) in ["shed", "timeout"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "cmg_overloaded_total{{reason=\"{reason}\"}} {}",
-                self.overloaded[i].load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP cmg_page_compressions_total Cached pages compressed, by encoding (each page at most once per encoding).\n");
-        out.push_str("# TYPE cmg_page_compressions_total counter\n");
-        for (i, encoding) in ["gzip", "br"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "cmg_page_compressions_total{{encoding=\"{encoding}\"}} {}",
-                self.compressions[i].load(Ordering::Relaxed)
-            );
-        }
+        let written = match format {
+            Format::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            }
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+        };
+        // Writing into a String cannot fail; our own encoders return Ok.
+        debug_assert!(written.is_ok());
         out
     }
 }
 
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The catalog gauges, read from the store on each scrape (never stale).
+struct CatalogGauges(Arc<CatalogStore>);
+
+impl std::fmt::Debug for CatalogGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatalogGauges")
+    }
+}
+
+impl Collector for CatalogGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let view = self.0.view();
+        let now = SystemTime::now();
+        let mut gauge = |name: &str, help: &str, value: i64| {
+            let gauge = ConstGauge::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)
+        };
+        let plans = view.catalog.as_ref().map_or(0, |c| c.len());
+        gauge(
+            "cmg_catalog_plans",
+            "Plans in the catalog being served",
+            i64::try_from(plans).unwrap_or(i64::MAX),
+        )?;
+        if let Some(catalog) = &view.catalog {
+            let age = now.duration_since(catalog.updated_at()).unwrap_or_default();
+            gauge(
+                "cmg_catalog_age_seconds",
+                "Age of the catalog being served",
+                seconds(age),
+            )?;
+        }
+        gauge(
+            "cmg_catalog_stale",
+            "1 when the last refresh failed or the catalog came from a snapshot",
+            i64::from(view.status.stale),
+        )?;
+        if let Some(at) = view.status.last_success {
+            let since_epoch = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            gauge(
+                "cmg_catalog_last_success_timestamp_seconds",
+                "When the last sync succeeded",
+                seconds(since_epoch),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn seconds(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Outcome;
+
+    fn metrics() -> (Metrics, SyncMetrics) {
+        let sync = SyncMetrics::default();
+        (Metrics::new(Arc::new(CatalogStore::new()), &sync), sync)
+    }
 
     #[test]
-    fn histograms_are_cumulative() {
-        let m = Metrics::new();
-        m.record_http("/plans", "GET", 200, Duration::from_micros(300));
-        m.record_http("/plans", "GET", 200, Duration::from_millis(30));
-        m.record_sync(Outcome::Unauthorized);
-        let text = m.render(&CatalogStore::new());
-        assert!(
-            text.contains("http_requests_total{route=\"/plans\",method=\"GET\",status=\"200\"} 2")
+    fn histograms_are_cumulative_and_labels_bounded() {
+        let (m, sync) = metrics();
+        m.record_http(
+            RouteLabel::new(None),
+            "GET",
+            404,
+            Duration::from_micros(300),
         );
-        assert!(text.contains("le=\"0.0005\"} 1"));
-        assert!(text.contains("le=\"0.05\"} 2"));
-        assert!(text.contains("cmg_sync_total{outcome=\"unauthorized\"} 1"));
-        assert!(text.contains("cmg_catalog_plans 0"));
+        m.record_http(RouteLabel::new(None), "GET", 404, Duration::from_millis(30));
+        sync.record_outcome(Outcome::Unauthorized);
+        let text = m.render(Format::Text);
+        for needle in [
+            "# TYPE http_requests_total counter",
+            "http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 2",
+            "le=\"0.0005\"} 1",
+            "le=\"0.05\"} 2",
+            "cmg_sync_total{outcome=\"unauthorized\"} 1",
+            "cmg_sync_total{outcome=\"ok\"} 0",
+            "cmg_catalog_plans 0",
+            "cmg_catalog_stale 0",
+            "cmg_overloaded_total{reason=\"timeout\"} 0",
+        ] {
+            assert!(text.contains(needle), "{needle} in\n{text}");
+        }
+        assert!(!text.contains("# EOF"), "the classic format has no EOF");
+        assert!(
+            !text.contains("cmg_catalog_age_seconds"),
+            "no catalog, no age"
+        );
+    }
+
+    #[test]
+    fn openmetrics_ends_with_eof() {
+        let (m, _) = metrics();
+        let text = m.render(Format::OpenMetrics);
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(text.contains("# TYPE cmg_sync counter"), "{text}");
+    }
+
+    #[test]
+    fn apps_do_not_share_counters() {
+        let (a, _) = metrics();
+        let (b, _) = metrics();
+        a.record_overloaded(true);
+        assert!(
+            a.render(Format::Text)
+                .contains("cmg_overloaded_total{reason=\"timeout\"} 1")
+        );
+        assert!(
+            b.render(Format::Text)
+                .contains("cmg_overloaded_total{reason=\"timeout\"} 0")
+        );
     }
 }

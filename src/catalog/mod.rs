@@ -25,7 +25,7 @@ pub use plan::{CountryCode, DropCounts, DropReason, Plan};
 
 use build::Builder;
 use filter::TextHits;
-pub use store::{CatalogStore, Published, RefreshRecord, SyncStatus};
+pub use store::{CatalogStore, Outcome, Published, RefreshRecord, SyncStatus};
 
 use crate::upstream::wire::WireFeed;
 

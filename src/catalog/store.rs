@@ -7,9 +7,60 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use serde::Serialize;
 
 use super::Catalog;
-use super::sync::Outcome;
+
+/// How a refresh attempt ended; each is a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Unauthorized,
+    HttpError,
+    Timeout,
+    ConnectionError,
+    Malformed,
+    TooLarge,
+    RejectedEmpty,
+    RejectedShrink,
+    /// Loaded from the snapshot file at start-up.
+    Snapshot,
+    /// The built-in demo catalog.
+    Demo,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 11] = [
+        Self::Ok,
+        Self::Unauthorized,
+        Self::HttpError,
+        Self::Timeout,
+        Self::ConnectionError,
+        Self::Malformed,
+        Self::TooLarge,
+        Self::RejectedEmpty,
+        Self::RejectedShrink,
+        Self::Snapshot,
+        Self::Demo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Unauthorized => "unauthorized",
+            Self::HttpError => "http_error",
+            Self::Timeout => "timeout",
+            Self::ConnectionError => "connection_error",
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::RejectedEmpty => "rejected_empty",
+            Self::RejectedShrink => "rejected_shrink",
+            Self::Snapshot => "snapshot",
+            Self::Demo => "demo",
+        }
+    }
+}
 
 /// The result of the latest refresh attempt.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -13,9 +13,15 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::{Catalog, CatalogStore, FeedError, snapshot};
+use super::{Catalog, CatalogStore, FeedError, Outcome, snapshot};
 use crate::history::Recorder;
-use crate::metrics::Metrics;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::{DropCounts, DropReason};
 use crate::upstream::{FetchError, UpstreamClient};
 
 /// The longest a sync waits for the history database before serving the new
@@ -25,53 +31,96 @@ const RECORD_WAIT: Duration = Duration::from_millis(500);
 /// The longest `message` a sync report carries.
 const MAX_MESSAGE: usize = 300;
 
-/// How a refresh attempt ended; each is a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Ok,
-    Unauthorized,
-    HttpError,
-    Timeout,
-    ConnectionError,
-    Malformed,
-    TooLarge,
-    RejectedEmpty,
-    RejectedShrink,
-    /// Loaded from the snapshot file at start-up.
-    Snapshot,
-    /// The built-in demo catalog.
-    Demo,
+/// Upstream fetch time buckets, in seconds.
+const FETCH_BUCKETS: [f64; 8] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
 }
 
-impl Outcome {
-    pub const ALL: [Outcome; 11] = [
-        Self::Ok,
-        Self::Unauthorized,
-        Self::HttpError,
-        Self::Timeout,
-        Self::ConnectionError,
-        Self::Malformed,
-        Self::TooLarge,
-        Self::RejectedEmpty,
-        Self::RejectedShrink,
-        Self::Snapshot,
-        Self::Demo,
-    ];
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabel {
+    reason: &'static str,
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Unauthorized => "unauthorized",
-            Self::HttpError => "http_error",
-            Self::Timeout => "timeout",
-            Self::ConnectionError => "connection_error",
-            Self::Malformed => "malformed",
-            Self::TooLarge => "too_large",
-            Self::RejectedEmpty => "rejected_empty",
-            Self::RejectedShrink => "rejected_shrink",
-            Self::Snapshot => "snapshot",
-            Self::Demo => "demo",
+/// What the sync measures. The handles are shared with the registry that
+/// [`register`](Self::register) adds them to, so the sync needs no registry.
+#[derive(Clone, Debug)]
+pub struct SyncMetrics {
+    syncs: Family<OutcomeLabel, Counter>,
+    dropped: Family<DropLabel, Counter>,
+    fetch_duration: Histogram,
+    fetch_bytes: Counter,
+}
+
+impl Default for SyncMetrics {
+    fn default() -> Self {
+        let metrics = Self {
+            syncs: Family::default(),
+            dropped: Family::default(),
+            fetch_duration: Histogram::new(FETCH_BUCKETS),
+            fetch_bytes: Counter::default(),
+        };
+        // Every outcome and drop reason is listed from the start, at zero.
+        for outcome in Outcome::ALL {
+            metrics.syncs.get_or_create_owned(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
+        for reason in DropReason::ALL {
+            metrics.dropped.get_or_create_owned(&DropLabel {
+                reason: reason.as_str(),
+            });
+        }
+        metrics
+    }
+}
+
+impl SyncMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "cmg_sync",
+            "Catalog refresh attempts by outcome",
+            self.syncs.clone(),
+        );
+        registry.register(
+            "cmg_plans_dropped",
+            "Upstream plans dropped during validation, by reason",
+            self.dropped.clone(),
+        );
+        registry.register(
+            "cmg_upstream_fetch_duration_seconds",
+            "Time to fetch the upstream feed body",
+            self.fetch_duration.clone(),
+        );
+        registry.register(
+            "cmg_upstream_fetch_bytes",
+            "Bytes of feed bodies received",
+            self.fetch_bytes.clone(),
+        );
+    }
+
+    pub fn record_outcome(&self, outcome: Outcome) {
+        let labels = OutcomeLabel {
+            outcome: outcome.as_str(),
+        };
+        self.syncs.get_or_create(&labels).inc();
+    }
+
+    fn record_fetch(&self, elapsed: Duration, bytes: usize) {
+        self.fetch_duration.observe(elapsed.as_secs_f64());
+        self.fetch_bytes.inc_by(bytes as u64);
+    }
+
+    fn record_dropped(&self, counts: &DropCounts) {
+        for reason in DropReason::ALL {
+            let labels = DropLabel {
+                reason: reason.as_str(),
+            };
+            self.dropped
+                .get_or_create(&labels)
+                .inc_by(counts.get(reason));
         }
     }
 }
@@ -134,7 +183,7 @@ pub struct Syncer {
     /// Gives each new catalog its version number (SPEC section 8).
     recorder: Recorder,
     store: Arc<CatalogStore>,
-    metrics: Arc<Metrics>,
+    metrics: SyncMetrics,
     settings: SyncSettings,
     /// True while the current sync waits on upstream: only then may a refresh
     /// request join it. Once the body is in, a new request needs a new fetch.
@@ -146,7 +195,7 @@ impl Syncer {
         client: UpstreamClient,
         recorder: Recorder,
         store: Arc<CatalogStore>,
-        metrics: Arc<Metrics>,
+        metrics: SyncMetrics,
         settings: SyncSettings,
     ) -> Self {
         Self {
@@ -267,7 +316,7 @@ impl Syncer {
         if outcome != Outcome::Ok {
             self.store.record_failure(outcome, SystemTime::now());
         }
-        self.metrics.record_sync(outcome);
+        self.metrics.record_outcome(outcome);
         let plan_count = self.store.catalog().map_or(0, |c| c.len());
         let duration_ms = started.elapsed().as_millis() as u64;
         match (outcome, &message) {

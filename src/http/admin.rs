@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::extract::AdminAuth;
 use super::{ApiError, AppState};
-use crate::config::parse_flag;
+use crate::config::values;
 use crate::query::{QueryError, parse_pairs};
 
 pub(super) fn router() -> Router<AppState> {
@@ -40,7 +40,7 @@ async fn admin_refresh(
     let accept_shrink = match pairs.first().map(|(_, v)| v.as_str()) {
         None => false,
         Some("") => true,
-        Some(v) => parse_flag(v).map_err(|reason| QueryError::Invalid {
+        Some(v) => values::flag(v).map_err(|reason| QueryError::Invalid {
             parameter: "accept_shrink".into(),
             message: format!("accept_shrink: {reason}"),
         })?,

@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use super::{ApiError, AppState};
 use crate::config::CorsOrigins;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteLabel};
 
 pub(super) async fn not_found() -> ApiError {
     ApiError::not_found_route()
@@ -214,7 +214,7 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
     let method = bounded_method(request.method());
     let response = next.run(request).await;
     state.metrics.record_http(
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        RouteLabel::new(route),
         method,
         response.status().as_u16(),
         started.elapsed(),
@@ -379,7 +379,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_past_the_timeout_is_a_json_503_but_admin_refresh_may_wait() {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(
+            Arc::new(crate::catalog::CatalogStore::new()),
+            &crate::catalog::sync::SyncMetrics::default(),
+        ));
         let slow = || async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             "done"
@@ -404,7 +407,7 @@ mod tests {
         assert_eq!(call("/admin/refresh").await.unwrap().status(), 200);
         assert!(
             metrics
-                .render(&crate::catalog::CatalogStore::new())
+                .render(crate::metrics::Format::Text)
                 .contains("reason=\"timeout\"} 1")
         );
     }

@@ -163,7 +163,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::catalog::sync::Outcome;
+    use crate::catalog::Outcome;
     use crate::catalog::synthetic;
 
     #[test]

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::ApiError;
+use crate::catalog::Outcome;
 use crate::catalog::SortKey;
-use crate::catalog::sync::Outcome;
 use crate::query::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Every route the router serves, as (method, OpenAPI path).

@@ -1,15 +1,16 @@
-//! `GET /metrics` (Prometheus text) and `GET /openapi.json`.
+//! `GET /metrics` (Prometheus text or OpenMetrics) and `GET /openapi.json`.
 
 use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 
 use super::{AppState, openapi};
+use crate::metrics::Format;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -18,16 +19,29 @@ pub(super) fn router() -> Router<AppState> {
         .route_layer(super::middleware::compression())
 }
 
-async fn metrics_show(State(state): State<AppState>) -> Response {
+/// Prometheus text by default; OpenMetrics when the scraper asks for it
+/// (Prometheus does, in its `Accept`), so a browser still shows plain text.
+async fn metrics_show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let format = if headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+    {
+        Format::OpenMetrics
+    } else {
+        Format::Text
+    };
     (
         [
             (
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(format.content_type()),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::VARY, HeaderValue::from_static("accept")),
         ],
-        state.metrics.render(&state.store),
+        state.metrics.render(format),
     )
         .into_response()
 }

@@ -241,7 +241,9 @@ pub(super) fn cached(
                 page.choose(headers)
             };
             let parts = page.encode(encoding, &tail, || {
-                state.metrics.record_compression(encoding);
+                if let Some(token) = encoding.header() {
+                    state.metrics.record_compression(token);
+                }
             });
             (Chunks::body(parts), encoding)
         }

@@ -191,6 +191,30 @@ async fn metrics_expose_requests_syncs_and_catalog_figures() {
 }
 
 #[tokio::test]
+async fn metrics_speak_openmetrics_to_scrapers_that_ask() {
+    let app = spawn_ready(simple_feed(2), &[]).await;
+    // What Prometheus sends.
+    let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    let response = app.get_with("/metrics", "accept", accept).await;
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(text.contains("# TYPE cmg_sync counter"));
+    assert!(text.contains("cmg_sync_total{outcome=\"ok\"} 1"));
+    // Everyone else gets the classic text format.
+    let plain = app.metrics().await;
+    assert!(!plain.contains("# EOF"));
+    assert!(plain.contains("# TYPE cmg_sync_total counter"));
+}
+
+#[tokio::test]
 async fn stopping_lets_requests_in_flight_finish() {
     let app = spawn_ready(simple_feed(3000), &[]).await;
     // Large bodies still being written when the stop arrives.

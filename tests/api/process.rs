@@ -135,6 +135,25 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
             "CMG_FEED_URL",
         ),
         (&[("DEMO", "maybe")], "DEMO"),
+        (
+            &[("DEMO", "1"), ("MAX_CONNECTIONS", "lots")],
+            "MAX_CONNECTIONS",
+        ),
+        (&[("DEMO", "1"), ("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        (
+            &[
+                ("DEMO", "1"),
+                ("DATABASE_URL", "mysql://u:db-pw-in-error@x/y"),
+            ],
+            "DATABASE_URL",
+        ),
+        (
+            &[
+                ("DEMO", "1"),
+                ("DATABASE_URL", "sqlite:/nonexistent/dir/h.db"),
+            ],
+            "DATABASE_URL",
+        ),
     ];
     for (env, variable) in cases {
         let output = run(command().envs(env.iter().copied()));
@@ -142,9 +161,13 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(variable), "{variable}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
-        if *variable != "DEMO" {
-            assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-        }
+        assert!(!stderr.contains("db-pw-in-error"), "{stderr}");
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: invalid {variable} (--")),
+            "{stderr}"
+        );
     }
 }
 
