@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use crate::catalog::{Catalog, CountryCode};
-use crate::query::{QueryError, parse_number, parse_pairs, parse_ref, parse_speed};
+use crate::query::params::{QueryError, parse_number, parse_pairs, parse_ref, parse_speed};
 use crate::referral::RefCode;
 
 /// Every parameter `/trips` accepts.

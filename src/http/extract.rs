@@ -10,7 +10,8 @@ use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
-use crate::query::{PlanQuery, QueryError, parse_pairs, parse_ref};
+use crate::query::PlanQuery;
+use crate::query::params::{QueryError, parse_pairs, parse_ref};
 use crate::referral::RefCode;
 use crate::trips::TripQuery;
 
