@@ -37,8 +37,23 @@ pub struct Application {
     stop_sync: watch::Sender<bool>,
 }
 
+/// Why the application could not start; the cause is kept for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on LISTEN_ADDR {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the upstream client")]
+    Upstream(#[source] reqwest::Error),
+    #[error("cannot open the history database (DATABASE_URL)")]
+    History(#[source] crate::history::HistoryError),
+}
+
 impl Application {
-    pub async fn build(config: Config) -> std::io::Result<Self> {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
         let store = Arc::new(CatalogStore::new());
         let sync_metrics = SyncMetrics::default();
         let metrics = Arc::new(Metrics::new(store.clone(), &sync_metrics));
@@ -51,7 +66,7 @@ impl Application {
 
         let history = Arc::new(
             History::connect(config.database_url.expose(), config.history_retention)
-                .map_err(std::io::Error::other)?,
+                .map_err(StartError::History)?,
         );
         let recorder = Recorder::new(history.clone());
 
@@ -67,8 +82,7 @@ impl Application {
                 if let Some(path) = &config.snapshot_path {
                     restore_snapshot(&store, path).await;
                 }
-                let client =
-                    UpstreamClient::new(upstream.clone()).map_err(std::io::Error::other)?;
+                let client = UpstreamClient::new(upstream.clone()).map_err(StartError::Upstream)?;
                 let syncer = Syncer::new(
                     client,
                     recorder,
@@ -103,8 +117,12 @@ impl Application {
                 request_timeout: config.request_timeout,
             },
         });
-        let listener = TcpListener::bind(config.listen_addr).await?;
-        tracing::info!(address = %listener.local_addr()?, "listening");
+        let bind = |source| StartError::Bind {
+            addr: config.listen_addr,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen_addr).await.map_err(bind)?;
+        tracing::info!(address = %listener.local_addr().map_err(bind)?, "listening");
         Ok(Self {
             listener,
             server: config.server.clone(),
@@ -237,7 +255,10 @@ pub fn reload_partners(path: &std::path::Path, registry: &ArcSwap<PartnerRegistr
             true
         }
         Err(e) => {
-            tracing::error!(error.cause_chain = %e, "partner registry reload failed; keeping the previous one");
+            tracing::error!(
+                error.cause_chain = %crate::telemetry::cause_chain(&e),
+                "partner registry reload failed; keeping the previous one"
+            );
             false
         }
     }

@@ -44,10 +44,15 @@ pub const PLAN_FIELDS: [&str; 10] = [
 pub enum HistoryError {
     #[error("database error")]
     Database(#[from] sqlx::Error),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    #[error("stored data is corrupt")]
+    Corrupt(#[source] serde_json::Error),
     #[error("a history task failed")]
     Task(#[from] tokio::task::JoinError),
+    /// `DATABASE_URL` was refused. sqlx's own text may quote the URL and its
+    /// password, and this reaches stderr before logging starts, so it is
+    /// reduced to a summary ([`scrub_error`]).
+    #[error("{0}")]
+    Connect(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,9 +168,9 @@ fn from_millis(ms: i64) -> SystemTime {
 impl History {
     /// A lazily connecting pool: a database that is down at start-up does
     /// not stop the service; the first use connects and creates the schema.
-    pub fn connect(url: &str, retention: Duration) -> Result<Self, String> {
+    pub fn connect(url: &str, retention: Duration) -> Result<Self, HistoryError> {
         install_default_drivers();
-        let backend = backend(url)?;
+        let backend = backend(url).map_err(HistoryError::Connect)?;
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         // Each SQLite in-memory connection is its own database: use one.
         let url = match backend {
@@ -189,7 +194,7 @@ impl History {
             })
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy(&url)
-            .map_err(|e| scrub_error(&e))?;
+            .map_err(|e| HistoryError::Connect(scrub_error(&e)))?;
         Ok(Self {
             pool,
             backend,
@@ -449,8 +454,7 @@ impl History {
                 at: from_millis(row.try_get(1)?),
                 package_code: row.try_get(2)?,
                 kind: row.try_get(3)?,
-                fields: serde_json::from_str(&fields)
-                    .map_err(|e| HistoryError::Corrupt(e.to_string()))?,
+                fields: serde_json::from_str(&fields).map_err(HistoryError::Corrupt)?,
                 before: row.try_get(5)?,
                 after: row.try_get(6)?,
             });
@@ -599,7 +603,7 @@ impl Diff {
 }
 
 fn parse(json: &str) -> Result<Value, HistoryError> {
-    serde_json::from_str(json).map_err(|e| HistoryError::Corrupt(e.to_string()))
+    serde_json::from_str(json).map_err(HistoryError::Corrupt)
 }
 
 fn price_of(plan: &Value) -> f64 {
@@ -769,11 +773,12 @@ async fn plan_set(catalog: Arc<Catalog>) -> Result<PlanSet, tokio::task::JoinErr
     tokio::task::spawn_blocking(move || PlanSet::of(&catalog)).await
 }
 
+/// The cause chain of a history error for the log, with sqlx's own text
+/// (which may quote the URL or SQL with values) reduced to a summary.
 pub fn describe(error: &HistoryError) -> String {
     match error {
         HistoryError::Database(e) => scrub_error(e),
-        HistoryError::Corrupt(m) => format!("stored data is corrupt: {m}"),
-        HistoryError::Task(e) => format!("a history task failed: {e}"),
+        other => crate::telemetry::cause_chain(other),
     }
 }
 

@@ -36,19 +36,19 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let listen_addr = config.listen_addr;
         let app = match Application::build(config).await {
             Ok(app) => app,
             Err(e) => {
-                tracing::error!(error.cause_chain = %e, "start-up failed");
-                eprintln!("error: cannot start on LISTEN_ADDR {listen_addr}: {e}");
+                let chain = telemetry::cause_chain(&e);
+                tracing::error!(error.cause_chain = %chain, "start-up failed");
+                eprintln!("error: {chain}");
                 return ExitCode::FAILURE;
             }
         };
         match app.run_until_stopped(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                tracing::error!(error.cause_chain = %e, "server failed");
+                tracing::error!(error.cause_chain = %telemetry::cause_chain(&e), "server failed");
                 ExitCode::FAILURE
             }
         }

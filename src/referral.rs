@@ -158,26 +158,54 @@ struct PartnerToml {
     origins: Vec<String>,
 }
 
+/// Why a partners file was refused; the entry at fault is named.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// toml's own message, without the quoted file excerpt (one line).
+    #[error("not valid TOML: {0}")]
+    Toml(String),
+    #[error("partner #{number} (id {id:?}): {problem}")]
+    Entry {
+        number: usize,
+        id: String,
+        problem: String,
+    },
+    #[error("holds no [[partner]] entries")]
+    Empty,
+}
+
 impl PartnerRegistry {
     /// Reads and validates a partners file; the error names the faulty entry.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, RegistryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_toml(&text)
     }
 
-    pub fn from_toml(text: &str) -> Result<Self, String> {
+    pub fn from_toml(text: &str) -> Result<Self, RegistryError> {
         let file: PartnersToml =
-            toml::from_str(text).map_err(|e| format!("not valid TOML: {}", e.message()))?;
+            toml::from_str(text).map_err(|e| RegistryError::Toml(e.message().to_owned()))?;
         let mut registry = Self::default();
         for (i, entry) in file.partner.into_iter().enumerate() {
-            let at = format!("partner #{} (id {:?})", i + 1, entry.id);
+            let at = |problem: String| RegistryError::Entry {
+                number: i + 1,
+                id: entry.id.clone(),
+                problem,
+            };
             if entry.id.trim().is_empty() {
-                return Err(format!("{at}: id is empty"));
+                return Err(at("id is empty".into()));
             }
-            let ref_code = RefCode::parse(&entry.ref_code).map_err(|e| format!("{at}: ref {e}"))?;
+            let ref_code = RefCode::parse(&entry.ref_code).map_err(|e| at(format!("ref {e}")))?;
             if registry.partners.iter().any(|p| p.id == entry.id) {
-                return Err(format!("{at}: duplicate id"));
+                return Err(at("duplicate id".into()));
             }
             let index = registry.partners.len();
             if registry
@@ -185,13 +213,13 @@ impl PartnerRegistry {
                 .insert(ref_code.as_str().to_owned(), index)
                 .is_some()
             {
-                return Err(format!("{at}: ref {ref_code:?} is already used"));
+                return Err(at(format!("ref {ref_code:?} is already used")));
             }
             let mut origins = Vec::with_capacity(entry.origins.len());
             for origin in entry.origins {
-                let origin = normalize_origin(&origin).map_err(|e| format!("{at}: {e}"))?;
+                let origin = normalize_origin(&origin).map_err(&at)?;
                 if registry.by_origin.insert(origin.clone(), index).is_some() {
-                    return Err(format!("{at}: origin {origin} is already used"));
+                    return Err(at(format!("origin {origin} is already used")));
                 }
                 origins.push(origin);
             }
@@ -204,7 +232,7 @@ impl PartnerRegistry {
         // An empty or truncated file would silently break every partner's
         // widget at once: refuse it (at start-up, and on reload keep the old).
         if registry.partners.is_empty() {
-            return Err("holds no [[partner]] entries".into());
+            return Err(RegistryError::Empty);
         }
         Ok(registry)
     }
@@ -405,7 +433,7 @@ mod tests {
             ("not toml [", "TOML"),
         ];
         for (text, needle) in cases {
-            let err = PartnerRegistry::from_toml(text).unwrap_err();
+            let err = PartnerRegistry::from_toml(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
         }
     }

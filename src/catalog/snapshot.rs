@@ -91,14 +91,11 @@ pub fn remove_leftovers(path: &Path) {
 }
 
 /// Checks at start-up that the snapshot's directory exists and is writable.
-pub fn check_writable(path: &Path) -> Result<(), String> {
-    let dir = parent(path).ok_or("has no directory")?;
+pub fn check_writable(path: &Path) -> io::Result<()> {
     let probe = temp_path(path);
-    fs::File::create(&probe)
-        .map(|_| {
-            let _ = fs::remove_file(&probe);
-        })
-        .map_err(|e| format!("directory {} is not writable: {e}", dir.display()))
+    fs::File::create(&probe)?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
 }
 
 fn temp_path(path: &Path) -> PathBuf {

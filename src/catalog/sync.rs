@@ -125,6 +125,45 @@ impl SyncMetrics {
     }
 }
 
+/// Why a sync did not swap in a new catalog. The cause is kept for the log;
+/// `Display` is what the admin answer says (scrubbed and bounded there).
+#[derive(Debug, thiserror::Error)]
+enum SyncFailure {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    #[error("parsing the feed stopped unexpectedly")]
+    Parse(#[source] tokio::task::JoinError),
+    #[error("feed has no valid plans; keeping the current catalog")]
+    Empty,
+    #[error("feed has {plans} plans, down from {current}; more than {percent:.0}% lost")]
+    Shrunk {
+        plans: usize,
+        current: usize,
+        percent: f64,
+    },
+}
+
+impl SyncFailure {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Fetch(FetchError::Unauthorized(_)) => Outcome::Unauthorized,
+            Self::Fetch(FetchError::Status(_)) | Self::Feed(FeedError::NotSuccessful) => {
+                Outcome::HttpError
+            }
+            Self::Fetch(FetchError::Timeout(_)) => Outcome::Timeout,
+            Self::Fetch(FetchError::Connect(_) | FetchError::Transport(_)) => {
+                Outcome::ConnectionError
+            }
+            Self::Fetch(FetchError::TooLarge(_)) => Outcome::TooLarge,
+            Self::Feed(_) | Self::Parse(_) => Outcome::Malformed,
+            Self::Empty => Outcome::RejectedEmpty,
+            Self::Shrunk { .. } => Outcome::RejectedShrink,
+        }
+    }
+}
+
 /// What one sync did; the answer of `POST /admin/refresh`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -276,51 +315,37 @@ impl Syncer {
         let started = std::time::Instant::now();
         let fetched = self.client.fetch().await;
         self.fetching.store(false, Ordering::Relaxed);
-        let (outcome, bytes, dropped, message) = match fetched {
-            Err(error) => {
-                let outcome = match &error {
-                    FetchError::Unauthorized(_) => Outcome::Unauthorized,
-                    FetchError::Status(_) => Outcome::HttpError,
-                    FetchError::Timeout(_) => Outcome::Timeout,
-                    FetchError::Connect(_) => Outcome::ConnectionError,
-                    FetchError::TooLarge(_) => Outcome::TooLarge,
-                    FetchError::Transport(_) => Outcome::ConnectionError,
-                };
-                (outcome, 0, 0, Some(error.to_string()))
-            }
-            Ok(fetched) => {
-                self.metrics
-                    .record_fetch(fetched.elapsed, fetched.body.len());
-                let bytes = fetched.body.len();
-                let body = fetched.body;
-                let key = self.client.key().clone();
-                let parsed = tokio::task::spawn_blocking(move || {
-                    Catalog::from_feed_guarded(&body, SystemTime::now(), Some(key.expose()))
-                })
-                .await;
-                match parsed {
-                    Ok(Ok(catalog)) => {
-                        let dropped = catalog.dropped().total();
-                        self.metrics.record_dropped(catalog.dropped());
-                        let (outcome, message) = self.accept(catalog, accept_shrink).await;
-                        (outcome, bytes, dropped, message)
-                    }
-                    Ok(Err(e @ FeedError::NotSuccessful)) => {
-                        (Outcome::HttpError, bytes, 0, Some(e.to_string()))
-                    }
-                    Ok(Err(e)) => (Outcome::Malformed, bytes, 0, Some(e.to_string())),
-                    Err(join) => (Outcome::Malformed, bytes, 0, Some(join.to_string())),
-                }
-            }
-        };
+        let mut bytes = 0;
+        let mut dropped = 0;
+        let result: Result<(), SyncFailure> = async {
+            let fetched = fetched?;
+            self.metrics
+                .record_fetch(fetched.elapsed, fetched.body.len());
+            bytes = fetched.body.len();
+            let body = fetched.body;
+            let key = self.client.key().clone();
+            let catalog = tokio::task::spawn_blocking(move || {
+                Catalog::from_feed_guarded(&body, SystemTime::now(), Some(key.expose()))
+            })
+            .await
+            .map_err(SyncFailure::Parse)??;
+            dropped = catalog.dropped().total();
+            self.metrics.record_dropped(catalog.dropped());
+            self.accept(catalog, accept_shrink).await
+        }
+        .await;
+        let outcome = result
+            .as_ref()
+            .err()
+            .map_or(Outcome::Ok, SyncFailure::outcome);
         if outcome != Outcome::Ok {
             self.store.record_failure(outcome, SystemTime::now());
         }
         self.metrics.record_outcome(outcome);
         let plan_count = self.store.catalog().map_or(0, |c| c.len());
         let duration_ms = started.elapsed().as_millis() as u64;
-        match (outcome, &message) {
-            (Outcome::Ok, _) => tracing::info!(
+        match &result {
+            Ok(()) => tracing::info!(
                 outcome = outcome.as_str(),
                 plans = plan_count,
                 dropped,
@@ -328,27 +353,28 @@ impl Syncer {
                 duration_ms,
                 "sync finished"
             ),
-            (Outcome::Unauthorized, m) => tracing::error!(
+            Err(e @ SyncFailure::Fetch(FetchError::Unauthorized(_))) => tracing::error!(
                 outcome = outcome.as_str(),
                 plans = plan_count,
                 duration_ms,
-                error.cause_chain = m.as_deref().unwrap_or(""),
+                error.cause_chain = %crate::telemetry::cause_chain(e),
                 "upstream rejected the API key; keeping the current catalog"
             ),
-            (_, m) => tracing::warn!(
+            Err(e) => tracing::warn!(
                 outcome = outcome.as_str(),
                 plans = plan_count,
                 dropped,
                 bytes,
                 duration_ms,
-                error.cause_chain = m.as_deref().unwrap_or(""),
+                error.cause_chain = %crate::telemetry::cause_chain(e),
                 "sync failed; keeping the current catalog"
             ),
         }
-        // The message reaches an HTTP client (the admin answer): never the
-        // key, whatever the upstream sent, and never much of anything.
-        let message = message.map(|m| {
-            let m = self.client.key().scrub(&m);
+        // The message reaches an HTTP client (the admin answer): the failure's
+        // own words (serde positions, never upstream text), never the key,
+        // and never much of anything.
+        let message = result.err().map(|e| {
+            let m = self.client.key().scrub(&e.to_string());
             match m.char_indices().nth(MAX_MESSAGE) {
                 Some((cut, _)) => format!("{}…", &m[..cut]),
                 None => m,
@@ -363,26 +389,20 @@ impl Syncer {
     }
 
     /// Applies the feed guards, then swaps the catalog in and persists it.
-    async fn accept(&self, catalog: Catalog, accept_shrink: bool) -> (Outcome, Option<String>) {
+    async fn accept(&self, catalog: Catalog, accept_shrink: bool) -> Result<(), SyncFailure> {
         let current = self.store.catalog().map_or(0, |c| c.len());
         if catalog.is_empty() && current > 0 {
-            return (
-                Outcome::RejectedEmpty,
-                Some("feed has no valid plans; keeping the current catalog".into()),
-            );
+            return Err(SyncFailure::Empty);
         }
         let floor = current as f64 * (1.0 - self.settings.max_shrink);
         let guarded =
             self.settings.max_shrink < 1.0 && !(accept_shrink || self.settings.accept_shrink);
         if guarded && (catalog.len() as f64) < floor {
-            return (
-                Outcome::RejectedShrink,
-                Some(format!(
-                    "feed has {} plans, down from {current}; more than {:.0}% lost",
-                    catalog.len(),
-                    self.settings.max_shrink * 100.0
-                )),
-            );
+            return Err(SyncFailure::Shrunk {
+                plans: catalog.len(),
+                current,
+                percent: self.settings.max_shrink * 100.0,
+            });
         }
         let catalog = Arc::new(catalog);
         // Bounded: a slow or absent database never holds the new catalog back;
@@ -404,7 +424,7 @@ impl Syncer {
                 Err(e) => tracing::warn!(error.cause_chain = %e, "snapshot task failed"),
             }
         }
-        (Outcome::Ok, None)
+        Ok(())
     }
 }
 

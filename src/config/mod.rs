@@ -202,8 +202,9 @@ impl Cli {
         };
         let partners = match &self.partners_file {
             Some(path) => {
-                let registry = PartnerRegistry::load(path)
-                    .map_err(|reason| ConfigError::new("PARTNERS_FILE", reason))?;
+                let registry = PartnerRegistry::load(path).map_err(|e| {
+                    ConfigError::new("PARTNERS_FILE", crate::telemetry::cause_chain(&e))
+                })?;
                 Some((path.clone(), registry))
             }
             None => None,
@@ -278,8 +279,11 @@ impl Config {
     /// the first sync. Kept apart from parsing: it touches the file system.
     pub fn preflight(&self) -> Result<(), ConfigError> {
         if let Some(path) = &self.snapshot_path {
-            crate::catalog::snapshot::check_writable(path).map_err(|reason| {
-                ConfigError::new("SNAPSHOT_PATH", format!("{}: {reason}", path.display()))
+            crate::catalog::snapshot::check_writable(path).map_err(|e| {
+                ConfigError::new(
+                    "SNAPSHOT_PATH",
+                    format!("{}: directory not writable: {e}", path.display()),
+                )
             })?;
         }
         if let Some(dir) = sqlite_directory(self.database_url.expose()) {

@@ -48,9 +48,18 @@ pub enum ApiError {
     /// 503 `overloaded`: shed under load or timed out; safe to retry.
     #[error("the server is busy; retry shortly")]
     Overloaded,
-    /// 500 `internal_error`: the detail is logged, never sent.
+    /// 500 `internal_error`: the cause is logged with its chain, never sent.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] BoxError),
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl ApiError {
+    /// A 500 whose cause is kept for the log.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self::Internal(cause.into())
+    }
 }
 
 #[derive(Serialize)]
@@ -144,8 +153,11 @@ impl From<QueryError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(detail) = &self {
-            tracing::error!(error.cause_chain = %detail, "request failed");
+        if let Self::Internal(_) = &self {
+            tracing::error!(
+                error.cause_chain = %crate::telemetry::cause_chain(&self),
+                "request failed"
+            );
         }
         let body = Body {
             error: Detail {
@@ -204,7 +216,7 @@ mod tests {
             ApiError::RateLimited(1),
             ApiError::CatalogUnavailable,
             ApiError::Overloaded,
-            ApiError::Internal(String::new()),
+            ApiError::internal("x"),
         ];
         let codes: Vec<&str> = all.iter().map(ApiError::code).collect();
         assert_eq!(codes, ApiError::CODES);
@@ -213,10 +225,17 @@ mod tests {
     #[tokio::test]
     async fn internal_errors_are_opaque() {
         let detail = "upstream http://cmg/feed?key=SECRET exploded at src/x.rs:42";
-        let (status, body) = body_of(ApiError::Internal(detail.into())).await;
+        let (status, body) = body_of(ApiError::internal(detail)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"]["code"], "internal_error");
         assert!(!body.to_string().contains("SECRET") && !body.to_string().contains("x.rs"));
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_chain() {
+        let cause = std::io::Error::other("disk on fire");
+        let chain = crate::telemetry::cause_chain(&ApiError::internal(cause));
+        assert_eq!(chain, "internal error: disk on fire");
     }
 
     #[tokio::test]

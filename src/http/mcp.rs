@@ -114,7 +114,9 @@ async fn json_errors(request: Request, next: Next) -> Response {
     };
     let error = match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        s if s.is_server_error() => ApiError::Internal(message),
+        s if s.is_server_error() => {
+            ApiError::internal(format!("MCP transport answered {s}: {message}"))
+        }
         _ => ApiError::InvalidParameter {
             parameter: None,
             message,

@@ -81,8 +81,7 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
             .layer(middleware::from_fn(bound_uri))
             .layer(CatchPanicLayer::custom(
                 |_panic: Box<dyn std::any::Any + Send>| {
-                    tracing::error!("a request handler panicked");
-                    ApiError::Internal("handler panicked".into()).into_response()
+                    ApiError::internal("a request handler panicked").into_response()
                 },
             ))
             .layer(cors(&state))

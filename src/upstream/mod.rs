@@ -59,7 +59,9 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    pub fn new(config: UpstreamConfig) -> Result<Self, String> {
+    /// Fails only when the TLS backend cannot initialise; the error carries
+    /// no URL.
+    pub fn new(config: UpstreamConfig) -> Result<Self, reqwest::Error> {
         let origin = config.url.origin();
         let http = reqwest::Client::builder()
             .user_agent(concat!("cmg-feed-proxy/", env!("CARGO_PKG_VERSION")))
@@ -77,7 +79,7 @@ impl UpstreamClient {
                 }
             }))
             .build()
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(reqwest::Error::without_url)?;
         Ok(Self { http, config })
     }
 

@@ -172,6 +172,23 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
 }
 
 #[test]
+fn a_busy_listen_address_names_the_variable_and_the_cause() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = run(command().env("DEMO", "1").env("LISTEN_ADDR", &addr));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or("");
+    assert!(
+        line.contains(&format!("cannot listen on LISTEN_ADDR {addr}: ")),
+        "the cause follows the context: {stderr}"
+    );
+}
+
+#[test]
 fn a_missing_key_never_falls_back_to_demo_data() {
     let output = run(command().env("LISTEN_ADDR", free_addr()));
     assert!(!output.status.success());
