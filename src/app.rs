@@ -19,7 +19,7 @@ use crate::catalog::sync::{SyncHandle, SyncMetrics, SyncSettings, Syncer};
 use crate::catalog::{Catalog, CatalogStore, snapshot, synthetic};
 use crate::config::{Config, Source};
 use crate::history::{History, PlanSet, Recorder};
-use crate::http::{self, AppState, HttpSettings, Inner, ResponseCache};
+use crate::http::{self, AppState, ResponseCache};
 use crate::metrics::Metrics;
 use crate::referral::PartnerRegistry;
 use crate::upstream::UpstreamClient;
@@ -70,13 +70,13 @@ impl Application {
         );
         let recorder = Recorder::new(history.clone());
 
-        let (sync, sync_task, demo) = match &config.source {
+        let (sync, sync_task) = match &config.source {
             Source::Demo => {
                 let catalog = Arc::new(synthetic::demo_catalog());
                 seed_demo_history(&history, &catalog).await;
                 store.publish(catalog, Outcome::Demo, SystemTime::now());
                 tracing::info!("serving the built-in demo catalog");
-                (None, None, true)
+                (None, None)
             }
             Source::Upstream(upstream) => {
                 if let Some(path) = &config.snapshot_path {
@@ -96,27 +96,20 @@ impl Application {
                     },
                 );
                 let (handle, task): (SyncHandle, _) = syncer.spawn(stop_rx);
-                (Some(handle), Some(task), false)
+                (Some(handle), Some(task))
             }
         };
 
-        let state = AppState::new(Inner {
+        let config = Arc::new(config);
+        let state = AppState {
+            config: config.clone(),
             store: store.clone(),
             history,
             metrics,
             partners: partners.as_ref().map(|(_, p)| p.clone()),
             sync,
-            admin_token: config.admin_token.clone(),
-            responses: ResponseCache::new(RESPONSE_CACHE_BYTES),
-            demo,
-            settings: HttpSettings {
-                cors_allow_origins: config.cors_allow_origins.clone(),
-                rate_limit_per_minute: config.rate_limit_per_minute,
-                trust_forwarded_for: config.trust_forwarded_for,
-                max_concurrent_requests: config.max_concurrent_requests,
-                request_timeout: config.request_timeout,
-            },
-        });
+            responses: Arc::new(ResponseCache::new(RESPONSE_CACHE_BYTES)),
+        };
         let bind = |source| StartError::Bind {
             addr: config.listen_addr,
             source,

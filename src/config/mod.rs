@@ -274,6 +274,11 @@ fn read_key_file(path: &Path) -> Result<ApiKey, ConfigError> {
 }
 
 impl Config {
+    /// Serving the built-in demo catalog (it never changes).
+    pub fn is_demo(&self) -> bool {
+        matches!(self.source, Source::Demo)
+    }
+
     /// Checks that the places the service will write exist and are writable,
     /// so a wrong path stops start-up with one line instead of failing at
     /// the first sync. Kept apart from parsing: it touches the file system.

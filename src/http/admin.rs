@@ -23,7 +23,7 @@ pub(super) fn router() -> Router<AppState> {
 
 /// Without `ADMIN_TOKEN` the admin route does not exist, whatever the method.
 async fn admin_other_method(State(state): State<AppState>) -> ApiError {
-    if state.admin_token.is_some() {
+    if state.config.admin_token.is_some() {
         ApiError::MethodNotAllowed
     } else {
         ApiError::not_found_route()

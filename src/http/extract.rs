@@ -1,12 +1,13 @@
 //! Cross-cutting inputs as extractors, each rejecting with [`ApiError`], so a
 //! handler body is only its own logic: the typed query of a route, the
-//! catalog view (catalog and sync status published together) and admin auth.
+//! partner a request is made for, the catalog view (catalog and sync status
+//! published together) and admin auth.
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
@@ -32,16 +33,16 @@ impl FromQuery for TripQuery {
     }
 }
 
-/// Routes that take only `ref` (and the ignored `key`).
-pub(super) struct RefOnly(pub Option<RefCode>);
+/// Routes that take only `ref` (and the ignored `key`): the query is
+/// checked here; the ref itself is the [`Partner`]'s business.
+pub(super) struct RefOnly;
 
 impl FromQuery for RefOnly {
     fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
-        let pairs = parse_pairs(raw, &["ref"])?;
-        Ok(Self(match pairs.first() {
-            Some((_, value)) => Some(parse_ref(value)?),
-            None => None,
-        }))
+        for (_, value) in parse_pairs(raw, &["ref"])? {
+            parse_ref(&value)?;
+        }
+        Ok(Self)
     }
 }
 
@@ -63,6 +64,77 @@ impl<T: FromQuery, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         Ok(Self(T::from_query(parts.uri.query())?))
+    }
+}
+
+/// The partner a request is made for (SPEC section 5) and the ref its links
+/// carry: an explicit `ref` wins; without one, a registered partner's
+/// `Origin` supplies its partner's ref. With a registry, a ref nobody owns is
+/// `unknown_ref`. Requests attributed to a partner are counted per partner.
+///
+/// Put it after the route's `Query<T>`, which validates the whole query
+/// string (so a malformed `ref` is reported the same way on every route).
+#[derive(Debug, Default)]
+pub(super) struct Partner {
+    pub ref_code: Option<RefCode>,
+    /// The registry id, when the request is attributed to a registered partner.
+    pub id: Option<String>,
+}
+
+impl Partner {
+    /// The `ref` of a query string, if any.
+    fn explicit(raw: Option<&str>) -> Result<Option<RefCode>, QueryError> {
+        url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .find(|(name, _)| name == "ref")
+            .map(|(_, value)| parse_ref(&value))
+            .transpose()
+    }
+
+    pub(super) fn resolve(
+        state: &AppState,
+        explicit: Option<RefCode>,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let Some(partners) = &state.partners else {
+            return Ok(Self {
+                ref_code: explicit,
+                id: None,
+            });
+        };
+        let registry = partners.load();
+        let partner = match explicit {
+            Some(code) => {
+                let partner = registry
+                    .by_ref(&code)
+                    .ok_or_else(|| ApiError::UnknownRef(code.to_string()))?;
+                Self {
+                    id: Some(partner.id.clone()),
+                    ref_code: Some(code),
+                }
+            }
+            None => headers
+                .get(header::ORIGIN)
+                .and_then(|o| o.to_str().ok())
+                .and_then(|o| registry.by_origin(o))
+                .map(|p| Self {
+                    ref_code: Some(p.ref_code.clone()),
+                    id: Some(p.id.clone()),
+                })
+                .unwrap_or_default(),
+        };
+        if let Some(id) = &partner.id {
+            state.metrics.record_partner(id);
+        }
+        Ok(partner)
+    }
+}
+
+impl FromRequestParts<AppState> for Partner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let explicit = Self::explicit(parts.uri.query())?;
+        Self::resolve(state, explicit, &parts.headers)
     }
 }
 
@@ -115,7 +187,7 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = &state.admin_token else {
+        let Some(token) = &state.config.admin_token else {
             return Err(ApiError::not_found_route());
         };
         let presented = parts

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,8 +29,8 @@ use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
-use super::extract::{FromQuery, RefOnly};
-use super::{ApiError, AppState, openapi, respond};
+use super::extract::{Partner, Query, RefOnly};
+use super::{ApiError, AppState, openapi};
 
 const INSTRUCTIONS: &str = "Tools over a catalog of eSIM data plans for travellers. \
 search_plans finds plans by country (ISO alpha-2 codes such as DE or FR,DE), data (GB), \
@@ -70,19 +70,8 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
 /// `/mcp?ref=CODE`: a malformed ref is `invalid_parameter` and, with a
 /// partner registry, a ref nobody owns is `unknown_ref`, before any MCP
 /// message is read. Only `ref` (and the ignored `key`) may be given.
-async fn check_ref(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-    request: Request,
-    next: Next,
-) -> Response {
-    let checked = RefOnly::from_query(raw.as_deref())
-        .map_err(ApiError::from)
-        .and_then(|RefOnly(explicit)| respond::attribute(&state, explicit, request.headers()));
-    match checked {
-        Ok(_) => next.run(request).await,
-        Err(e) => e.into_response(),
-    }
+async fn check_ref(_: Query<RefOnly>, _: Partner, request: Request, next: Next) -> Response {
+    next.run(request).await
 }
 
 /// The transport's own rejections (wrong method, `Accept` or content type,

@@ -37,13 +37,13 @@ pub(super) async fn method_not_allowed() -> ApiError {
 
 pub(super) fn stack(routes: Router, state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    let rate_limiter = state.settings.rate_limit_per_minute.map(|per_minute| {
+    let rate_limiter = state.config.rate_limit_per_minute.map(|per_minute| {
         Arc::new(RateLimiter::new(
             per_minute,
-            state.settings.trust_forwarded_for,
+            state.config.trust_forwarded_for,
         ))
     });
-    let timeout = state.settings.request_timeout;
+    let timeout = state.config.request_timeout;
     // One `layer` call: each `Router::layer` boxes the route service again, and
     // every box adds a heap future and its moves to every request.
     routes.layer(
@@ -98,7 +98,7 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
             }))
             .layer(tower::load_shed::LoadShedLayer::new())
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                state.settings.max_concurrent_requests,
+                state.config.max_concurrent_requests,
             ))
             .layer(middleware::from_fn_with_state(
                 (timeout, state.metrics.clone()),
@@ -263,7 +263,7 @@ fn cors(state: &AppState) -> CorsLayer {
             HeaderName::from_static("mcp-session-id"),
         ])
         .max_age(Duration::from_secs(3600));
-    match &state.settings.cors_allow_origins {
+    match &state.config.cors_allow_origins {
         CorsOrigins::Any => layer.allow_origin(AllowOrigin::any()),
         CorsOrigins::List(list) => {
             let list = list.clone();

@@ -31,26 +31,17 @@ pub use error::ApiError;
 
 use crate::catalog::sync::SyncHandle;
 use crate::catalog::{Catalog, CatalogStore};
-use crate::config::CorsOrigins;
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::referral::PartnerRegistry;
-use crate::upstream::Secret;
 
-/// Settings of the HTTP layer.
-#[derive(Clone, Debug)]
-pub struct HttpSettings {
-    pub cors_allow_origins: CorsOrigins,
-    pub rate_limit_per_minute: Option<u32>,
-    pub trust_forwarded_for: bool,
-    pub max_concurrent_requests: usize,
-    pub request_timeout: Duration,
-}
-
-/// Shared state of every handler.
+/// Shared state of every handler. Each part is its own `Arc`, held
+/// explicitly (no `Deref` to a bag of fields), and the configuration is the
+/// parsed [`Config`] itself rather than copies of its fields.
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
+pub struct AppState {
+    /// The settings the process started with.
+    pub config: Arc<Config>,
     /// The current catalog and sync status.
     pub store: Arc<CatalogStore>,
     /// Catalog versions, changes and price history (`/changes`, `/history`).
@@ -60,28 +51,9 @@ pub struct Inner {
     pub partners: Option<Arc<ArcSwap<PartnerRegistry>>>,
     /// Asks the sync task for a refresh; `None` in demo mode.
     pub sync: Option<SyncHandle>,
-    /// Enables `POST /admin/refresh`.
-    pub admin_token: Option<Secret>,
     /// Rendered response bodies keyed by catalog version and normalised query,
     /// so a repeated query costs one lookup.
-    pub responses: ResponseCache,
-    /// Demo catalogs never change, so they may be cached longer.
-    pub demo: bool,
-    pub settings: HttpSettings,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(inner: Inner) -> Self {
-        Self(Arc::new(inner))
-    }
+    pub responses: Arc<ResponseCache>,
 }
 
 /// Rendered bodies of catalog responses, bounded by total size. Keys carry the

@@ -64,7 +64,7 @@ async fn openapi_show(State(state): State<AppState>) -> Response {
                 HeaderValue::from_static("public, max-age=3600"),
             ),
         ],
-        OPENAPI[usize::from(state.admin_token.is_some())].clone(),
+        OPENAPI[usize::from(state.config.admin_token.is_some())].clone(),
     )
         .into_response()
 }

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::extract::{CatalogView, PackageCode, Query, RefOnly};
+use super::extract::{CatalogView, PackageCode, Partner, Query, RefOnly};
 use super::respond::{self, JSON, PageKey, Payload, SearchQuery};
 use super::{ApiError, AppState, shapes};
 use crate::catalog::Catalog;
@@ -29,10 +29,6 @@ impl SearchQuery for PlanQuery {
         PlanQuery::canonical(self)
     }
 
-    fn ref_code(&self) -> Option<RefCode> {
-        self.ref_code.clone()
-    }
-
     fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8> {
         shapes::plan_page(catalog, &self.run(catalog), self, ref_code)
     }
@@ -41,15 +37,15 @@ impl SearchQuery for PlanQuery {
 async fn plans_show(
     State(state): State<AppState>,
     PackageCode(code): PackageCode,
-    Query(RefOnly(explicit)): Query<RefOnly>,
+    _: Query<RefOnly>,
+    partner: Partner,
     CatalogView { catalog, status }: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = respond::attribute(&state, explicit, &headers)?;
     let index = catalog.index_of(&code).ok_or_else(|| {
         ApiError::NotFound(format!("no plan with packageCode {:?}", truncate(&code)))
     })?;
-    let ref_code = who.ref_code.as_ref();
+    let ref_code = partner.ref_code.as_ref();
     let etag = respond::etag(&catalog, status.stale, "plan", &code, ref_code);
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(
@@ -68,12 +64,12 @@ async fn plans_show(
 
 async fn aggregator_mirror(
     State(state): State<AppState>,
-    Query(RefOnly(explicit)): Query<RefOnly>,
+    _: Query<RefOnly>,
+    partner: Partner,
     view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = respond::attribute(&state, explicit, &headers)?;
-    let ref_code = who.ref_code.as_ref();
+    let ref_code = partner.ref_code.as_ref();
     let key = PageKey {
         route: "mirror",
         query: "",

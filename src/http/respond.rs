@@ -1,5 +1,5 @@
-//! What every catalog-derived response shares: the catalog-or-503 check, the
-//! referral code a request resolves to, `ETag`/`304` and `Cache-Control`.
+//! What every catalog-derived response shares: `ETag`/`304`,
+//! `Cache-Control`, the response cache and compressed pages.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -16,58 +16,11 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
 use super::encoding::{Encoding, MIN_COMPRESS, Page};
-use super::extract::{CatalogView, FromQuery, Query};
+use super::extract::{CatalogView, FromQuery, Partner, Query};
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
 use crate::referral::RefCode;
 use axum::extract::State;
-
-/// The referral code a request resolves to, and the partner it belongs to.
-#[derive(Debug, Default)]
-pub(super) struct Attribution {
-    pub ref_code: Option<RefCode>,
-    pub partner: Option<String>,
-}
-
-/// An explicit `ref` wins; without one, a registered partner origin supplies
-/// its partner's ref. With a registry, a ref nobody owns is `unknown_ref`.
-pub(super) fn attribute(
-    state: &AppState,
-    explicit: Option<RefCode>,
-    headers: &HeaderMap,
-) -> Result<Attribution, ApiError> {
-    let Some(partners) = &state.partners else {
-        return Ok(Attribution {
-            ref_code: explicit,
-            partner: None,
-        });
-    };
-    let registry = partners.load();
-    let attribution = match explicit {
-        Some(code) => {
-            let partner = registry
-                .by_ref(&code)
-                .ok_or_else(|| ApiError::UnknownRef(code.to_string()))?;
-            Attribution {
-                partner: Some(partner.id.clone()),
-                ref_code: Some(code),
-            }
-        }
-        None => headers
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .and_then(|o| registry.by_origin(o))
-            .map(|p| Attribution {
-                ref_code: Some(p.ref_code.clone()),
-                partner: Some(p.id.clone()),
-            })
-            .unwrap_or_default(),
-    };
-    if let Some(id) = &attribution.partner {
-        state.metrics.record_partner(id);
-    }
-    Ok(attribution)
-}
 
 /// A weak validator for a response derived from `catalog`: equal catalog
 /// content, route, normalised query, ref and staleness give equal ETags, on
@@ -97,7 +50,7 @@ pub(super) fn etag(
 /// Seconds a client may cache a catalog response: never past the next sync.
 pub(super) fn max_age(state: &AppState, status: &SyncStatus) -> u64 {
     const CAP: u64 = 300;
-    if state.demo {
+    if state.config.is_demo() {
         return CAP;
     }
     status
@@ -170,22 +123,21 @@ pub(super) trait SearchQuery: FromQuery + Send + 'static {
     const ROUTE: &'static str;
     /// Everything that shapes the answer except the ref, normalised.
     fn canonical(&self) -> String;
-    fn ref_code(&self) -> Option<RefCode>;
     /// The page up to the `catalog` block.
     fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8>;
 }
 
-/// The handler of a [`SearchQuery`] route: the query, the partner it
-/// resolves to, then the cached page.
+/// The handler of a [`SearchQuery`] route: the query, the partner it is
+/// made for, then the cached page.
 pub(super) async fn search<Q: SearchQuery>(
     State(state): State<AppState>,
     Query(query): Query<Q>,
+    partner: Partner,
     view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = attribute(&state, query.ref_code(), &headers)?;
     let canonical = query.canonical();
-    let ref_code = who.ref_code.as_ref();
+    let ref_code = partner.ref_code.as_ref();
     let key = PageKey {
         route: Q::ROUTE,
         query: &canonical,

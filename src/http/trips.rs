@@ -20,10 +20,6 @@ impl SearchQuery for TripQuery {
         TripQuery::canonical(self)
     }
 
-    fn ref_code(&self) -> Option<RefCode> {
-        self.ref_code.clone()
-    }
-
     fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8> {
         shapes::trip_quote(catalog, self, &self.run(catalog), ref_code)
     }
