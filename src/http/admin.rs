@@ -2,7 +2,6 @@
 //! 404 unless `ADMIN_TOKEN` is set; 401 without the right bearer token.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{RawQuery, State};
 
 use axum::response::{IntoResponse, Response};
@@ -10,12 +9,14 @@ use axum::routing::post;
 use serde_json::json;
 
 use super::extract::AdminAuth;
+use super::routes::Routes;
 use super::{ApiError, AppState};
 use crate::config::values;
 use crate::query::{QueryError, parse_pairs};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route(
+pub(super) fn routes() -> Routes {
+    Routes::new().route(
+        "post",
         "/admin/refresh",
         post(admin_refresh).fallback(admin_other_method),
     )

@@ -1,17 +1,16 @@
 //! `GET /countries`: every covered country with its plan count and lowest price.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
 
 use super::extract::{CatalogView, NoParameters, Query};
 use super::respond::{self, PageKey};
+use super::routes::Routes;
 use super::{ApiError, AppState, shapes};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/countries", get(countries_list))
+pub(super) fn routes() -> Routes {
+    Routes::new().get("/countries", countries_list)
 }
 
 async fn countries_list(

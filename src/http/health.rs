@@ -2,19 +2,18 @@
 //! a catalog is loaded, fresh or from the snapshot). Neither ever asks upstream.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::json;
 
 use super::AppState;
+use super::routes::Routes;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health_live))
-        .route("/readyz", get(health_ready))
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .get("/healthz", health_live)
+        .get("/readyz", health_ready)
 }
 
 async fn health_live() -> Response {

@@ -5,11 +5,9 @@
 
 use std::time::SystemTime;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -20,14 +18,15 @@ use bytes::Bytes;
 use super::encoding::Page;
 use super::extract::{CatalogView, FromQuery, NoParameters, PackageCode, Query};
 use super::respond::{self, JSON, Payload};
+use super::routes::Routes;
 use super::{ApiError, AppState};
 use crate::history::{self, Change, HistoryError};
 use crate::query::{QueryError, parse_pairs};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/changes", get(changes_list))
-        .route("/plans/{packageCode}/history", get(history_show))
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .get("/changes", changes_list)
+        .get("/plans/{packageCode}/history", history_show)
 }
 
 pub const DEFAULT_CHANGES: usize = 500;

@@ -15,6 +15,7 @@ pub mod openapi;
 mod ops;
 mod plans;
 mod respond;
+mod routes;
 mod shapes;
 mod trips;
 mod ui;
@@ -28,6 +29,9 @@ use axum::Router;
 use bytes::Bytes;
 
 pub use error::ApiError;
+pub use routes::Route;
+
+use routes::Routes;
 
 use crate::catalog::sync::SyncHandle;
 use crate::catalog::{Catalog, CatalogStore};
@@ -105,25 +109,40 @@ impl ResponseCache {
     }
 }
 
+/// The catalog searches, which the MCP tools also call in-process.
+fn catalog_routes() -> Routes {
+    Routes::new()
+        .merge(plans::routes())
+        .merge(countries::routes())
+        .merge(trips::routes())
+}
+
+/// Every documented route: the catalog, history, health, admin, ops and UI.
+fn api_routes() -> Routes {
+    catalog_routes()
+        .merge(history::routes())
+        .merge(health::routes())
+        .merge(admin::routes())
+        .merge(ops::routes())
+        .merge(ui::routes())
+}
+
+/// What the router serves besides `/mcp` (a protocol endpoint, described by
+/// MCP's own `tools/list`, not by OpenAPI). `POST /admin/refresh` answers 404
+/// unless `ADMIN_TOKEN` is set.
+pub fn served_routes() -> Vec<Route> {
+    api_routes().served().to_vec()
+}
+
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    // What the MCP tools call in-process.
-    let tool_routes = Router::new()
-        .merge(plans::router())
-        .merge(countries::router())
-        .merge(trips::router())
+    let tools = catalog_routes()
+        .into_router()
         .fallback(middleware::not_found)
         .with_state(state.clone());
-    let routes = Router::new()
-        .merge(mcp::router(state.clone(), tool_routes))
-        .merge(plans::router())
-        .merge(countries::router())
-        .merge(trips::router())
-        .merge(history::router())
-        .merge(health::router())
-        .merge(admin::router())
-        .merge(ops::router())
-        .merge(ui::router())
+    let routes = api_routes()
+        .into_router()
+        .merge(mcp::router(state.clone(), tools))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .with_state(state.clone());

@@ -2,21 +2,20 @@
 
 use std::sync::LazyLock;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 
+use super::routes::Routes;
 use super::{AppState, openapi};
 use crate::metrics::Format;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/metrics", get(metrics_show))
-        .route("/openapi.json", get(openapi_show))
-        .route_layer(super::middleware::compression())
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .get("/metrics", metrics_show)
+        .get("/openapi.json", openapi_show)
+        .map_router(|r| r.route_layer(super::middleware::compression()))
 }
 
 /// Prometheus text by default; OpenMetrics when the scraper asks for it

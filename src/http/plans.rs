@@ -1,25 +1,24 @@
 //! `GET /plans`, `GET /plans/{packageCode}` and the upstream-shaped mirror
 //! `GET /api/products/aggregator`.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
 
 use super::extract::{CatalogView, PackageCode, Partner, Query, RefOnly};
 use super::respond::{self, JSON, PageKey, Payload, SearchQuery};
+use super::routes::Routes;
 use super::{ApiError, AppState, shapes};
 use crate::catalog::Catalog;
 use crate::query::PlanQuery;
 use crate::referral::RefCode;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/plans", get(respond::search::<PlanQuery>))
-        .route("/plans/{packageCode}", get(plans_show))
-        .route("/api/products/aggregator", get(aggregator_mirror))
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .get("/plans", respond::search::<PlanQuery>)
+        .get("/plans/{packageCode}", plans_show)
+        .get("/api/products/aggregator", aggregator_mirror)
 }
 
 impl SearchQuery for PlanQuery {

@@ -1,16 +1,14 @@
 //! `GET /trips`: the cheapest ways to cover a multi-country itinerary.
 
-use axum::Router;
-use axum::routing::get;
-
 use super::respond::{self, SearchQuery};
-use super::{AppState, shapes};
+use super::routes::Routes;
+use super::shapes;
 use crate::catalog::Catalog;
 use crate::referral::RefCode;
 use crate::trips::TripQuery;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/trips", get(respond::search::<TripQuery>))
+pub(super) fn routes() -> Routes {
+    Routes::new().get("/trips", respond::search::<TripQuery>)
 }
 
 impl SearchQuery for TripQuery {

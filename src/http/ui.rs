@@ -1,21 +1,19 @@
 //! `GET /` (the plan finder page) and `GET /widget.js` (the embeddable widget).
 //! Both are static files compiled into the binary; the page uses the widget.
 
-use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
-use super::AppState;
+use super::routes::Routes;
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const WIDGET_JS: &str = include_str!("../../assets/widget.js");
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(ui_index))
-        .route("/widget.js", get(ui_widget))
-        .route_layer(super::middleware::compression())
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .get("/", ui_index)
+        .get("/widget.js", ui_widget)
+        .map_router(|r| r.route_layer(super::middleware::compression()))
 }
 
 /// The page loads only its own script and talks only to this service; feed
