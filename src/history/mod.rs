@@ -1,0 +1,368 @@
+//! Catalog versions, the change feed and price history (SPEC section 8), in
+//! SQLite (the embedded default) or PostgreSQL (shared by replicas).
+//!
+//! One implementation serves both backends through sqlx's `Any` driver: the
+//! SQL is the common subset (numbered `$n` parameters, `ON CONFLICT`, tuple
+//! comparison), and the schema (`migrations/`) differs only in PostgreSQL's
+//! byte-order collation for packageCodes, added when it is applied. Storing a catalog is one
+//! transaction, serialised across replicas (an advisory lock on PostgreSQL,
+//! the write lock on SQLite) and guarded by the version primary key: the first
+//! writer of a content makes its version, later writers of the same content
+//! adopt it.
+//!
+//! The request path for catalog routes never touches this module; the sync
+//! records a new catalog after building it and, when the database is down,
+//! serves it anyway and retries in the background ([`Recorder`]).
+
+//!
+//! * here: the schema, the connection, the errors and the reads (`/changes`,
+//!   price history);
+//! * `write`: storing a catalog (its plan set, the diff, the version);
+//! * `recorder`: when and how the sync's catalogs get recorded.
+
+mod recorder;
+mod write;
+
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use tokio::sync::{Mutex, OnceCell};
+
+pub use recorder::Recorder;
+pub use write::PlanSet;
+
+/// The upstream fields of a plan, in the order `fields` lists them.
+pub const PLAN_FIELDS: [&str; 10] = [
+    "name",
+    "packageCode",
+    "productUrl",
+    "dataAmount",
+    "duration",
+    "locationCodes",
+    "locationNames",
+    "operator",
+    "speed",
+    "retailPrice",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt")]
+    Corrupt(#[source] serde_json::Error),
+    #[error("a history task failed")]
+    Task(#[from] tokio::task::JoinError),
+    /// `DATABASE_URL` was refused. sqlx's own text may quote the URL and its
+    /// password, and this reaches stderr before logging starts, so it is
+    /// reduced to a summary ([`scrub_error`]).
+    #[error("{0}")]
+    Connect(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Which database `DATABASE_URL` names; the URL itself is a secret (it may
+/// carry a password) and is never printed.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    backend(url).map(|_| ())
+}
+
+fn backend(url: &str) -> Result<Backend, String> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err("must start with sqlite: or postgres://".into())
+    }
+}
+
+/// One entry of `/changes`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub version: u64,
+    pub at: SystemTime,
+    pub package_code: String,
+    pub kind: String,
+    pub fields: Vec<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A page of changes and whether more follow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangesPage {
+    pub changes: Vec<Change>,
+    pub more: bool,
+}
+
+/// One price a plan had, `to` `None` while in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriceInterval {
+    pub price: f64,
+    pub from: SystemTime,
+    pub to: Option<SystemTime>,
+}
+
+pub struct History {
+    pool: AnyPool,
+    backend: Backend,
+    retention: Duration,
+    schema: OnceCell<()>,
+    /// One writer per process; across processes the transaction serialises.
+    write: Mutex<()>,
+    /// The newest sync generation recorded: a retry of an older catalog never
+    /// lands after a newer one.
+    recorded_generation: AtomicU64,
+}
+
+fn millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+impl History {
+    /// A lazily connecting pool: a database that is down at start-up does
+    /// not stop the service; the first use connects and creates the schema.
+    pub fn connect(url: &str, retention: Duration) -> Result<Self, HistoryError> {
+        install_default_drivers();
+        let backend = backend(url).map_err(HistoryError::Connect)?;
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        // Each SQLite in-memory connection is its own database: use one.
+        let url = match backend {
+            Backend::Sqlite if !memory && !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+            }
+            _ => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if memory { 1 } else { 4 })
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(300))
+            })
+            .max_lifetime(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&url)
+            .map_err(|e| HistoryError::Connect(scrub_error(&e)))?;
+        Ok(Self {
+            pool,
+            backend,
+            retention,
+            schema: OnceCell::new(),
+            write: Mutex::new(()),
+            recorded_generation: AtomicU64::new(0),
+        })
+    }
+
+    async fn ready(&self) -> Result<(), HistoryError> {
+        self.schema
+            .get_or_try_init(|| async {
+                let schema = include_str!("../../migrations/0001_history.sql");
+                // PostgreSQL compares text by the database's locale unless
+                // told otherwise; packageCodes are ordered bytewise everywhere.
+                let sql = match self.backend {
+                    Backend::Sqlite => schema.to_owned(),
+                    Backend::Postgres => {
+                        schema.replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
+                    }
+                };
+                let mut tx = self.pool.begin().await?;
+                if self.backend == Backend::Postgres {
+                    // Replicas starting together would race on CREATE TABLE.
+                    sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    let statement: String = statement
+                        .lines()
+                        .filter(|l| !l.trim_start().starts_with("--"))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    if !statement.trim().is_empty() {
+                        sqlx::query(&statement).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok::<(), HistoryError>(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The oldest version whose changes are still kept (0 when none is stored).
+    pub async fn oldest_version(&self) -> Result<u64, HistoryError> {
+        self.ready().await?;
+        let row = sqlx::query("SELECT MIN(version) FROM catalog_versions")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0) as u64)
+    }
+
+    /// Changes of versions `since+1 ..= upto`, after `(version, packageCode)`
+    /// when paging, at most `limit`.
+    pub async fn changes(
+        &self,
+        since: u64,
+        upto: u64,
+        after: Option<(u64, &str)>,
+        limit: usize,
+    ) -> Result<ChangesPage, HistoryError> {
+        self.ready().await?;
+        let (after_version, after_code) = after.unwrap_or((since, ""));
+        let rows = sqlx::query(
+            "SELECT c.version, v.created_at, c.package_code, c.kind, c.fields, c.before_plan, c.after_plan \
+             FROM plan_changes c JOIN catalog_versions v ON v.version = c.version \
+             WHERE c.version > $1 AND c.version <= $2 \
+               AND (c.version > $3 OR (c.version = $3 AND c.package_code > $4)) \
+             ORDER BY c.version, c.package_code LIMIT $5",
+        )
+        .bind(since as i64)
+        .bind(upto as i64)
+        .bind(after_version as i64)
+        .bind(after_code)
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let fields: String = row.try_get(4)?;
+            changes.push(Change {
+                version: row.try_get::<i64, _>(0)? as u64,
+                at: from_millis(row.try_get(1)?),
+                package_code: row.try_get(2)?,
+                kind: row.try_get(3)?,
+                fields: serde_json::from_str(&fields).map_err(HistoryError::Corrupt)?,
+                before: row.try_get(5)?,
+                after: row.try_get(6)?,
+            });
+        }
+        let more = changes.len() > limit;
+        changes.truncate(limit);
+        Ok(ChangesPage { changes, more })
+    }
+
+    /// Every price `code` had, oldest first (empty for a code never seen).
+    pub async fn prices(&self, code: &str) -> Result<Vec<PriceInterval>, HistoryError> {
+        self.ready().await?;
+        let rows = sqlx::query(
+            "SELECT price, valid_from, valid_to FROM plan_prices WHERE package_code = $1 ORDER BY valid_from",
+        )
+        .bind(code)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(PriceInterval {
+                    price: row.try_get(0)?,
+                    from: from_millis(row.try_get(1)?),
+                    to: row.try_get::<Option<i64>, _>(2)?.map(from_millis),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The lowest price in force at any moment of the 30 days before `now`.
+pub fn lowest_price_30d(prices: &[PriceInterval], now: SystemTime) -> Option<f64> {
+    let window_start = now
+        .checked_sub(Duration::from_secs(30 * 86_400))
+        .unwrap_or(UNIX_EPOCH);
+    prices
+        .iter()
+        .filter(|p| p.from <= now && p.to.is_none_or(|to| to > window_start))
+        .map(|p| p.price)
+        .reduce(f64::min)
+}
+
+/// A database error for logs: sqlx's messages can carry the connection URL
+/// (with its password) on connection failures; keep only the kind.
+pub fn scrub_error(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(e) => format!("database error {}", e.code().unwrap_or_default()),
+        sqlx::Error::Io(e) => format!("i/o error: {}", e.kind()),
+        sqlx::Error::PoolTimedOut => "timed out waiting for a database connection".into(),
+        sqlx::Error::Configuration(_) => "invalid database configuration".into(),
+        sqlx::Error::Tls(_) => "TLS error".into(),
+        sqlx::Error::Protocol(_) => "database protocol error".into(),
+        _ => "database error".into(),
+    }
+}
+
+/// The cause chain of a history error for the log, with sqlx's own text
+/// (which may quote the URL or SQL with values) reduced to a summary.
+pub fn describe(error: &HistoryError) -> String {
+    match error {
+        HistoryError::Database(e) => scrub_error(e),
+        other => crate::telemetry::cause_chain(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(days: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + days * 86_400)
+    }
+
+    #[test]
+    fn lowest_price_covers_every_interval_in_force_during_the_window() {
+        let interval = |price, from, to: Option<u64>| PriceInterval {
+            price,
+            from: at(from),
+            to: to.map(at),
+        };
+        // 10 until day 50, then a cut to 8 until day 75, then a rise to 12.
+        let prices = [
+            interval(10.0, 0, Some(50)),
+            interval(8.0, 50, Some(75)),
+            interval(12.0, 75, None),
+        ];
+        assert_eq!(
+            lowest_price_30d(&prices, at(76)),
+            Some(8.0),
+            "the cut is inside"
+        );
+        assert_eq!(
+            lowest_price_30d(&prices, at(104)),
+            Some(8.0),
+            "29 days after the cut ended"
+        );
+        assert_eq!(
+            lowest_price_30d(&prices, at(106)),
+            Some(12.0),
+            "the cut left the window"
+        );
+        assert_eq!(lowest_price_30d(&prices, at(60)), Some(8.0));
+        // A price from day 50 seen at day 79: the 10 ended 29 days ago.
+        assert_eq!(lowest_price_30d(&prices[..2], at(79)), Some(8.0));
+        assert_eq!(lowest_price_30d(&[], at(1)), None);
+    }
+
+    #[test]
+    fn urls_name_their_backend() {
+        assert!(validate_url("sqlite::memory:").is_ok());
+        assert!(validate_url("sqlite:/tmp/x.db").is_ok());
+        assert!(validate_url("postgres://u:p@h/db").is_ok());
+        assert!(validate_url("mysql://x").is_err());
+    }
+}

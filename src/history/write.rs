@@ -1,0 +1,357 @@
+//! Storing a catalog: its plan set as stored, the diff against the current
+//! plans, and the version it gets, in one transaction.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Backend, History, HistoryError, PLAN_FIELDS, millis};
+use crate::catalog::Catalog;
+
+/// A plan set as stored: packageCode -> upstream JSON (no ref).
+pub struct PlanSet {
+    plans: BTreeMap<String, PlanEntry>,
+    hash: u64,
+}
+
+/// One plan as stored, with its price (so added plans need no JSON parse).
+struct PlanEntry {
+    json: String,
+    price: f64,
+}
+
+impl PlanSet {
+    pub fn of(catalog: &Catalog) -> Self {
+        let mut plans = BTreeMap::new();
+        for i in 0..catalog.len() as u32 {
+            let mut json = Vec::with_capacity(400);
+            catalog.write_plan(&mut json, i, None, true);
+            plans.insert(
+                catalog.package_code(i).to_owned(),
+                PlanEntry {
+                    json: String::from_utf8(json).expect("rendered JSON is UTF-8"),
+                    price: catalog.retail_price(i),
+                },
+            );
+        }
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for (code, PlanEntry { json, .. }) in &plans {
+            hasher.update(code.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(json.as_bytes());
+            hasher.update(&[0]);
+        }
+        Self {
+            hash: hasher.digest(),
+            plans,
+        }
+    }
+}
+
+impl History {
+    /// Stores `plans` as of `at` and returns its version number: the latest
+    /// version when it has the same content, else a new one with its
+    /// changes and price intervals. `generation` orders this process's calls:
+    /// an older one arriving late returns `None` without writing.
+    pub async fn record(
+        &self,
+        plans: &Arc<PlanSet>,
+        at: SystemTime,
+        generation: u64,
+    ) -> Result<Option<u64>, HistoryError> {
+        self.ready().await?;
+        let _writer = self.write.lock().await;
+        if generation < self.recorded_generation.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut attempt = 0;
+        let version = loop {
+            match self.try_record(plans, at).await {
+                Ok(v) => break v,
+                // Another replica took the version number first: adopt or
+                // build on what it stored.
+                Err(HistoryError::Database(sqlx::Error::Database(e)))
+                    if attempt < 3 && e.is_unique_violation() =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.recorded_generation
+            .fetch_max(generation, Ordering::Relaxed);
+        Ok(Some(version))
+    }
+
+    async fn try_record(&self, plans: &Arc<PlanSet>, at: SystemTime) -> Result<u64, HistoryError> {
+        let now = millis(at);
+        let hash = format!("{:016x}", plans.hash);
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7355609)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let latest = sqlx::query(
+            "SELECT version, content_hash FROM catalog_versions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let latest = latest
+            .map(|row| {
+                Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?))
+            })
+            .transpose()?;
+        if let Some((version, stored)) = &latest {
+            if *stored == hash {
+                tx.commit().await?;
+                return Ok(*version as u64);
+            }
+        }
+        let version = latest.as_ref().map_or(1, |(v, _)| v + 1);
+        sqlx::query(
+            "INSERT INTO catalog_versions (version, content_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+
+        let stored = sqlx::query("SELECT package_code, plan FROM current_plans")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut previous: BTreeMap<String, String> = BTreeMap::new();
+        for row in stored {
+            previous.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        // Diffing 100k plans is CPU work: not on a request worker.
+        let first = latest.is_none();
+        let next = plans.clone();
+        let diff =
+            tokio::task::spawn_blocking(move || Diff::between(&previous, &next.plans, first))
+                .await??;
+
+        for chunk in diff.changes.chunks(100) {
+            let sql = format!(
+                "INSERT INTO plan_changes (version, package_code, kind, fields, before_plan, after_plan) VALUES {}",
+                rows(chunk.len(), 6, 0)
+            );
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q
+                    .bind(version)
+                    .bind(c.code.clone())
+                    .bind(c.kind)
+                    .bind(serde_json::to_string(&c.fields).expect("strings serialise"))
+                    .bind(c.before.clone())
+                    .bind(c.after.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in diff.upserts.chunks(500) {
+            let sql = format!(
+                "INSERT INTO current_plans (package_code, plan) VALUES {} \
+                 ON CONFLICT (package_code) DO UPDATE SET plan = excluded.plan",
+                rows(chunk.len(), 2, 0)
+            );
+            let mut q = sqlx::query(&sql);
+            for (code, plan) in chunk {
+                q = q.bind(code.clone()).bind(plan.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in diff.removed.chunks(500) {
+            let sql = format!(
+                "DELETE FROM current_plans WHERE package_code IN {}",
+                rows(1, chunk.len(), 0)
+            );
+            let mut q = sqlx::query(&sql);
+            for code in chunk {
+                q = q.bind(code.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        // A plan whose price changed, or that was removed, closes its open interval.
+        for chunk in diff.closed_prices.chunks(500) {
+            let sql = format!(
+                "UPDATE plan_prices SET valid_to = $1 WHERE valid_to IS NULL AND package_code IN {}",
+                rows(1, chunk.len(), 1)
+            );
+            let mut q = sqlx::query(&sql).bind(now);
+            for code in chunk {
+                q = q.bind(code.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in diff.new_prices.chunks(300) {
+            let sql = format!(
+                "INSERT INTO plan_prices (package_code, price, valid_from, valid_to) VALUES {} \
+                 ON CONFLICT (package_code, valid_from) DO UPDATE SET price = excluded.price, valid_to = NULL",
+                rows(chunk.len(), 3, 0).replace(')', ", NULL)")
+            );
+            let mut q = sqlx::query(&sql);
+            for (code, price) in chunk {
+                q = q.bind(code.clone()).bind(*price).bind(now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+
+        // Retention: versions, their changes and closed prices older than it.
+        let cutoff = millis(at.checked_sub(self.retention).unwrap_or(UNIX_EPOCH));
+        sqlx::query(
+            "DELETE FROM plan_changes WHERE version IN \
+             (SELECT version FROM catalog_versions WHERE created_at < $1 AND version < $2)",
+        )
+        .bind(cutoff)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM catalog_versions WHERE created_at < $1 AND version < $2")
+            .bind(cutoff)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM plan_prices WHERE valid_to IS NOT NULL AND valid_to < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(version as u64)
+    }
+}
+
+/// `($1, $2), ($3, $4)`: `count` tuples of `width` numbered placeholders,
+/// numbered after `skip` (numbered `$n` work on both backends; sqlx's query
+/// builder writes `?` for the Any driver, which PostgreSQL rejects).
+fn rows(count: usize, width: usize, skip: usize) -> String {
+    let mut out = String::with_capacity(count * width * 5);
+    for r in 0..count {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(skip + r * width + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// One change row to store.
+struct ChangeRow {
+    code: String,
+    kind: &'static str,
+    fields: Vec<&'static str>,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+/// What storing a new plan set writes, computed in memory first so the
+/// writes go out in a few multi-row statements.
+struct Diff {
+    changes: Vec<ChangeRow>,
+    upserts: Vec<(String, String)>,
+    removed: Vec<String>,
+    closed_prices: Vec<String>,
+    new_prices: Vec<(String, f64)>,
+}
+
+impl Diff {
+    /// `first`: the first version ever stored has no change rows.
+    fn between(
+        previous: &BTreeMap<String, String>,
+        next: &BTreeMap<String, PlanEntry>,
+        first: bool,
+    ) -> Result<Self, HistoryError> {
+        let mut diff = Diff {
+            changes: Vec::new(),
+            upserts: Vec::new(),
+            removed: Vec::new(),
+            closed_prices: Vec::new(),
+            new_prices: Vec::new(),
+        };
+        for (code, PlanEntry { json: after, price }) in next {
+            let before = previous.get(code);
+            if before == Some(after) {
+                continue;
+            }
+            let new_price = crate::numbers::clean(*price);
+            let (kind, fields, old_price) = match before {
+                None => ("added", Vec::new(), None),
+                Some(b) => {
+                    let (b, a) = (parse(b)?, parse(after)?);
+                    ("updated", differing_fields(&b, &a), Some(price_of(&b)))
+                }
+            };
+            if !first {
+                diff.changes.push(ChangeRow {
+                    code: code.clone(),
+                    kind,
+                    fields,
+                    before: before.cloned(),
+                    after: Some(after.clone()),
+                });
+            }
+            diff.upserts.push((code.clone(), after.clone()));
+            if old_price != Some(new_price) {
+                if old_price.is_some() {
+                    diff.closed_prices.push(code.clone());
+                }
+                diff.new_prices.push((code.clone(), new_price));
+            }
+        }
+        for (code, before) in previous {
+            if next.contains_key(code) {
+                continue;
+            }
+            diff.changes.push(ChangeRow {
+                code: code.clone(),
+                kind: "removed",
+                fields: Vec::new(),
+                before: Some(before.clone()),
+                after: None,
+            });
+            diff.removed.push(code.clone());
+            diff.closed_prices.push(code.clone());
+        }
+        // Changes go out by packageCode within the version.
+        diff.changes.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(diff)
+    }
+}
+
+fn parse(json: &str) -> Result<Value, HistoryError> {
+    serde_json::from_str(json).map_err(HistoryError::Corrupt)
+}
+
+fn price_of(plan: &Value) -> f64 {
+    plan["retailPrice"].as_f64().unwrap_or(0.0)
+}
+
+fn differing_fields(before: &Value, after: &Value) -> Vec<&'static str> {
+    PLAN_FIELDS
+        .into_iter()
+        .filter(|f| before.get(f) != after.get(f))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(rows(2, 2, 0), "($1, $2), ($3, $4)");
+        assert_eq!(rows(1, 3, 1), "($2, $3, $4)");
+    }
+}
