@@ -252,20 +252,20 @@ impl Collector for CatalogGauges {
         let plans = view.catalog.as_ref().map_or(0, |c| c.len());
         gauge(
             "cmg_catalog_plans",
-            "Plans in the catalog being served",
+            "Plans in the catalog being served.",
             i64::try_from(plans).unwrap_or(i64::MAX),
         )?;
         if let Some(catalog) = &view.catalog {
             let age = now.duration_since(catalog.updated_at()).unwrap_or_default();
             gauge(
                 "cmg_catalog_age_seconds",
-                "Age of the catalog being served",
+                "Age of the catalog being served.",
                 seconds(age),
             )?;
         }
         gauge(
             "cmg_catalog_stale",
-            "1 when the last refresh failed or the catalog came from a snapshot",
+            "1 when the last refresh failed or the catalog came from a snapshot.",
             i64::from(view.status.stale),
         )?;
         if let Some(at) = view.status.last_success {
@@ -274,7 +274,7 @@ impl Collector for CatalogGauges {
                 .unwrap_or_default();
             gauge(
                 "cmg_catalog_last_success_timestamp_seconds",
-                "When the last sync succeeded",
+                "When the last sync succeeded.",
                 seconds(since_epoch),
             )?;
         }
