@@ -4,24 +4,35 @@
 //!
 //! # Layout
 //!
-//! The data path reads in one direction: `upstream -> catalog -> query -> http`.
+//! The data path reads in one direction: `upstream -> catalog -> query -> http`;
+//! `metrics` reads the catalog, `http` reads everything, nothing reads `http`.
 //!
-//! * [`config`]: command line / environment parsing into a validated [`config::Config`].
+//! * [`config`]: the clap definition (`cli`), the value parsers (`values`) and
+//!   the validated [`config::Config`] with its one-line errors.
 //! * [`secret`]: the key, admin token and database password, and the one scrubber.
-//! * [`telemetry`]: the tracing subscriber (pretty or JSON) with a secret-scrubbing writer.
-//! * [`metrics`]: a small Prometheus registry with bounded labels.
+//! * [`telemetry`]: the tracing subscriber (pretty or JSON) with a secret-scrubbing
+//!   writer, and `cause_chain` for logging errors with their sources.
+//! * [`metrics`]: the instance's `prometheus-client` registry: HTTP metrics, the
+//!   sync's metrics and the catalog gauges.
 //! * [`upstream`]: the CMG HTTP client (key, timeouts, size cap, redaction).
 //! * [`catalog`]: plan validation, the indexed immutable [`catalog::Catalog`]
 //!   (`build` makes it, `filter` prepares text filters), the
-//!   [`catalog::CatalogStore`] it is swapped into, the sync task and snapshots.
+//!   [`catalog::CatalogStore`] it is swapped into, the sync task (and its
+//!   metrics) and snapshots.
 //! * [`history`]: catalog versions, changes and price history in SQLite or
-//!   PostgreSQL, and the [`history::Recorder`] the sync hands catalogs to.
-//! * [`query`]: `/plans` parameters parsed into a typed [`query::PlanQuery`]; pure.
-//! * [`trips`]: `/trips` parameters and the itinerary planner; pure.
+//!   PostgreSQL (`write` stores a catalog), and the [`history::Recorder`] the
+//!   sync hands catalogs to.
+//! * [`query`]: the query-string grammar every route shares (`params`), and
+//!   `/plans` parameters parsed into a typed [`query::PlanQuery`] (`parse`) and
+//!   evaluated (`run`); pure.
+//! * [`trips`]: `/trips` parameters and the itinerary planner (`plan`); pure.
 //! * [`numbers`]: how computed numbers are rounded and written.
 //! * [`referral`]: referral codes, `productUrl` rewriting and the partner registry.
-//! * [`http`]: the axum router, one module per resource (MCP included), the
-//!   extractors, the response shapes, compressed pages, the error type, middleware.
+//! * [`http`]: the axum router built from one module per resource (each
+//!   returns its `Routes`, which also list what they serve for the OpenAPI
+//!   test), the extractors (typed query, partner, catalog view, admin auth),
+//!   the response shapes, the response cache and compressed pages, the error
+//!   type, middleware and the MCP server.
 //! * [`server`]: the accept loop and connection limits of the public edge.
 //! * [`app`]: wires everything together; [`app::Application`] binds and runs.
 
