@@ -166,6 +166,7 @@ mod tests {
         assert_eq!(size("500KB").unwrap(), 500_000);
         assert_eq!(size("1000").unwrap(), 1000);
         assert_eq!(size("1.5 GiB").unwrap(), 3 << 29);
+        assert_eq!(size("1.5GiB").unwrap(), 3 << 29);
         for bad in ["", "MiB", "-1", "12 parsecs", "0"] {
             assert!(size(bad).is_err(), "{bad}");
         }

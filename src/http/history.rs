@@ -3,17 +3,15 @@
 //! history database; ETags are a hash of the body, so replicas sharing one
 //! PostgreSQL give equal tags for equal answers.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
-
-use std::sync::Arc;
-
-use bytes::Bytes;
 
 use super::encoding::Page;
 use super::extract::{CatalogView, FromQuery, NoParameters, PackageCode, Query};
@@ -21,7 +19,7 @@ use super::respond::{self, JSON, Payload};
 use super::routes::Routes;
 use super::{ApiError, AppState};
 use crate::history::{self, Change, HistoryError};
-use crate::query::{QueryError, parse_pairs};
+use crate::query::params::{QueryError, parse_int, parse_pairs};
 
 pub(super) fn routes() -> Routes {
     Routes::new()
@@ -74,18 +72,7 @@ fn parse_changes_query(raw: Option<&str>) -> Result<ChangesQuery, QueryError> {
                     )
                 })?)
             }
-            "limit" => {
-                limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=MAX_CHANGES).contains(l))
-                    .ok_or_else(|| {
-                        QueryError::invalid(
-                            "limit",
-                            format!("limit must be an integer from 1 to {MAX_CHANGES}"),
-                        )
-                    })?
-            }
+            "limit" => limit = parse_int(&name, &value, 1, MAX_CHANGES)?,
             _ => unreachable!("parse_pairs only lets accepted names through"),
         }
     }

@@ -1,15 +1,15 @@
 //! What every catalog-derived response shares: `ETag`/`304`,
 //! `Cache-Control`, the response cache and compressed pages.
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -20,7 +20,6 @@ use super::extract::{CatalogView, FromQuery, Partner, Query};
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
 use crate::referral::RefCode;
-use axum::extract::State;
 
 /// A weak validator for a response derived from `catalog`: equal catalog
 /// content, route, normalised query, ref and staleness give equal ETags, on

@@ -86,6 +86,25 @@ pub(crate) fn parse_countries(value: &str) -> Result<Vec<CountryCode>, QueryErro
     Ok(out)
 }
 
+/// A whole number from `min` to `max`.
+pub(crate) fn parse_int(
+    name: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<usize, QueryError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(|| {
+            QueryError::invalid(
+                name,
+                format!("{name} must be an integer from {min} to {max}"),
+            )
+        })
+}
+
 pub(crate) fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
     match value.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),

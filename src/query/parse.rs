@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use super::params::{
-    QueryError, parse_countries, parse_days, parse_number, parse_pairs, parse_ref, parse_speed,
-    parse_text,
+    QueryError, parse_countries, parse_days, parse_int, parse_number, parse_pairs, parse_ref,
+    parse_speed, parse_text,
 };
 use super::{MAX_LIMIT, PLAN_PARAMETERS, PlanQuery};
 use crate::catalog::SortKey;
@@ -38,18 +38,7 @@ impl PlanQuery {
                         )
                     })?;
                 }
-                "limit" => {
-                    query.limit = v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|l| (1..=MAX_LIMIT).contains(l))
-                        .ok_or_else(|| {
-                            QueryError::invalid(
-                                "limit",
-                                format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-                            )
-                        })?;
-                }
+                "limit" => query.limit = parse_int(&name, v, 1, MAX_LIMIT)?,
                 "offset" => {
                     query.offset = v
                         .parse::<usize>()

@@ -17,7 +17,9 @@ use std::fmt::Write as _;
 pub use plan::cents;
 
 use crate::catalog::CountryCode;
-use crate::query::params::{QueryError, parse_number, parse_pairs, parse_ref, parse_speed};
+use crate::query::params::{
+    QueryError, parse_int, parse_number, parse_pairs, parse_ref, parse_speed,
+};
 use crate::referral::RefCode;
 
 /// Every parameter `/trips` accepts.
@@ -139,19 +141,6 @@ impl TripQuery {
         }
         out
     }
-}
-
-fn parse_int(name: &str, value: &str, min: usize, max: usize) -> Result<usize, QueryError> {
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|v| (min..=max).contains(v))
-        .ok_or_else(|| {
-            QueryError::invalid(
-                name,
-                format!("{name} must be an integer from {min} to {max}"),
-            )
-        })
 }
 
 fn parse_stops(value: &str) -> Result<Vec<Stop>, QueryError> {
