@@ -15,13 +15,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::catalog::Outcome;
-use crate::catalog::sync::{SyncHandle, SyncMetrics, SyncSettings, Syncer};
 use crate::catalog::{Catalog, CatalogStore, snapshot, synthetic};
 use crate::config::{Config, Source};
 use crate::history::{History, PlanSet, Recorder};
 use crate::http::{self, AppState, ResponseCache};
 use crate::metrics::Metrics;
 use crate::referral::PartnerRegistry;
+use crate::sync::{SyncHandle, SyncMetrics, SyncSettings, Syncer};
 use crate::upstream::UpstreamClient;
 
 /// Bytes of rendered responses kept in memory.

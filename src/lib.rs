@@ -17,8 +17,9 @@
 //! * [`upstream`]: the CMG HTTP client (key, timeouts, size cap, redaction).
 //! * [`catalog`]: plan validation, the indexed immutable [`catalog::Catalog`]
 //!   (`build` makes it, `filter` prepares text filters), the
-//!   [`catalog::CatalogStore`] it is swapped into, the sync task (and its
-//!   metrics) and snapshots.
+//!   [`catalog::CatalogStore`] it is swapped into, and snapshots.
+//! * [`sync`]: the background task that fetches, guards, records and swaps
+//!   in each new catalog, and its metrics.
 //! * [`history`]: catalog versions, changes and price history in SQLite or
 //!   PostgreSQL (`write` stores a catalog), and the [`history::Recorder`] the
 //!   sync hands catalogs to.
@@ -47,6 +48,7 @@ pub mod query;
 pub mod referral;
 pub mod secret;
 pub mod server;
+pub mod sync;
 pub mod telemetry;
 pub mod trips;
 pub mod upstream;

@@ -8,8 +8,16 @@ use std::io::{self, Write};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::LogFormat;
-use crate::upstream::Secret;
+use crate::secret::Secret;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For terminals.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
 
 /// An error and its sources, outermost first, for `error.cause_chain`.
 pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {

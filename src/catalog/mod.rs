@@ -14,7 +14,6 @@ mod plan;
 mod render;
 pub mod snapshot;
 pub mod store;
-pub mod sync;
 pub mod synthetic;
 
 use std::collections::HashMap;

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::CorsOrigins;
 use super::values;
-use super::{CorsOrigins, LogFormat};
 use crate::secret::Secret;
+use crate::telemetry::LogFormat;
 
 pub const DEFAULT_FEED_URL: &str = "https://www.connectmeguru.com/api/products/aggregator";
 

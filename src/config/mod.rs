@@ -22,6 +22,7 @@ pub use cli::{Cli, Command, DEFAULT_FEED_URL, HealthcheckCli, Listen};
 
 use crate::referral::PartnerRegistry;
 use crate::secret::Secret;
+use crate::telemetry::LogFormat;
 use crate::upstream::{ApiKey, UpstreamConfig};
 
 /// Shorter admin tokens are refused: guessable, and a short secret would
@@ -147,12 +148,6 @@ impl ConfigError {
 pub enum Source {
     Demo,
     Upstream(UpstreamConfig),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Pretty,
-    Json,
 }
 
 /// Origins allowed by CORS besides partners' origins.

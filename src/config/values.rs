@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{CorsOrigins, LogFormat};
+use super::CorsOrigins;
 use crate::referral::normalize_origin;
 use crate::secret::Secret;
+use crate::telemetry::LogFormat;
 
 /// A boolean: `1/0`, `true/false`, `yes/no`, `on/off` (any case).
 pub fn flag(raw: &str) -> Result<bool, String> {

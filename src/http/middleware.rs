@@ -380,7 +380,7 @@ mod tests {
     async fn a_request_past_the_timeout_is_a_json_503_but_admin_refresh_may_wait() {
         let metrics = Arc::new(Metrics::new(
             Arc::new(crate::catalog::CatalogStore::new()),
-            &crate::catalog::sync::SyncMetrics::default(),
+            &crate::sync::SyncMetrics::default(),
         ));
         let slow = || async {
             tokio::time::sleep(Duration::from_millis(300)).await;

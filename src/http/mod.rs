@@ -33,10 +33,10 @@ pub use routes::Route;
 use routes::Routes;
 
 use crate::catalog::CatalogStore;
-use crate::catalog::sync::SyncHandle;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::referral::PartnerRegistry;
+use crate::sync::SyncHandle;
 
 /// Shared state of every handler. Each part is its own `Arc`, held
 /// explicitly (no `Deref` to a bag of fields), and the configuration is the

@@ -11,7 +11,7 @@ use reqwest::header::ACCEPT;
 use reqwest::{StatusCode, redirect};
 use url::Url;
 
-pub use crate::secret::Secret;
+use crate::secret::Secret;
 
 /// The CMG API key.
 pub type ApiKey = Secret;

@@ -229,7 +229,7 @@ static TRACING: Once = Once::new();
 fn init_tracing() {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            cmg_feed_proxy::telemetry::init(cmg_feed_proxy::config::LogFormat::Pretty, vec![]);
+            cmg_feed_proxy::telemetry::init(cmg_feed_proxy::telemetry::LogFormat::Pretty, vec![]);
         }
     });
 }

@@ -1,5 +1,5 @@
-//! What the sync measures, registered into the instance's Prometheus
-//! registry by [`crate::metrics`].
+//! What the sync measures. The instance's Prometheus registry (`metrics.rs`)
+//! registers these handles; the sync only counts.
 
 use std::time::Duration;
 

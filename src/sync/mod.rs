@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::{Catalog, CatalogStore, FeedError, Outcome, snapshot};
+use crate::catalog::{Catalog, CatalogStore, FeedError, Outcome, snapshot};
 use crate::history::Recorder;
 use crate::upstream::{FetchError, UpstreamClient};
 
