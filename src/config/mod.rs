@@ -68,8 +68,15 @@ where
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
     // The probe's parser accepts only `[--listen-addr A] healthcheck`;
     // anything else is the server's command line.
-    if let Ok(probe) = HealthcheckCli::try_parse_from(&args) {
-        return Ok(Invocation::Healthcheck(probe.listen.listen_addr));
+    match HealthcheckCli::try_parse_from(&args) {
+        Ok(probe) => return Ok(Invocation::Healthcheck(probe.listen.listen_addr)),
+        // A bad LISTEN_ADDR is wrong for either command: say so, whatever
+        // else the server's options hold.
+        Err(e) => {
+            if let Some(error) = ConfigError::from_clap(&e) {
+                return Err(ParseError::Config(error));
+            }
+        }
     }
     match Cli::try_parse_from(&args) {
         Ok(cli) => Ok(Invocation::Serve(Box::new(cli))),
@@ -422,11 +429,14 @@ mod tests {
             Ok(Invocation::Healthcheck(addr)) => assert_eq!(addr.to_string(), "127.0.0.1:9"),
             other => panic!("{other:?}"),
         }
-        // A server-only option is not the probe's business.
         assert!(matches!(
             parse_from(argv(&["healthcheck"])),
             Ok(Invocation::Healthcheck(_))
         ));
+        match parse_from(argv(&["--listen-addr", "nowhere", "healthcheck"])) {
+            Err(ParseError::Config(e)) => assert_eq!(e.variable, "LISTEN_ADDR"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
