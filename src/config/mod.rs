@@ -413,6 +413,39 @@ mod tests {
         }
     }
 
+    /// Every option clap knows, not a hand-kept list: a value that is wrong
+    /// for all of them stops start-up with the one line naming that option.
+    #[test]
+    fn every_option_reports_a_bad_value_in_one_line_naming_it() {
+        let bad = "/nonexistent/\u{1}bad";
+        let mut seen = 0;
+        for arg in Cli::command().get_arguments() {
+            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            let variable = env.to_string_lossy().into_owned();
+            let flag = format!("--{long}={bad}");
+            // The key file is read only when there is no demo catalog.
+            let mut args = vec![flag.as_str()];
+            if !["DEMO", "CMG_API_KEY_FILE"].contains(&variable.as_str()) {
+                args.push("--demo");
+            }
+            let e = match parse_from(argv(&args)) {
+                Ok(Invocation::Serve(cli)) => cli
+                    .into_config()
+                    .and_then(|c| c.preflight())
+                    .expect_err(&variable),
+                Err(ParseError::Config(e)) => e,
+                other => panic!("{variable}: {other:?}"),
+            };
+            assert_eq!(e.variable, variable);
+            assert_eq!(e.flag, long);
+            assert!(!e.to_string().contains('\n'), "{e}");
+            seen += 1;
+        }
+        assert!(seen >= 25, "{seen} options");
+    }
+
     #[test]
     fn other_command_line_mistakes_are_left_to_clap() {
         for args in [&["--no-such-option"][..], &["--help"], &["--version"]] {
