@@ -7,8 +7,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::AppState;
 use super::routes::Routes;
+use super::{AppState, shapes};
 
 pub(super) fn routes() -> Routes {
     Routes::new()
@@ -21,48 +21,22 @@ async fn health_live() -> Response {
 }
 
 async fn health_ready(State(state): State<AppState>) -> Response {
-    let catalog = state.store.catalog();
-    let status = state.store.status();
-    let last_refresh = status.last_refresh.map(|r| {
-        json!({
-            "at": humantime::format_rfc3339_seconds(r.at).to_string(),
-            "outcome": r.outcome.as_str(),
-        })
-    });
-    let response = match catalog {
-        Some(catalog) => (
-            StatusCode::OK,
-            Json(json!({
-                "status": "ready",
-                "planCount": catalog.len(),
-                "version": catalog.version(),
-                "updatedAt": humantime::format_rfc3339_seconds(catalog.updated_at()).to_string(),
-                "stale": status.stale,
-                "lastRefresh": last_refresh,
-            })),
-        )
-            .into_response(),
-        None => {
-            let mut response = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "status": "starting",
-                    "planCount": 0,
-                    "updatedAt": null,
-                    "lastRefresh": last_refresh,
-                    "error": {
-                        "code": "catalog_unavailable",
-                        "message": "the plan catalog has not been loaded yet",
-                    },
-                })),
-            )
-                .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            response
-        }
-    };
+    let view = state.store.view();
+    let body = shapes::readiness(view.catalog.as_deref(), &view.status);
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    if view.catalog.is_none() {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
     no_store(response)
 }
 

@@ -10,14 +10,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
-use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::encoding::Page;
 use super::extract::{CatalogView, FromQuery, NoParameters, PackageCode, Query};
 use super::respond::{self, JSON, Payload};
 use super::routes::Routes;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, shapes};
 use crate::history::{self, Change, HistoryError};
 use crate::query::params::{QueryError, parse_int, parse_pairs};
 
@@ -123,34 +121,9 @@ fn decode_cursor(raw: &str) -> Option<(u64, u64, String)> {
         .then_some((since, version, code))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ChangeOut<'a> {
-    version: u64,
-    at: String,
-    package_code: &'a str,
-    kind: &'a str,
-    fields: &'a [String],
-    before: Option<&'a RawValue>,
-    after: Option<&'a RawValue>,
-}
-
-#[derive(Serialize)]
-struct ChangesOut<'a> {
-    since: u64,
-    version: u64,
-    changes: Vec<ChangeOut<'a>>,
-    next: Option<String>,
-}
-
 fn unavailable(error: HistoryError) -> ApiError {
     tracing::error!(error.cause_chain = %history::describe(&error), "history database unavailable");
     ApiError::Overloaded
-}
-
-fn raw_json(text: &Option<String>) -> Option<&RawValue> {
-    text.as_deref()
-        .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
 }
 
 async fn changes_list(
@@ -192,41 +165,8 @@ async fn changes_list(
         .then(|| page.changes.last())
         .flatten()
         .map(|c: &Change| encode_cursor(query.since, c.version, &c.package_code));
-    let body = ChangesOut {
-        since: query.since,
-        version: current,
-        changes: page
-            .changes
-            .iter()
-            .map(|c| ChangeOut {
-                version: c.version,
-                at: humantime::format_rfc3339_seconds(c.at).to_string(),
-                package_code: &c.package_code,
-                kind: &c.kind,
-                fields: &c.fields,
-                before: raw_json(&c.before),
-                after: raw_json(&c.after),
-            })
-            .collect(),
-        next,
-    };
-    let bytes = serde_json::to_vec(&body).expect("plain data serialises");
+    let bytes = shapes::changes_page(query.since, current, &page.changes, next);
     Ok(body_response(&state, &headers, bytes))
-}
-
-#[derive(Serialize)]
-struct PriceOut {
-    price: f64,
-    from: String,
-    to: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HistoryOut<'a> {
-    package_code: &'a str,
-    prices: Vec<PriceOut>,
-    lowest_price30d: Option<f64>,
 }
 
 async fn history_show(
@@ -243,20 +183,8 @@ async fn history_show(
             "no price history for packageCode {shown:?}"
         )));
     }
-    let stamp = |t| humantime::format_rfc3339_seconds(t).to_string();
-    let body = HistoryOut {
-        package_code: &code,
-        lowest_price30d: history::lowest_price_30d(&prices, SystemTime::now()),
-        prices: prices
-            .iter()
-            .map(|p| PriceOut {
-                price: crate::numbers::clean(p.price),
-                from: stamp(p.from),
-                to: p.to.map(stamp),
-            })
-            .collect(),
-    };
-    let bytes = serde_json::to_vec(&body).expect("plain data serialises");
+    let lowest = history::lowest_price_30d(&prices, SystemTime::now());
+    let bytes = shapes::price_history(&code, &prices, lowest);
     Ok(body_response(&state, &headers, bytes))
 }
 

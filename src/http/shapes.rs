@@ -1,14 +1,18 @@
-//! The JSON shapes of the catalog routes, in one place: the `/plans` page, the
-//! `catalog` block every catalog response ends with, `/countries` and the trip
-//! quote. Plans themselves are pre-rendered by the catalog (`catalog::render`);
-//! the snapshot tests in `tests/api/shapes.rs` pin each route's bytes.
+//! The JSON shapes of the routes, in one place: the `/plans` page, the
+//! `catalog` block every catalog response ends with, `/countries`, the trip
+//! quote, the change feed, price history and readiness. Plans themselves are
+//! pre-rendered by the catalog (`catalog::render`); errors are shaped by
+//! `error.rs`. The snapshot tests in `tests/api/shapes.rs` pin each route's
+//! bytes.
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::catalog::{Catalog, SyncStatus};
+use crate::history::{Change, PriceInterval};
 use crate::query::{PlanQuery, Selection};
 use crate::referral::RefCode;
 use crate::trips::{TripPlan, TripQuery};
@@ -131,6 +135,156 @@ pub(super) fn trip_quote(
     write_json(&mut out, &uncovered);
     out.push(b',');
     out
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeOut<'a> {
+    version: u64,
+    at: String,
+    package_code: &'a str,
+    kind: &'a str,
+    fields: &'a [String],
+    before: Option<&'a RawValue>,
+    after: Option<&'a RawValue>,
+}
+
+#[derive(Serialize)]
+struct ChangesOut<'a> {
+    since: u64,
+    version: u64,
+    changes: Vec<ChangeOut<'a>>,
+    next: Option<String>,
+}
+
+/// Stored plan JSON as it was written (it is the upstream's fields, as served
+/// without a ref).
+fn raw_json(text: &Option<String>) -> Option<&RawValue> {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
+}
+
+/// `/changes`: `{since, version, changes, next}`.
+pub(super) fn changes_page(
+    since: u64,
+    version: u64,
+    changes: &[Change],
+    next: Option<String>,
+) -> Vec<u8> {
+    let body = ChangesOut {
+        since,
+        version,
+        changes: changes
+            .iter()
+            .map(|c| ChangeOut {
+                version: c.version,
+                at: rfc3339(c.at),
+                package_code: &c.package_code,
+                kind: &c.kind,
+                fields: &c.fields,
+                before: raw_json(&c.before),
+                after: raw_json(&c.after),
+            })
+            .collect(),
+        next,
+    };
+    serde_json::to_vec(&body).expect("plain data serialises")
+}
+
+#[derive(Serialize)]
+struct PriceOut {
+    price: f64,
+    from: String,
+    to: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryOut<'a> {
+    package_code: &'a str,
+    prices: Vec<PriceOut>,
+    lowest_price30d: Option<f64>,
+}
+
+/// `/plans/{packageCode}/history`: `{packageCode, prices, lowestPrice30d}`.
+pub(super) fn price_history(code: &str, prices: &[PriceInterval], lowest: Option<f64>) -> Vec<u8> {
+    let body = HistoryOut {
+        package_code: code,
+        lowest_price30d: lowest,
+        prices: prices
+            .iter()
+            .map(|p| PriceOut {
+                price: crate::numbers::clean(p.price),
+                from: rfc3339(p.from),
+                to: p.to.map(rfc3339),
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&body).expect("plain data serialises")
+}
+
+#[derive(Serialize)]
+struct RefreshOut {
+    at: String,
+    outcome: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorOut {
+    code: &'static str,
+    message: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadinessOut {
+    status: &'static str,
+    plan_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
+    updated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale: Option<bool>,
+    last_refresh: Option<RefreshOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorOut>,
+}
+
+/// `/readyz`: ready with the catalog's figures, or starting (no catalog yet)
+/// with the `catalog_unavailable` error.
+pub(super) fn readiness(catalog: Option<&Catalog>, status: &SyncStatus) -> Vec<u8> {
+    let last_refresh = status.last_refresh.map(|r| RefreshOut {
+        at: rfc3339(r.at),
+        outcome: r.outcome.as_str(),
+    });
+    let body = match catalog {
+        Some(catalog) => ReadinessOut {
+            status: "ready",
+            plan_count: catalog.len(),
+            version: Some(catalog.version()),
+            updated_at: Some(rfc3339(catalog.updated_at())),
+            stale: Some(status.stale),
+            last_refresh,
+            error: None,
+        },
+        None => ReadinessOut {
+            status: "starting",
+            plan_count: 0,
+            version: None,
+            updated_at: None,
+            stale: None,
+            last_refresh,
+            error: Some(ErrorOut {
+                code: "catalog_unavailable",
+                message: "the plan catalog has not been loaded yet",
+            }),
+        },
+    };
+    serde_json::to_vec(&body).expect("plain data serialises")
 }
 
 fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {

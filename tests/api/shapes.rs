@@ -1,4 +1,5 @@
-//! Snapshot tests (insta) pinning the bytes of every catalog route on a fixed
+//! Snapshot tests (insta) pinning the bytes of every catalog route (and
+//! `/readyz`) on a fixed
 //! feed, so a change of any response shape is a reviewed diff. Values that
 //! change with the clock (`updatedAt`, `ageSeconds`, `at`, `from`, `to`) are
 //! replaced before comparing.
@@ -57,6 +58,7 @@ async fn every_catalog_route_keeps_its_shape() {
         ("history", "/plans/FR-7/history"),
         ("mirror", "/api/products/aggregator"),
         ("error", "/plans?min_gb=-1"),
+        ("readyz", "/readyz"),
     ] {
         let text = app.get(path).await.text().await.unwrap();
         insta::assert_snapshot!(name, stable(&text));
