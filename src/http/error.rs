@@ -39,6 +39,9 @@ pub enum ApiError {
     /// 414 `invalid_parameter`: the request target is longer than the limit.
     #[error("the request URI is longer than {0} bytes")]
     UriTooLong(usize),
+    /// 413 `invalid_parameter`: a request body (an MCP message) over the limit.
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many requests; retry after {0} s")]
     RateLimited(u64),
@@ -87,6 +90,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::CatalogUnavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -109,7 +113,9 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidParameter { .. } | Self::UriTooLong(_) => "invalid_parameter",
+            Self::InvalidParameter { .. } | Self::UriTooLong(_) | Self::BodyTooLarge(_) => {
+                "invalid_parameter"
+            }
             Self::UnknownParameter { .. } => "unknown_parameter",
             Self::UnknownRef(_) => "unknown_ref",
             Self::Unauthorized => "unauthorized",

@@ -215,3 +215,54 @@ async fn transport_rejections_are_json_errors() {
     assert!(error_of(&body).0.len() > 3, "{body}");
     app.stop().await;
 }
+
+/// A hostile client cannot make the server buffer a huge MCP body: past
+/// 1 MiB the answer is a JSON 413, whether the length is announced or the
+/// body is chunked (rmcp itself would read any body whole).
+#[tokio::test]
+async fn oversized_mcp_bodies_are_refused_without_being_buffered() {
+    use std::io::{Read, Write};
+    let app = spawn_ready(simple_feed(2), &[]).await;
+    let huge = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{{\"pad\":\"{}\"}}}}",
+        "x".repeat(2 << 20)
+    );
+    let response = app
+        .client
+        .post(format!("{}/mcp", app.address))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_parameter", "{body}");
+
+    // Chunked, no length announced: cut off once past the limit.
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let head = "POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+                    Accept: application/json, text/event-stream\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n";
+        let _ = stream.write_all(head.as_bytes());
+        let chunk = format!("{:x}\r\n{}\r\n", 64 << 10, "y".repeat(64 << 10));
+        for _ in 0..64 {
+            if stream.write_all(chunk.as_bytes()).is_err() {
+                break; // the server stopped reading: that is the point
+            }
+        }
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(status.starts_with("HTTP/1.1 413"), "{status:.200}");
+    assert!(status.contains("invalid_parameter"), "{status:.400}");
+}
