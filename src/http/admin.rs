@@ -2,17 +2,15 @@
 //! 404 unless `ADMIN_TOKEN` is set; 401 without the right bearer token.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
-
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 
-use super::extract::AdminAuth;
+use super::extract::{AdminAuth, FromQuery, Query};
 use super::routes::Routes;
 use super::{ApiError, AppState};
-use crate::config::values;
-use crate::query::{QueryError, parse_pairs};
+use crate::query::params::{QueryError, parse_pairs};
 
 pub(super) fn routes() -> Routes {
     Routes::new().route(
@@ -31,21 +29,36 @@ async fn admin_other_method(State(state): State<AppState>) -> ApiError {
     }
 }
 
+/// `?accept_shrink=true|false`: exactly the boolean the OpenAPI document
+/// declares (a client that writes anything else learns it at once).
+struct RefreshQuery {
+    accept_shrink: bool,
+}
+
+impl FromQuery for RefreshQuery {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        let mut accept_shrink = false;
+        for (_, value) in parse_pairs(raw, &["accept_shrink"])? {
+            accept_shrink = match value.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(QueryError::invalid(
+                        "accept_shrink",
+                        "accept_shrink must be true or false",
+                    ));
+                }
+            };
+        }
+        Ok(Self { accept_shrink })
+    }
+}
+
 async fn admin_refresh(
     State(state): State<AppState>,
     _: AdminAuth,
-    RawQuery(raw): RawQuery,
+    Query(RefreshQuery { accept_shrink }): Query<RefreshQuery>,
 ) -> Result<Response, ApiError> {
-    let pairs = parse_pairs(raw.as_deref(), &["accept_shrink"])?;
-    // A bare `?accept_shrink` means yes; otherwise the same words as the flags.
-    let accept_shrink = match pairs.first().map(|(_, v)| v.as_str()) {
-        None => false,
-        Some("") => true,
-        Some(v) => values::flag(v).map_err(|reason| QueryError::Invalid {
-            parameter: "accept_shrink".into(),
-            message: format!("accept_shrink: {reason}"),
-        })?,
-    };
     let Some(sync) = &state.sync else {
         // Demo mode: the catalog is built in, there is nothing to fetch.
         let plans = state.store.catalog().map_or(0, |c| c.len());
@@ -58,4 +71,29 @@ async fn admin_refresh(
         .await
         .ok_or(ApiError::Overloaded)?;
     Ok(Json(report).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_shrink_is_a_strict_boolean() {
+        let parse = |raw: &str| RefreshQuery::from_query(Some(raw)).map(|q| q.accept_shrink);
+        assert_eq!(parse(""), Ok(false));
+        assert_eq!(parse("accept_shrink=true"), Ok(true));
+        assert_eq!(parse("accept_shrink=false"), Ok(false));
+        for bad in [
+            "accept_shrink=",
+            "accept_shrink",
+            "accept_shrink=yes",
+            "accept_shrink=TRUE",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(QueryError::Invalid { ref parameter, .. }) if parameter == "accept_shrink"),
+                "{bad}"
+            );
+        }
+        assert!(matches!(parse("force=1"), Err(QueryError::Unknown { .. })));
+    }
 }

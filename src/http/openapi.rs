@@ -242,8 +242,11 @@ fn full_document() -> Value {
                                 "schema": {"type": "boolean"}}],
                 "responses": {
                     "200": {"description": "The sync's outcome.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SyncReport"}}}},
+                    "400": error_response("invalid_parameter (accept_shrink is not a boolean, or given twice) or unknown_parameter."),
                     "401": error_response("unauthorized: missing or wrong bearer token."),
-                    "404": error_response("not_found: ADMIN_TOKEN is not set.")
+                    "404": error_response("not_found: ADMIN_TOKEN is not set."),
+                    "429": error_response("rate_limited, with Retry-After."),
+                    "503": error_response("overloaded: the sync task is not running or the server is shedding load; retry later.")
                 }
             }}
         },
