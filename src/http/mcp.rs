@@ -306,7 +306,9 @@ fn request_path(
             Err(e) => return Err(e),
         }
     }
-    if let (false, Some(r)) = (has_ref, url_ref) {
+    // `/countries` has no product links and takes no `ref`: the URL's ref
+    // is for the tools whose answers carry plans.
+    if let (false, true, Some(r)) = (has_ref, tool != "list_countries", url_ref) {
         query.append_pair("ref", &r);
     }
     let query = query.finish();

@@ -266,3 +266,22 @@ async fn oversized_mcp_bodies_are_refused_without_being_buffered() {
     assert!(status.starts_with("HTTP/1.1 413"), "{status:.200}");
     assert!(status.contains("invalid_parameter"), "{status:.400}");
 }
+
+#[tokio::test]
+async fn every_tool_answers_through_an_mcp_url_that_carries_a_ref() {
+    let app = spawn_ready(simple_feed(3), &[]).await;
+    let path = "/mcp?ref=acme-01";
+    for (tool, arguments) in [
+        ("search_plans", json!({})),
+        ("get_plan", json!({"packageCode": "P0000"})),
+        ("list_countries", json!({})),
+        ("plan_trip", json!({"stops": "DE:1"})),
+    ] {
+        let result = call(&app, path, tool, arguments).await;
+        assert_ne!(result["isError"], json!(true), "{tool}: {result}");
+        let text = result["content"][0]["text"].as_str().unwrap();
+        if tool != "list_countries" {
+            assert!(text.contains("ref=acme-01"), "{tool}: {text}");
+        }
+    }
+}

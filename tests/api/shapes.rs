@@ -1,8 +1,8 @@
-//! Snapshot tests (insta) pinning the bytes of every catalog route (and
-//! `/readyz`) on a fixed
-//! feed, so a change of any response shape is a reviewed diff. Values that
-//! change with the clock (`updatedAt`, `ageSeconds`, `at`, `from`, `to`) are
-//! replaced before comparing.
+//! Snapshot tests (insta) pinning every catalog route's body (and `/readyz`)
+//! on a fixed feed, values and key order, so a change of any response shape
+//! is a reviewed diff. Values that change with the clock (`updatedAt`,
+//! `ageSeconds`, `at`, `from`, `to`) are replaced before comparing (serde_json
+//! keeps the key order: `preserve_order`).
 
 use crate::helpers::*;
 
