@@ -129,7 +129,7 @@ impl ApiError {
         }
     }
 
-    fn parameter(&self) -> Option<&str> {
+    pub fn parameter(&self) -> Option<&str> {
         match self {
             Self::InvalidParameter { parameter, .. } => parameter.as_deref(),
             Self::UnknownParameter { parameter, .. } => Some(parameter),

@@ -222,13 +222,12 @@ fn tool_error(code: &str, message: String, parameter: Option<&str>) -> CallToolR
 }
 
 /// A JSON argument as it would be written in a query string.
-fn query_value(name: &str, value: &Value) -> Result<Option<String>, CallToolResult> {
+fn query_value(name: &str, value: &Value) -> Result<Option<String>, ApiError> {
     let invalid = |what: &str| {
-        Err(tool_error(
-            "invalid_parameter",
-            format!("{name} must be {what}"),
-            Some(name),
-        ))
+        Err(ApiError::InvalidParameter {
+            parameter: Some(name.to_owned()),
+            message: format!("{name} must be {what}"),
+        })
     };
     Ok(Some(match value {
         Value::Null => return Ok(None),
@@ -263,7 +262,7 @@ fn request_path(
     tool: &str,
     arguments: &Map<String, Value>,
     url_ref: Option<String>,
-) -> Result<String, CallToolResult> {
+) -> Result<String, ApiError> {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     let mut path = match tool {
         "search_plans" => "/plans".to_owned(),
@@ -273,11 +272,10 @@ fn request_path(
             let code = match arguments.get("packageCode") {
                 Some(Value::String(c)) if !c.is_empty() => c.clone(),
                 _ => {
-                    return Err(tool_error(
-                        "invalid_parameter",
-                        "packageCode is required: a plan's packageCode".into(),
-                        Some("packageCode"),
-                    ));
+                    return Err(ApiError::InvalidParameter {
+                        parameter: Some("packageCode".into()),
+                        message: "packageCode is required: a plan's packageCode".into(),
+                    });
                 }
             };
             let encoded: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
@@ -285,11 +283,7 @@ fn request_path(
         }
         other => {
             let shown: String = other.chars().take(64).collect();
-            return Err(tool_error(
-                "not_found",
-                format!("no tool named {shown:?}"),
-                None,
-            ));
+            return Err(ApiError::NotFound(format!("no tool named {shown:?}")));
         }
     };
     let mut has_ref = false;
@@ -334,7 +328,7 @@ impl McpServer {
         });
         let path = match request_path(&params.name, &arguments, url_ref) {
             Ok(path) => path,
-            Err(e) => return e,
+            Err(e) => return tool_error(e.code(), e.to_string(), e.parameter()),
         };
         let mut request = axum::http::Request::get(&path);
         if let Some(origin) = parts.and_then(|p| p.headers.get(header::ORIGIN)) {
