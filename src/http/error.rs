@@ -129,6 +129,7 @@ impl ApiError {
         }
     }
 
+    /// The query parameter at fault, when one is.
     pub fn parameter(&self) -> Option<&str> {
         match self {
             Self::InvalidParameter { parameter, .. } => parameter.as_deref(),
