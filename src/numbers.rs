@@ -21,6 +21,11 @@ pub fn round_to(value: f64, places: i32) -> f64 {
     clean(scaled / scale)
 }
 
+/// A price in whole cents (what trip totals are summed in).
+pub fn cents(price: f64) -> i64 {
+    (price * 100.0).round() as i64
+}
+
 /// Whole cents as dollars.
 pub fn from_cents(cents: i64) -> f64 {
     round_to(cents as f64 / 100.0, 2)

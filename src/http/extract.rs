@@ -33,16 +33,13 @@ impl FromQuery for TripQuery {
     }
 }
 
-/// Routes that take only `ref` (and the ignored `key`): the query is
-/// checked here; the ref itself is the [`Partner`]'s business.
+/// Routes that take only `ref` (and the ignored `key`): no other parameter
+/// is allowed; the ref itself is the [`Partner`]'s business.
 pub(super) struct RefOnly;
 
 impl FromQuery for RefOnly {
     fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
-        for (_, value) in parse_pairs(raw, &["ref"])? {
-            parse_ref(&value)?;
-        }
-        Ok(Self)
+        parse_pairs(raw, &["ref"]).map(|_| Self)
     }
 }
 
@@ -72,8 +69,8 @@ impl<T: FromQuery, S: Send + Sync> FromRequestParts<S> for Query<T> {
 /// `Origin` supplies its partner's ref. With a registry, a ref nobody owns is
 /// `unknown_ref`. Requests attributed to a partner are counted per partner.
 ///
-/// Put it after the route's `Query<T>`, which validates the whole query
-/// string (so a malformed `ref` is reported the same way on every route).
+/// The one place a `ref` is parsed. Put it after the route's `Query<T>`,
+/// which rejects unknown and repeated parameters first.
 #[derive(Debug, Default)]
 pub(super) struct Partner {
     pub ref_code: Option<RefCode>,

@@ -14,7 +14,6 @@ mod parse;
 mod run;
 
 use crate::catalog::{CountryCode, SortKey};
-use crate::referral::RefCode;
 
 pub use params::{QueryError, parse_pairs};
 
@@ -74,7 +73,6 @@ pub struct PlanQuery {
     pub sort: SortKey,
     pub limit: usize,
     pub offset: usize,
-    pub ref_code: Option<RefCode>,
 }
 
 impl Default for PlanQuery {
@@ -90,7 +88,6 @@ impl Default for PlanQuery {
             sort: SortKey::default(),
             limit: DEFAULT_LIMIT,
             offset: 0,
-            ref_code: None,
         }
     }
 }

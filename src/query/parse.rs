@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use super::params::{
-    QueryError, parse_countries, parse_days, parse_int, parse_number, parse_pairs, parse_ref,
-    parse_speed, parse_text,
+    QueryError, parse_countries, parse_days, parse_int, parse_number, parse_pairs, parse_speed,
+    parse_text,
 };
 use super::{MAX_LIMIT, PLAN_PARAMETERS, PlanQuery};
 use crate::catalog::SortKey;
@@ -48,7 +48,9 @@ impl PlanQuery {
                             QueryError::invalid("offset", "offset must be a non-negative integer")
                         })?;
                 }
-                "ref" => query.ref_code = Some(parse_ref(v)?),
+                // The ref is the partner's business (`http::extract::Partner`
+                // parses and resolves it); nothing here depends on it.
+                "ref" => {}
                 _ => unreachable!("parse_pairs only lets accepted names through"),
             }
         }
@@ -143,7 +145,6 @@ mod tests {
         assert_eq!(q.operator.as_deref(), Some("orange"));
         assert_eq!(q.text.as_deref(), Some("türkiye unlimited"));
         assert_eq!((q.sort, q.limit, q.offset), (SortKey::PriceDesc, 500, 3));
-        assert_eq!(q.ref_code.unwrap().as_str(), "acme-1");
     }
 
     #[test]
@@ -169,9 +170,6 @@ mod tests {
             ("country=", "country"),
             ("country=D1", "country"),
             ("sort=cheapest", "sort"),
-            ("ref=-bad", "ref"),
-            ("ref=", "ref"),
-            ("ref=a%26b", "ref"),
             ("speed=", "speed"),
             ("speed=%3Cscript%3E", "speed"),
             ("q=%20", "q"),

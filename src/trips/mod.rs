@@ -14,13 +14,8 @@ mod plan;
 
 use std::fmt::Write as _;
 
-pub use plan::cents;
-
 use crate::catalog::CountryCode;
-use crate::query::params::{
-    QueryError, parse_int, parse_number, parse_pairs, parse_ref, parse_speed,
-};
-use crate::referral::RefCode;
+use crate::query::params::{QueryError, parse_int, parse_number, parse_pairs, parse_speed};
 
 /// Every parameter `/trips` accepts.
 pub const TRIP_PARAMETERS: &[&str] = &["stops", "gb_per_day", "max_esims", "speed", "limit", "ref"];
@@ -48,7 +43,6 @@ pub struct TripQuery {
     /// Upper-cased generation tokens every plan must list.
     pub speed: Vec<String>,
     pub limit: usize,
-    pub ref_code: Option<RefCode>,
 }
 
 /// One leg of an option: stops `start..end` on plan `plan`.
@@ -86,7 +80,6 @@ impl TripQuery {
             max_esims: DEFAULT_ESIMS,
             speed: Vec::new(),
             limit: DEFAULT_OPTIONS,
-            ref_code: None,
         };
         for (name, value) in parse_pairs(raw, TRIP_PARAMETERS)? {
             let v = value.as_str();
@@ -96,7 +89,8 @@ impl TripQuery {
                 "max_esims" => query.max_esims = parse_int(&name, v, 1, MAX_ESIMS)?,
                 "speed" => query.speed = parse_speed(v)?,
                 "limit" => query.limit = parse_int(&name, v, 1, MAX_OPTIONS)?,
-                "ref" => query.ref_code = Some(parse_ref(v)?),
+                // The partner's business (`http::extract::Partner`).
+                "ref" => {}
                 _ => unreachable!("parse_pairs only lets accepted names through"),
             }
         }
@@ -249,7 +243,6 @@ mod tests {
             ("stops=FR:1&limit=0", "limit"),
             ("stops=FR:1&limit=21", "limit"),
             ("stops=FR:1&speed=%3Cb%3E", "speed"),
-            ("stops=FR:1&ref=-x", "ref"),
             ("stops=FR:1&stops=DE:2", "stops"),
         ] {
             assert_eq!(error_parameter(raw), parameter, "{raw}");

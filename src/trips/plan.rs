@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 
 use super::{Leg, MAX_ESIMS, TripOption, TripPlan, TripQuery};
 use crate::catalog::Catalog;
+use crate::numbers::cents;
 
 impl TripQuery {
     /// Plans the trip on `catalog`.
@@ -127,11 +128,6 @@ fn compare_options(catalog: &Catalog, a: &TripOption, b: &TripOption) -> Orderin
             };
             codes(a).cmp(&codes(b))
         })
-}
-
-/// A price in whole cents.
-pub fn cents(price: f64) -> i64 {
-    (price * 100.0).round() as i64
 }
 
 /// Every way to choose `legs - 1` cut points in `1..n`, ascending, in
