@@ -35,13 +35,14 @@ impl ResponseCache {
     }
 
     /// The body cached under `key` for `catalog`, rendering it on a miss.
+    /// `key` is formatted once, straight into the entry's key.
     /// `current` is the catalog being served now: a request still holding
     /// the previous one must not flush the new one's pages.
     pub fn get_with(
         &self,
         catalog: &Catalog,
         current: &CatalogStore,
-        key: &str,
+        key: std::fmt::Arguments<'_>,
         render: impl FnOnce() -> Bytes,
     ) -> Arc<encoding::Page> {
         let version = catalog.content_hash();
@@ -79,13 +80,19 @@ mod tests {
         store.publish(new.clone(), Outcome::Ok, SystemTime::now());
         let cache = ResponseCache::new(1 << 20);
 
-        let page = cache.get_with(&new, &store, "k", || Bytes::from_static(b"new"));
+        let page = cache.get_with(&new, &store, format_args!("k"), || {
+            Bytes::from_static(b"new")
+        });
         assert_eq!(page.identity(), "new");
         // A reader that loaded the old catalog before the swap finishes late.
-        let late = cache.get_with(&old, &store, "k", || Bytes::from_static(b"old"));
+        let late = cache.get_with(&old, &store, format_args!("k"), || {
+            Bytes::from_static(b"old")
+        });
         assert_eq!(late.identity(), "old", "keys carry the version");
         cache.cache.run_pending_tasks();
-        let again = cache.get_with(&new, &store, "k", || panic!("the current page was flushed"));
+        let again = cache.get_with(&new, &store, format_args!("k"), || {
+            panic!("the current page was flushed")
+        });
         assert_eq!(again.identity(), "new");
     }
 }

@@ -129,10 +129,10 @@ fn unavailable(error: HistoryError) -> ApiError {
 async fn changes_list(
     State(state): State<AppState>,
     Query(query): Query<ChangesQuery>,
-    CatalogView { catalog, .. }: CatalogView,
+    view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let current = catalog.version();
+    let current = view.catalog.version();
     if query.since > current {
         return Err(ApiError::InvalidParameter {
             parameter: Some("since".into()),
@@ -166,14 +166,14 @@ async fn changes_list(
         .flatten()
         .map(|c: &Change| encode_cursor(query.since, c.version, &c.package_code));
     let bytes = shapes::changes_page(query.since, current, &page.changes, next);
-    Ok(body_response(&state, &headers, bytes))
+    Ok(body_response(&state, &view, &headers, bytes))
 }
 
 async fn history_show(
     State(state): State<AppState>,
     PackageCode(code): PackageCode,
     _: Query<NoParameters>,
-    _: CatalogView,
+    view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let prices = state.history.prices(&code).await.map_err(unavailable)?;
@@ -185,13 +185,18 @@ async fn history_show(
     }
     let lowest = history::lowest_price_30d(&prices, SystemTime::now());
     let bytes = shapes::price_history(&code, &prices, lowest);
-    Ok(body_response(&state, &headers, bytes))
+    Ok(body_response(&state, &view, &headers, bytes))
 }
 
 /// A JSON body with a weak ETag derived from its bytes.
-fn body_response(state: &AppState, headers: &HeaderMap, bytes: Vec<u8>) -> Response {
+fn body_response(
+    state: &AppState,
+    view: &CatalogView,
+    headers: &HeaderMap,
+    bytes: Vec<u8>,
+) -> Response {
     let etag = format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
-    let max_age = respond::max_age(state, &state.store.status());
+    let max_age = respond::max_age(state, &view.status);
     respond::cached(state, headers, &etag, max_age, JSON, || {
         Payload::Page(Arc::new(Page::new(Bytes::from(bytes))), Bytes::new())
     })

@@ -97,7 +97,7 @@ pub(super) fn page(
     let stale = key.with_catalog_block && status.stale;
     let etag = etag(catalog, stale, key.route, key.query, key.ref_code);
     cached(state, headers, &etag, max_age(state, status), JSON, || {
-        let cache_key = format!(
+        let cache_key = format_args!(
             "{}|{}|{}",
             key.route,
             key.query,
@@ -105,7 +105,7 @@ pub(super) fn page(
         );
         let page = state
             .responses
-            .get_with(catalog, &state.store, &cache_key, || Bytes::from(render()));
+            .get_with(catalog, &state.store, cache_key, || Bytes::from(render()));
         let tail = if key.with_catalog_block {
             super::shapes::catalog_block(catalog, status)
         } else {
