@@ -3,7 +3,7 @@
 //! Built on `prometheus-client`: each [`Metrics`] owns its own [`Registry`], so
 //! test apps in one process never share counters (a global recorder would mix
 //! them). What the sync measures is defined beside it
-//! ([`SyncMetrics`](crate::sync::SyncMetrics)) and registered here; the
+//! ([`SyncMetrics`]) and registered here; the
 //! catalog gauges are read from the store at scrape time. Every label set is
 //! bounded: routes are matched route templates (or `unmatched`), methods a
 //! fixed list, outcomes and reasons enums, partners the registry's ids.

@@ -4,7 +4,7 @@
 //! so readers never wait on a sync.
 //!
 //! Memory is kept close to the feed's own size: each plan lives once, as its
-//! pre-rendered JSON, plus a small fixed-size [`Row`] of the numbers and ranges
+//! pre-rendered JSON, plus a small fixed-size `Row` of the numbers and ranges
 //! the filters need. Strings that repeat across plans (operators, speeds,
 //! location names) are interned; no per-plan `String`s survive the build.
 

@@ -1,7 +1,7 @@
 //! Command line and environment, parsed into a validated [`Config`].
 //!
-//! * [`cli`]: the clap definition: every option, its variable and default.
-//! * [`values`]: the value parsers that type each option (pure).
+//! * `cli`: the clap definition: every option, its variable and default.
+//! * `values`: the value parsers that type each option (pure).
 //! * here: what needs several options at once (the key source, the admin
 //!   token's length), the files the options name, and the one-line error.
 //!
@@ -9,7 +9,7 @@
 //! `error: invalid REFRESH_INTERVAL (--refresh-interval): "soon" is not a duration ...`.
 
 mod cli;
-pub mod values;
+mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,8 @@ use std::time::Duration;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
 
-pub use cli::{Cli, Command, DEFAULT_FEED_URL, HealthcheckCli, Listen};
+use cli::HealthcheckCli;
+pub use cli::{Cli, Command, DEFAULT_FEED_URL, Listen};
 
 use crate::referral::PartnerRegistry;
 use crate::secret::Secret;
