@@ -9,7 +9,7 @@
 //! parameter tables as the OpenAPI document, so a new `/plans` parameter
 //! shows up in `search_plans` without a second edit.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -178,7 +178,19 @@ fn object_schema(parameters: &[Value], required: &[&str]) -> Arc<Map<String, Val
     Arc::new(schema.as_object().cloned().unwrap_or_default())
 }
 
-/// The four tools and their input schemas.
+/// The four tools and their input schemas, built once.
+static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(tool_list);
+
+/// Whether `tool` takes a `ref` (its route puts it into product links), as
+/// its input schema says.
+fn takes_ref(tool: &str) -> bool {
+    TOOLS
+        .iter()
+        .find(|t| t.name == tool)
+        .and_then(|t| t.input_schema.get("properties"))
+        .is_some_and(|p| p.get("ref").is_some())
+}
+
 fn tool_list() -> Vec<Tool> {
     let ref_only = vec![openapi::ref_param()];
     let code = json!({"name": "packageCode", "description": "The plan's packageCode, as in search results.",
@@ -300,9 +312,9 @@ fn request_path(
             Err(e) => return Err(e),
         }
     }
-    // `/countries` has no product links and takes no `ref`: the URL's ref
-    // is for the tools whose answers carry plans.
-    if let (false, true, Some(r)) = (has_ref, tool != "list_countries", url_ref) {
+    // The URL's ref is for the tools whose routes take one (`/countries`
+    // has no product links and takes no parameters).
+    if let (false, true, Some(r)) = (has_ref, takes_ref(tool), url_ref) {
         query.append_pair("ref", &r);
     }
     let query = query.finish();
@@ -396,11 +408,11 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tool_list()))
+        Ok(ListToolsResult::with_all_items(TOOLS.clone()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        tool_list().into_iter().find(|t| t.name == name)
+        TOOLS.iter().find(|t| t.name == name).cloned()
     }
 
     async fn call_tool(
