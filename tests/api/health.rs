@@ -10,6 +10,13 @@ async fn cold_start_with_upstream_down_is_alive_but_not_ready_until_upstream_hea
     assert_eq!(app.get("/healthz").await.status(), 200);
     let response = app.get("/readyz").await;
     assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["status"].as_str(), body["planCount"].as_u64()),
+        (Some("starting"), Some(0))
+    );
+    assert_eq!(error_of(&body).0, "catalog_unavailable");
     let response = app.get("/plans?country=DE").await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
@@ -152,6 +159,19 @@ async fn admin_refresh_is_404_without_a_token_and_401_with_a_wrong_one() {
     let report = app.refresh().await;
     assert_eq!(report["outcome"], "ok");
     assert_eq!(report["planCount"], 1);
+    // The token is checked before the parameters, and accept_shrink is the
+    // boolean the OpenAPI document declares.
+    let response = app.post("/admin/refresh?accept_shrink=maybe", None).await;
+    assert_eq!(response.status(), 401);
+    for query in ["accept_shrink=maybe", "accept_shrink=", "force=1"] {
+        let response = app
+            .post(&format!("/admin/refresh?{query}"), Some(ADMIN))
+            .await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let (_, parameter) = error_of(&body);
+        assert!(parameter.is_some(), "{query}: {body}");
+    }
     let (status, body) = app.get_json("/admin/refresh").await;
     assert_eq!(
         (status, error_of(&body).0.as_str()),
