@@ -53,13 +53,15 @@ pub enum StartError {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> Result<Self, StartError> {
+    pub async fn build(mut config: Config) -> Result<Self, StartError> {
         let store = Arc::new(CatalogStore::new());
         let sync_metrics = SyncMetrics::default();
         let metrics = Arc::new(Metrics::new(store.clone(), &sync_metrics));
         let (stop_sync, stop_rx) = watch::channel(false);
 
-        let partners = config.partners.clone().map(|(path, registry)| {
+        // Moved out: the live registry is the swappable one (SIGHUP), so the
+        // shared config must not keep a start-up copy that goes stale.
+        let partners = config.partners.take().map(|(path, registry)| {
             tracing::info!(partners = registry.len(), "partner registry loaded");
             (path, Arc::new(ArcSwap::from_pointee(registry)))
         });

@@ -172,7 +172,8 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     pub refresh_interval: Duration,
     pub snapshot_path: Option<PathBuf>,
-    /// `PARTNERS_FILE` and the registry read from it at start-up.
+    /// `PARTNERS_FILE` and the registry read from it at start-up;
+    /// `Application::build` moves it into the live, reloadable registry.
     pub partners: Option<(PathBuf, PartnerRegistry)>,
     pub cors_allow_origins: CorsOrigins,
     pub admin_token: Option<Secret>,
