@@ -158,9 +158,8 @@ impl Application {
             stop_sync,
             ..
         } = self;
-        if let Some((path, registry)) = partners {
-            tokio::spawn(reload_partners_on_sighup(path, registry));
-        }
+        // Always: SIGHUP's default action would kill the process.
+        tokio::spawn(reload_on_sighup(partners));
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: stopping sync, draining requests");
@@ -222,8 +221,11 @@ async fn restore_snapshot(store: &CatalogStore, path: &std::path::Path) {
     }
 }
 
-/// Reloads `PARTNERS_FILE` on SIGHUP; a bad file keeps the old registry.
-async fn reload_partners_on_sighup(path: PathBuf, registry: Arc<ArcSwap<PartnerRegistry>>) {
+/// Handles SIGHUP for the life of the process (its default action would
+/// end it): reloads `PARTNERS_FILE` when one is configured, keeping the
+/// current registry when the new file is bad, and otherwise says in one line
+/// that there is nothing to reload.
+async fn reload_on_sighup(partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry>>)>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -232,12 +234,17 @@ async fn reload_partners_on_sighup(path: PathBuf, registry: Arc<ArcSwap<PartnerR
             return;
         };
         while hangups.recv().await.is_some() {
-            reload_partners(&path, &registry);
+            match &partners {
+                Some((path, registry)) => {
+                    reload_partners(path, registry);
+                }
+                None => tracing::info!("SIGHUP received; nothing to reload (PARTNERS_FILE is unset)"),
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = (path, registry);
+        let _ = partners;
     }
 }
 

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         return usage_error(&e);
     }
     telemetry::init(config.log_format, config.secrets());
+    cmg_feed_proxy::server::raise_open_file_limit(config.server.max_connections);
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

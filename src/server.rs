@@ -9,8 +9,16 @@
 //!   connection) is closed, however slowly it drips. hyper's own header
 //!   timeout is not used: it is armed whenever hyper waits for a head, so it
 //!   would also cut idle keep-alive connections short.
+//! * `MAX_CONNECTIONS_PER_IP`: one address holds at most this many; and the
+//!   last few free slots are kept for addresses that hold none yet, so a
+//!   flood from one address never locks out a probe from another.
 //! * `KEEPALIVE_TIMEOUT`: a connection with no request in progress and no
 //!   bytes in either direction for this long is closed (HTTP/1.1 and HTTP/2).
+//! * Sending: a connection whose writes have waited `CLIENT_HEADER_TIMEOUT`
+//!   for the client to read anything is closed, response and all, so a
+//!   reader that never reads holds no body in memory for long.
+//! * Requests in progress are counted by a guard dropped with the request's
+//!   future, so an HTTP/2 stream reset mid-request cannot leak the count.
 //! * Accept errors (EMFILE under a descriptor flood) pause the loop briefly
 //!   instead of spinning.
 //! * Shutdown: stop accepting, ask every connection to finish its in-flight
@@ -18,6 +26,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +51,54 @@ pub struct ServerSettings {
     pub client_header_timeout: Duration,
     pub keepalive_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Behind a trusted proxy (`TRUST_FORWARDED_FOR`) every connection comes
+    /// from the proxy, so the per-address limit is the proxy's to enforce.
+    pub per_ip_behind_proxy: bool,
     pub shutdown_timeout: Duration,
+}
+
+/// Descriptors kept for everything that is not a client connection
+/// (listener, database, upstream, snapshot, logs).
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// Raises the soft open-file limit to the hard one (each connection holds a
+/// descriptor), and warns in one line when `MAX_CONNECTIONS` still exceeds
+/// what the limit allows.
+pub fn raise_open_file_limit(max_connections: usize) {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return;
+        }
+        let before = limit.rlim_cur;
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: setrlimit reads the struct we pass.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                limit.rlim_cur = limit.rlim_max;
+                tracing::info!(from = before, to = limit.rlim_cur, "raised the open-file limit");
+            }
+        }
+        let allowed = limit.rlim_cur.saturating_sub(SPARE_DESCRIPTORS);
+        if (max_connections as u64) > allowed {
+            tracing::warn!(
+                max_connections,
+                open_file_limit = limit.rlim_cur,
+                "MAX_CONNECTIONS exceeds what the open-file limit allows ({allowed} connections); raise the limit (ulimit -n) or lower MAX_CONNECTIONS"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = max_connections;
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains.
@@ -64,6 +120,14 @@ pub async fn serve(
         .max_concurrent_streams(256);
     let builder = Arc::new(builder);
     let permits = Arc::new(Semaphore::new(settings.max_connections));
+    let per_ip = Arc::new(PerAddress::new(
+        if settings.per_ip_behind_proxy {
+            usize::MAX
+        } else {
+            settings.max_connections_per_ip
+        },
+        reserve(settings.max_connections),
+    ));
     let graceful = GracefulShutdown::new();
     let mut last_accept_error: Option<Instant> = None;
     tokio::pin!(shutdown);
@@ -84,6 +148,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = per_ip.admit(peer.ip(), permits.available_permits()) else {
+            // Over MAX_CONNECTIONS_PER_IP, or into the reserve: closed at once.
+            drop(stream);
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             // Over MAX_CONNECTIONS: closed at once (RST-free close).
             drop(stream);
@@ -96,18 +165,21 @@ pub async fn serve(
             inner: stream,
             activity: activity.clone(),
         });
-        let (started, finished) = (activity.clone(), activity.clone());
-        let service = router
-            .clone()
-            .map_request(move |mut request: hyper::Request<Incoming>| {
-                started.request_started();
+        let service = {
+            let (router, activity) = (router.clone(), activity.clone());
+            tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+                // Held by the request's future: dropped when it completes or
+                // is cancelled (an HTTP/2 reset), never leaked.
+                let handling = activity.request_started();
                 request.extensions_mut().insert(ConnectInfo(peer));
-                request
+                let router = router.clone();
+                async move {
+                    let response = router.oneshot(request).await;
+                    drop(handling);
+                    response
+                }
             })
-            .map_response(move |response| {
-                finished.request_finished();
-                response
-            });
+        };
         let connection = builder
             .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
             .into_owned();
@@ -125,7 +197,7 @@ pub async fn serve(
                     tracing::debug!(%peer, reason, "connection closed");
                 }
             }
-            drop(permit);
+            drop((permit, slot));
         });
     }
 
@@ -139,14 +211,75 @@ pub async fn serve(
     Ok(())
 }
 
-/// What a connection is doing, for its two timeouts. Times are
-/// milliseconds since the accept.
+/// How many of the last free connection slots are kept for addresses that
+/// hold no connection yet: a 64th of the limit, 1 to 64.
+fn reserve(max_connections: usize) -> usize {
+    (max_connections / 64).clamp(1, 64)
+}
+
+/// Open connections per client address.
+struct PerAddress {
+    limit: usize,
+    reserve: usize,
+    open: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+impl PerAddress {
+    fn new(limit: usize, reserve: usize) -> Self {
+        Self {
+            limit,
+            reserve,
+            open: Default::default(),
+        }
+    }
+
+    /// A slot for one more connection from `ip`, or `None` when `ip` holds
+    /// its limit already, or holds any connection while only the reserve of
+    /// `free` slots is left.
+    fn admit(self: &Arc<Self>, ip: IpAddr, free: usize) -> Option<AddressSlot> {
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let held = open.get(&ip).copied().unwrap_or(0);
+        if held >= self.limit || (held > 0 && free <= self.reserve) {
+            return None;
+        }
+        open.insert(ip, held + 1);
+        Some(AddressSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in [`PerAddress`], given back on drop.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = open.get_mut(&self.ip) {
+            *held -= 1;
+            if *held == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What a connection is doing, for its timeouts. Times are milliseconds
+/// since the accept.
 struct Activity {
     start: Instant,
     /// The last byte in either direction.
     last_ms: AtomicU64,
+    /// Since when a write has been waiting for the client to read, plus
+    /// one; 0 while writes go through.
+    blocked_ms: AtomicU64,
     /// Requests handed to the service and not answered yet.
-    in_flight: AtomicU64,
+    handling: AtomicU64,
     /// When the pending request head began, plus one; 0 while none is
     /// pending. A new connection starts with a pending head at 0 ms.
     head_ms: AtomicU64,
@@ -155,12 +288,27 @@ struct Activity {
     changed: tokio::sync::Notify,
 }
 
+/// One request in progress on a connection; dropped with the request's
+/// future, however that ends.
+struct Handling {
+    activity: Arc<Activity>,
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.activity.handling.fetch_sub(1, Ordering::Relaxed);
+        self.activity.wrote();
+        self.activity.changed.notify_one();
+    }
+}
+
 impl Activity {
     fn new() -> Self {
         Self {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
+            blocked_ms: AtomicU64::new(0),
+            handling: AtomicU64::new(0),
             head_ms: AtomicU64::new(1),
             changed: tokio::sync::Notify::new(),
         }
@@ -174,7 +322,7 @@ impl Activity {
         let now = self.now_ms();
         self.last_ms.store(now, Ordering::Relaxed);
         // The first byte of a request head while none is in progress.
-        if self.in_flight.load(Ordering::Relaxed) == 0 {
+        if self.handling.load(Ordering::Relaxed) == 0 {
             let started =
                 self.head_ms
                     .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
@@ -186,29 +334,43 @@ impl Activity {
 
     fn wrote(&self) {
         self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.blocked_ms.store(0, Ordering::Relaxed);
     }
 
-    fn request_started(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    /// A write found the socket full: the client is not reading (yet).
+    fn write_blocked(&self) {
+        let now = self.now_ms();
+        let blocked =
+            self.blocked_ms
+                .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
+        if blocked.is_ok() {
+            self.changed.notify_one();
+        }
+    }
+
+    /// A request is being handled until the guard drops.
+    fn request_started(self: &Arc<Self>) -> Handling {
+        self.handling.fetch_add(1, Ordering::Relaxed);
         self.head_ms.store(0, Ordering::Relaxed);
         self.changed.notify_one();
-    }
-
-    fn request_finished(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.wrote();
-        self.changed.notify_one();
+        Handling {
+            activity: self.clone(),
+        }
     }
 
     /// Resolves when the connection should be closed, saying why: a request
-    /// head not complete within `header` of its first byte, or nothing in
-    /// progress and no traffic for `idle`.
+    /// head not complete within `header` of its first byte, a response the
+    /// client has read nothing of for `header`, or nothing in progress and no
+    /// traffic for `idle`.
     async fn expired(&self, header: Duration, idle: Duration) -> &'static str {
         loop {
             let now = self.now_ms();
             let head = self.head_ms.load(Ordering::Relaxed);
-            let busy = self.in_flight.load(Ordering::Relaxed) > 0;
-            let (deadline, reason) = if busy {
+            let handling = self.handling.load(Ordering::Relaxed) > 0;
+            let blocked = self.blocked_ms.load(Ordering::Relaxed);
+            let (deadline, reason) = if blocked != 0 {
+                (blocked - 1 + header.as_millis() as u64, "client not reading")
+            } else if handling {
                 // A handler is running (REQUEST_TIMEOUT bounds it): look again later.
                 (now + idle.as_millis() as u64, "")
             } else if head != 0 {
@@ -220,11 +382,11 @@ impl Activity {
                 let last = self.last_ms.load(Ordering::Relaxed);
                 (last + idle.as_millis() as u64, "idle")
             };
-            if now >= deadline && !busy {
+            if now >= deadline && (blocked != 0 || !handling) {
                 return reason;
             }
             tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
+                () = tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(now))) => {}
                 () = self.changed.notified() => {}
             }
         }
@@ -235,6 +397,16 @@ impl Activity {
 struct Tracked {
     inner: TcpStream,
     activity: Arc<Activity>,
+}
+
+impl Tracked {
+    fn note_write(&self, result: &Poll<io::Result<usize>>) {
+        match result {
+            Poll::Ready(Ok(n)) if *n > 0 => self.activity.wrote(),
+            Poll::Pending => self.activity.write_blocked(),
+            _ => {}
+        }
+    }
 }
 
 impl AsyncRead for Tracked {
@@ -259,9 +431,7 @@ impl AsyncWrite for Tracked {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.wrote();
-        }
+        self.note_write(&result);
         result
     }
 
@@ -271,9 +441,7 @@ impl AsyncWrite for Tracked {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.wrote();
-        }
+        self.note_write(&result);
         result
     }
 

@@ -28,6 +28,9 @@ pub use store::{CatalogStore, Outcome, Published, RefreshRecord, SyncStatus};
 
 use crate::upstream::wire::WireFeed;
 
+/// The mirror's `aggregator` when the feed gives none (or one that cannot be served).
+const DEFAULT_AGGREGATOR: &str = "ConnectMeGuru";
+
 /// Why a feed body could not become a catalog at all.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
@@ -212,9 +215,16 @@ impl Catalog {
                 Err(reason) => builder.dropped.add(reason),
             }
         }
-        let aggregator = feed
-            .aggregator
-            .unwrap_or_else(|| "ConnectMeGuru".to_owned());
+        let aggregator = match feed.aggregator {
+            // The envelope is upstream text like any plan field: one carrying
+            // the key is never served (the mirror) or stored (the snapshot).
+            Some(name) if secret.is_some_and(|s| plan::carries_secret(&name, s)) => {
+                tracing::warn!("the feed's aggregator name carries the key; replaced");
+                DEFAULT_AGGREGATOR.to_owned()
+            }
+            Some(name) => name,
+            None => DEFAULT_AGGREGATOR.to_owned(),
+        };
         Ok(builder.finish(aggregator, updated_at))
     }
 

@@ -195,18 +195,10 @@ pub fn validate(raw: &RawValue, secret: Option<&str>) -> Result<Plan, DropReason
     })
 }
 
-/// Whether the raw plan or any of its strings, JSON-decoded or
-/// percent-decoded (`+` as a space too), holds the secret.
+/// Whether the raw plan or any of its strings carries the secret (see
+/// [`carries_secret`]).
 fn carries(raw: &str, wire: &WirePlan, secret: &str) -> bool {
-    let hit = |text: &str| {
-        text.contains(secret)
-            || percent_encoding::percent_decode_str(text)
-                .decode_utf8_lossy()
-                .contains(secret)
-            || percent_encoding::percent_decode_str(&text.replace('+', " "))
-                .decode_utf8_lossy()
-                .contains(secret)
-    };
+    let hit = |text: &str| carries_secret(text, secret);
     hit(raw)
         || [
             &wire.name,
@@ -224,6 +216,35 @@ fn carries(raw: &str, wire: &WirePlan, secret: &str) -> bool {
             .chain(&wire.location_names)
             .flatten()
             .any(|s| hit(s))
+}
+
+/// Whether `text` holds `secret` in any letter case, as it is or
+/// percent-decoded (`+` as a space too). JSON escapes are undone by the
+/// caller passing decoded strings as well as raw JSON.
+pub fn carries_secret(text: &str, secret: &str) -> bool {
+    if secret.is_empty() {
+        return false;
+    }
+    let holds = |candidate: &str| contains_ignoring_case(candidate, secret);
+    holds(text)
+        || (text.contains('%') || text.contains('+'))
+            && (holds(&percent_encoding::percent_decode_str(text).decode_utf8_lossy())
+                || holds(
+                    &percent_encoding::percent_decode_str(&text.replace('+', " "))
+                        .decode_utf8_lossy(),
+                ))
+}
+
+/// Case-insensitive substring test without allocating for ASCII needles
+/// (keys are ASCII); other needles compare lower-cased copies.
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    if !needle.is_ascii() {
+        return haystack.to_lowercase().contains(&needle.to_lowercase());
+    }
+    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+    haystack
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 fn non_negative(value: Option<f64>) -> Result<f64, DropReason> {
@@ -315,6 +336,18 @@ mod tests {
                 DropReason::CarriesSecret,
             ),
             (
+                GOOD.replace("Telekom", "SK_SECRET_1 upper-cased"),
+                DropReason::CarriesSecret,
+            ),
+            (
+                GOOD.replace("Telekom", "sk_\\u0053ECRET_1 escaped"),
+                DropReason::CarriesSecret,
+            ),
+            (
+                GOOD.replace("Germany 5GB", "Germany sk%5fsecret%5f1"),
+                DropReason::CarriesSecret,
+            ),
+            (
                 GOOD.replace(r#""de""#, r#""DEU""#),
                 DropReason::InvalidLocationCode,
             ),
@@ -383,5 +416,24 @@ mod tests {
         for bad in ["", "D", "DEU", "D1", "ü1", "  "] {
             assert!(CountryCode::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_secret_is_found_in_any_letter_case_and_encoding() {
+        let key = "sk_SECRET_1";
+        for text in [
+            "sk_SECRET_1",
+            "CMG sk_secret_1",
+            "x SK_SECRET_1 y",
+            "sk%5FSECRET%5F1",
+            "a+sk_Secret_1",
+            "ünïcode sk_SECRET_1",
+        ] {
+            assert!(carries_secret(text, key), "{text}");
+        }
+        for text in ["", "sk_SECRET", "sk SECRET 1", "ConnectMeGuru"] {
+            assert!(!carries_secret(text, key), "{text}");
+        }
+        assert!(!carries_secret("anything", ""));
     }
 }

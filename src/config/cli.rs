@@ -85,7 +85,7 @@ pub struct Cli {
     pub trust_forwarded_for: bool,
 
     /// Largest share of the current plans a new feed may lose before it is rejected (0-1); 1 disables the guard.
-    #[arg(long, env = "FEED_MAX_SHRINK", hide_env_values = true, default_value = "1", value_parser = values::share)]
+    #[arg(long, env = "FEED_MAX_SHRINK", hide_env_values = true, default_value = "0.5", value_parser = values::share)]
     pub feed_max_shrink: f64,
 
     /// Accept a feed even when it lost more than FEED_MAX_SHRINK of the plans.
@@ -111,6 +111,14 @@ pub struct Cli {
     /// Open client connections at most; past it new connections are closed at once.
     #[arg(long, env = "MAX_CONNECTIONS", hide_env_values = true, default_value = "4096", value_parser = values::connections)]
     pub max_connections: usize,
+
+    /// Open connections from one client address at most (keyed like the rate limit); past it that address's new connections are closed at once.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", hide_env_values = true, default_value = "256", value_parser = values::connections)]
+    pub max_connections_per_ip: usize,
+
+    /// A request whose body has not fully arrived within this of its head gets 408 and the connection is closed.
+    #[arg(long, env = "CLIENT_BODY_TIMEOUT", hide_env_values = true, default_value = "10s", value_parser = values::duration)]
+    pub client_body_timeout: Duration,
 
     /// The longest SIGTERM/Ctrl-C waits for in-flight requests before closing what is left.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", hide_env_values = true, default_value = "30s", value_parser = values::duration)]

@@ -184,6 +184,8 @@ pub struct Config {
     pub accept_shrink: bool,
     pub max_concurrent_requests: usize,
     pub request_timeout: Duration,
+    /// `CLIENT_BODY_TIMEOUT`: the longest a request body may take to arrive.
+    pub client_body_timeout: Duration,
     pub server: crate::server::ServerSettings,
     /// `DATABASE_URL`; secret (it may carry a password).
     pub database_url: Secret,
@@ -239,10 +241,13 @@ impl Cli {
             accept_shrink: self.accept_shrink,
             max_concurrent_requests: self.max_concurrent_requests,
             request_timeout: self.request_timeout,
+            client_body_timeout: self.client_body_timeout,
             server: crate::server::ServerSettings {
                 client_header_timeout: self.client_header_timeout,
                 keepalive_timeout: self.keepalive_timeout,
                 max_connections: self.max_connections,
+                max_connections_per_ip: self.max_connections_per_ip,
+                per_ip_behind_proxy: self.trust_forwarded_for,
                 shutdown_timeout: self.shutdown_timeout,
             },
             database_url: self.database_url,

@@ -42,6 +42,14 @@ pub enum ApiError {
     /// 413 `invalid_parameter`: a request body (an MCP message) over the limit.
     #[error("the request body is larger than {0} bytes")]
     BodyTooLarge(usize),
+    /// 408 `request_timeout`: the request body did not arrive within
+    /// `CLIENT_BODY_TIMEOUT`.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// 400 `invalid_parameter`: the request body broke off or is malformed
+    /// at the HTTP level.
+    #[error("the request body could not be read")]
+    BodyUnreadable,
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many requests; retry after {0} s")]
     RateLimited(u64),
@@ -91,13 +99,15 @@ impl ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BodyUnreadable => StatusCode::BAD_REQUEST,
             Self::CatalogUnavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// Every code [`code`](Self::code) can return (for the OpenAPI document).
-    pub const CODES: [&'static str; 11] = [
+    pub const CODES: [&'static str; 12] = [
         "invalid_parameter",
         "unknown_parameter",
         "unknown_ref",
@@ -105,6 +115,7 @@ impl ApiError {
         "not_found",
         "history_expired",
         "method_not_allowed",
+        "request_timeout",
         "rate_limited",
         "catalog_unavailable",
         "overloaded",
@@ -113,7 +124,10 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidParameter { .. } | Self::UriTooLong(_) | Self::BodyTooLarge(_) => {
+            Self::InvalidParameter { .. }
+            | Self::UriTooLong(_)
+            | Self::BodyTooLarge(_)
+            | Self::BodyUnreadable => {
                 "invalid_parameter"
             }
             Self::UnknownParameter { .. } => "unknown_parameter",
@@ -122,6 +136,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::HistoryExpired(_) => "history_expired",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::BodyTimeout => "request_timeout",
             Self::RateLimited(_) => "rate_limited",
             Self::CatalogUnavailable => "catalog_unavailable",
             Self::Overloaded => "overloaded",
@@ -220,6 +235,7 @@ mod tests {
             ApiError::NotFound(String::new()),
             ApiError::HistoryExpired(String::new()),
             ApiError::MethodNotAllowed,
+            ApiError::BodyTimeout,
             ApiError::RateLimited(1),
             ApiError::CatalogUnavailable,
             ApiError::Overloaded,

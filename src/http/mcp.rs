@@ -62,7 +62,6 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
     );
     Router::new()
         .route_service("/mcp", service)
-        .route_layer(middleware::from_fn(bounded_body))
         .route_layer(middleware::from_fn(json_errors))
         .route_layer(middleware::from_fn_with_state(state, check_ref))
         .route_layer(super::middleware::compression())
@@ -73,32 +72,6 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
 /// message is read. Only `ref` (and the ignored `key`) may be given.
 async fn check_ref(_: Query<RefOnly>, _: Partner, request: Request, next: Next) -> Response {
     next.run(request).await
-}
-
-/// The largest MCP message accepted. Tool calls are small JSON objects.
-const MAX_BODY: usize = 1 << 20;
-
-/// rmcp reads a body whole, however large, and answers 500 to one it cannot
-/// read; so the body is read here first, bounded: past [`MAX_BODY`] (announced
-/// or counted while chunks arrive) the answer is a JSON 413 and the rest is
-/// never read.
-async fn bounded_body(request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Err(_) => {
-            let mut response = ApiError::BodyTooLarge(MAX_BODY).into_response();
-            // The unread rest of the body makes the connection unusable.
-            response.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
-            response
-        }
-    }
 }
 
 /// The transport's own rejections (wrong method, `Accept` or content type,

@@ -1,6 +1,9 @@
 //! The middleware stack, outermost first: request id, tracing span (path only,
-//! never the query: a client may send `key`), metrics by matched route, panic
-//! catching, CORS, compression, per-IP rate limit, load shedding and timeout.
+//! never the query: a client may send `key`), metrics by matched route, the
+//! URI bound, the request body read (bounded, with `CLIENT_BODY_TIMEOUT`),
+//! panic catching and CORS ([`stack`], on every route); then, on the routes
+//! clients call but not on the probes and `/metrics` ([`limits`]): per-IP
+//! rate limit, load shedding, the concurrency limit and the timeout.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -35,15 +38,9 @@ pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
+/// The layers every route gets, probes included.
 pub(super) fn stack(routes: Router, state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    let rate_limiter = state.config.rate_limit_per_minute.map(|per_minute| {
-        Arc::new(RateLimiter::new(
-            per_minute,
-            state.config.trust_forwarded_for,
-        ))
-    });
-    let timeout = state.config.request_timeout;
     // One `layer` call: each `Router::layer` boxes the route service again, and
     // every box adds a heap future and its moves to every request.
     routes.layer(
@@ -79,32 +76,138 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                 record_metrics,
             ))
             .layer(middleware::from_fn(bound_uri))
+            // Before any limit: a body that dribbles in holds a connection
+            // (bounded per address) but never a request slot.
+            .layer(middleware::from_fn_with_state(
+                state.config.client_body_timeout,
+                read_body,
+            ))
             .layer(CatchPanicLayer::custom(
                 |_panic: Box<dyn std::any::Any + Send>| {
                     ApiError::internal("a request handler panicked").into_response()
                 },
             ))
-            .layer(cors(&state))
-            // Absent, not just idle, when rate limiting is off.
-            .option_layer(
-                rate_limiter.map(|limiter| middleware::from_fn_with_state(limiter, rate_limit)),
-            )
-            .layer(HandleErrorLayer::new({
-                let metrics = state.metrics.clone();
-                move |error: tower::BoxError| {
+            .layer(cors(&state)),
+    )
+}
+
+/// What the routes that clients call share: one concurrency limit, one rate
+/// limiter. The health probes and `/metrics` never pass through it, so an
+/// orchestrator sees a healthy process as healthy whatever clients do.
+#[derive(Clone)]
+pub(super) struct Limits {
+    metrics: Arc<Metrics>,
+    rate_limiter: Option<Arc<RateLimiter>>,
+    concurrency: Arc<tokio::sync::Semaphore>,
+    timeout: Duration,
+}
+
+impl Limits {
+    pub(super) fn new(state: &AppState) -> Self {
+        Self {
+            metrics: state.metrics.clone(),
+            rate_limiter: state.config.rate_limit_per_minute.map(|per_minute| {
+                Arc::new(RateLimiter::new(
+                    per_minute,
+                    state.config.trust_forwarded_for,
+                ))
+            }),
+            concurrency: Arc::new(tokio::sync::Semaphore::new(
+                state.config.max_concurrent_requests,
+            )),
+            timeout: state.config.request_timeout,
+        }
+    }
+
+    /// Rate limit, load shedding, the shared concurrency limit and, unless
+    /// `timeout` is false (an admin refresh waits for its sync, which
+    /// `UPSTREAM_TIMEOUT` bounds), `REQUEST_TIMEOUT`.
+    pub(super) fn apply<S>(&self, routes: Router<S>, timeout: bool) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let metrics = self.metrics.clone();
+        routes.layer(
+            ServiceBuilder::new()
+                // Absent, not just idle, when rate limiting is off.
+                .option_layer(
+                    self.rate_limiter
+                        .clone()
+                        .map(|limiter| middleware::from_fn_with_state(limiter, rate_limit)),
+                )
+                .layer(HandleErrorLayer::new(move |error: tower::BoxError| {
                     let response = overloaded(&metrics, &error);
                     async move { response }
-                }
-            }))
-            .layer(tower::load_shed::LoadShedLayer::new())
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                state.config.max_concurrent_requests,
-            ))
-            .layer(middleware::from_fn_with_state(
-                (timeout, state.metrics.clone()),
-                request_timeout,
-            )),
-    )
+                }))
+                .layer(tower::load_shed::LoadShedLayer::new())
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                    self.concurrency.clone(),
+                ))
+                .option_layer(timeout.then(|| {
+                    middleware::from_fn_with_state(
+                        (self.timeout, self.metrics.clone()),
+                        request_timeout,
+                    )
+                })),
+        )
+    }
+}
+
+/// The largest request body accepted (MCP messages; no other route reads a
+/// body). A `Content-Length` over it is refused before reading.
+pub(super) const MAX_BODY: usize = 1 << 20;
+
+/// Reads a request's body before any limit counts it: whole, at most
+/// [`MAX_BODY`], within `CLIENT_BODY_TIMEOUT`. Too large (announced or
+/// counted) is a JSON 413, too slow a JSON 408; both close the connection,
+/// since the unread rest would make it unusable.
+async fn read_body(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return closing(ApiError::BodyTooLarge(MAX_BODY));
+    }
+    let (parts, mut body) = request.into_parts();
+    let read = async {
+        let mut buffer = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|_| ApiError::BodyUnreadable)?.into_data() else {
+                continue;
+            };
+            if buffer.len() + data.len() > MAX_BODY {
+                return Err(ApiError::BodyTooLarge(MAX_BODY));
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok(buffer.freeze())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Ok(Err(error)) => closing(error),
+        Err(_) => closing(ApiError::BodyTimeout),
+    }
+}
+
+/// An error answer after which the connection is closed (HTTP/1.1; hyper
+/// leaves the header out of HTTP/2, where the stream simply ends).
+fn closing(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// On-the-fly compression for the routes that do not serve cached pages
@@ -180,15 +283,12 @@ async fn bound_uri(request: Request, next: Next) -> Response {
 }
 
 /// `REQUEST_TIMEOUT`: past it the request is answered 503 `overloaded` and
-/// its handler dropped, except for [`timeout_exempt`] routes.
+/// its handler dropped.
 async fn request_timeout(
     State((timeout, metrics)): State<(Duration, Arc<Metrics>)>,
     request: Request,
     next: Next,
 ) -> Response {
-    if timeout_exempt(&request) {
-        return next.run(request).await;
-    }
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
@@ -197,12 +297,6 @@ async fn request_timeout(
             ApiError::Overloaded.into_response()
         }
     }
-}
-
-/// Requests that may outlive `REQUEST_TIMEOUT`: an admin refresh waits for
-/// its sync, which `UPSTREAM_TIMEOUT` and the parse bound.
-fn timeout_exempt(request: &Request) -> bool {
-    request.uri().path() == "/admin/refresh"
 }
 
 /// Counts requests and latency by matched route template (never the raw URI).
@@ -334,10 +428,14 @@ impl RateLimiter {
         if self.trust_forwarded_for {
             let forwarded = request
                 .headers()
-                .get("x-forwarded-for")
+                .get_all("x-forwarded-for")
+                .iter()
+                // Several lines are one list (RFC 9110); a proxy such as
+                // HAProxy appends its own line, so the rightmost entry of
+                // the last line is the address the trusted proxy saw, and
+                // everything before it the client may have written itself.
+                .next_back()
                 .and_then(|v| v.to_str().ok())
-                // The rightmost entry is the address the trusted proxy saw;
-                // everything left of it the client may have written itself.
                 .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse().ok());
             if forwarded.is_some() {
@@ -351,19 +449,14 @@ impl RateLimiter {
     }
 }
 
-/// Routes that orchestrators and scrapers poll are never rate limited.
-const UNLIMITED: &[&str] = &["/healthz", "/readyz", "/metrics"];
-
 async fn rate_limit(
     State(limiter): State<Arc<RateLimiter>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !UNLIMITED.contains(&request.uri().path()) {
-        if let Some(client) = limiter.client(&request) {
-            if let Err(retry_after) = limiter.check(client) {
-                return ApiError::RateLimited(retry_after).into_response();
-            }
+    if let Some(client) = limiter.client(&request) {
+        if let Err(retry_after) = limiter.check(client) {
+            return ApiError::RateLimited(retry_after).into_response();
         }
     }
     next.run(request).await
@@ -377,7 +470,7 @@ mod tests {
     use tower::ServiceExt;
 
     #[tokio::test]
-    async fn a_request_past_the_timeout_is_a_json_503_but_admin_refresh_may_wait() {
+    async fn a_request_past_the_timeout_is_a_json_503_counted_as_a_timeout() {
         let metrics = Arc::new(Metrics::new(
             Arc::new(crate::catalog::CatalogStore::new()),
             &crate::sync::SyncMetrics::default(),
@@ -388,7 +481,6 @@ mod tests {
         };
         let app = Router::new()
             .route("/plans", get(slow))
-            .route("/admin/refresh", get(slow))
             .layer(middleware::from_fn_with_state(
                 (Duration::from_millis(50), metrics.clone()),
                 request_timeout,
@@ -403,7 +495,6 @@ mod tests {
             .await
             .unwrap();
         assert!(String::from_utf8_lossy(&body).contains("overloaded"));
-        assert_eq!(call("/admin/refresh").await.unwrap().status(), 200);
         assert!(
             metrics
                 .render(crate::metrics::Format::Text)

@@ -67,14 +67,25 @@ fn catalog_routes() -> Routes {
         .merge(trips::routes())
 }
 
-/// Every documented route: the catalog, history, health, admin, ops and UI.
-fn api_routes() -> Routes {
+/// What clients call besides the catalog searches: history, the OpenAPI
+/// document and the UI. These and the catalog routes pass the client limits.
+fn client_routes() -> Routes {
     catalog_routes()
         .merge(history::routes())
-        .merge(health::routes())
-        .merge(admin::routes())
-        .merge(ops::routes())
+        .merge(ops::document_routes())
         .merge(ui::routes())
+}
+
+/// What orchestrators and scrapers poll: never behind the client limits.
+fn probe_routes() -> Routes {
+    health::routes().merge(ops::metrics_routes())
+}
+
+/// Every documented route: the catalog, history, health, admin, ops and UI.
+fn api_routes() -> Routes {
+    client_routes()
+        .merge(admin::routes())
+        .merge(probe_routes())
 }
 
 /// What the router serves besides `/mcp` (a protocol endpoint, described by
@@ -84,15 +95,26 @@ pub fn served_routes() -> Vec<Route> {
     api_routes().served().to_vec()
 }
 
-/// The whole application router.
+/// The whole application router. Each group carries its own limits: the
+/// client routes and `/mcp` the rate limit, concurrency limit and
+/// `REQUEST_TIMEOUT`; the admin refresh the same without the timeout (it
+/// waits for its sync); the probes and `/metrics` none.
 pub fn router(state: AppState) -> Router {
     let tools = catalog_routes()
         .into_router()
         .fallback(middleware::not_found)
         .with_state(state.clone());
-    let routes = api_routes()
-        .into_router()
-        .merge(mcp::router(state.clone(), tools))
+    let limits = middleware::Limits::new(&state);
+    let clients = limits.apply(
+        client_routes()
+            .into_router()
+            .merge(mcp::router(state.clone(), tools)),
+        true,
+    );
+    let admin = limits.apply(admin::routes().into_router(), false);
+    let routes = clients
+        .merge(admin)
+        .merge(probe_routes().into_router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .with_state(state.clone());

@@ -11,9 +11,16 @@ use super::routes::Routes;
 use super::{AppState, openapi};
 use crate::metrics::Format;
 
-pub(super) fn routes() -> Routes {
+/// `/metrics`: polled by scrapers, so never behind the client limits.
+pub(super) fn metrics_routes() -> Routes {
     Routes::new()
         .get("/metrics", metrics_show)
+        .map_router(|r| r.route_layer(super::middleware::compression()))
+}
+
+/// `/openapi.json`.
+pub(super) fn document_routes() -> Routes {
+    Routes::new()
         .get("/openapi.json", openapi_show)
         .map_router(|r| r.route_layer(super::middleware::compression()))
 }

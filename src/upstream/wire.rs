@@ -39,7 +39,9 @@ pub struct WirePlan {
 }
 
 impl<'a> WireFeed<'a> {
+    /// Parses a feed body; a leading UTF-8 byte-order mark is skipped
+    /// (SPEC section 4), as some servers and editors write one.
     pub fn parse(body: &'a [u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(body)
+        serde_json::from_slice(body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body))
     }
 }

@@ -50,6 +50,43 @@ async fn a_plan_carrying_the_key_is_dropped_counted_and_never_snapshotted() {
 }
 
 #[tokio::test]
+async fn the_key_in_the_envelope_or_in_upper_case_is_never_served_or_snapshotted() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snap.json");
+    let mut shouting = plan("LOUD", &["DE"], 1.0, 7, 5.0);
+    shouting["operator"] = format!("Op {}", KEY.to_uppercase()).into();
+    let mut lower = plan("QUIET", &["DE"], 1.0, 7, 5.0);
+    lower["name"] = format!("promo {}", KEY.to_lowercase()).into();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "success": true,
+        "aggregator": format!("CMG {KEY}"),
+        "plans": [plan("OK", &["DE"], 1.0, 7, 5.0), shouting, lower],
+    }))
+    .unwrap();
+    let app = spawn_ready(body, &[&format!("--snapshot-path={}", snapshot.display())]).await;
+    let mirror = app
+        .get("/api/products/aggregator?ref=r1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let upper = KEY.to_uppercase();
+    for served in [&mirror, &app.get("/plans").await.text().await.unwrap()] {
+        assert!(
+            !served.to_uppercase().contains(&upper),
+            "key served: {served}"
+        );
+    }
+    let mirrored: Value = serde_json::from_str(&mirror).unwrap();
+    assert_eq!(mirrored["plans"].as_array().unwrap().len(), 1);
+    assert_eq!(mirrored["aggregator"], "ConnectMeGuru");
+    app.wait_for(|_| snapshot.exists()).await;
+    let written = std::fs::read_to_string(&snapshot).unwrap();
+    assert!(!written.to_uppercase().contains(&upper), "{written}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn request_ids_are_echoed_only_when_short_and_plain() {
     let app = spawn_ready(simple_feed(1), &[]).await;
     let id = |response: &reqwest::Response| {

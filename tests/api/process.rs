@@ -526,6 +526,30 @@ async fn sighup_reloads_the_partner_registry_and_keeps_it_on_a_bad_file() {
     assert_eq!(exit_code(child).await, Some(0));
 }
 
+#[test]
+fn sighup_without_a_partners_file_is_logged_and_never_stops_the_process() {
+    let addr = free_addr();
+    let mut child = command()
+        .env("DEMO", "1")
+        .env("LISTEN_ADDR", &addr)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_healthy(&addr, &mut child);
+    signal(&child, "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP killed it");
+    assert!(healthcheck(&addr));
+    terminate(&child);
+    assert_eq!(wait_exit(&mut child).code(), Some(0), "drained and exited 0");
+    let logs = read_all(child.stdout.take().unwrap());
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("SIGHUP") && l.contains("nothing to reload")),
+        "{logs}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_during_snapshot_writes_never_leaves_a_broken_snapshot() {
     let big = simple_feed(20_000);

@@ -113,8 +113,9 @@ async fn an_empty_feed_never_replaces_a_catalog() {
 }
 
 #[tokio::test]
-async fn a_feed_that_lost_most_plans_is_rejected_unless_accepted() {
-    let app = ready_then(Reply::Json(simple_feed(2)), &["--feed-max-shrink=0.5"]).await;
+async fn a_feed_that_lost_most_plans_is_rejected_by_default_unless_accepted() {
+    // No FEED_MAX_SHRINK given: the guard is on at 0.5 (SPEC section 2).
+    let app = ready_then(Reply::Json(simple_feed(2)), &[]).await;
     assert_still_serving_stale(&app, "rejected_shrink").await;
     let response = app
         .post("/admin/refresh?accept_shrink=true", Some(ADMIN))
@@ -126,7 +127,7 @@ async fn a_feed_that_lost_most_plans_is_rejected_unless_accepted() {
 
 #[tokio::test]
 async fn a_smaller_feed_is_taken_when_the_shrink_guard_is_off() {
-    let app = ready_then(Reply::Json(simple_feed(2)), &[]).await;
+    let app = ready_then(Reply::Json(simple_feed(2)), &["--feed-max-shrink=1"]).await;
     let report = app.refresh().await;
     assert_eq!(report["outcome"], "ok", "{report}");
     assert_eq!(report["planCount"], 2);
