@@ -50,6 +50,10 @@ pub enum StartError {
     Upstream(#[source] reqwest::Error),
     #[error("cannot open the history database (DATABASE_URL)")]
     History(#[source] crate::history::HistoryError),
+    /// The database refused the login or does not exist: a configuration
+    /// error (exit 2), unlike a database that is merely unreachable.
+    #[error("invalid DATABASE_URL (--database-url): the database refused it: {0}")]
+    DatabaseRefused(String),
 }
 
 impl Application {
@@ -70,6 +74,10 @@ impl Application {
             History::connect(config.database_url.expose(), config.history_retention)
                 .map_err(StartError::History)?,
         );
+        history
+            .check_login()
+            .await
+            .map_err(StartError::DatabaseRefused)?;
         let recorder = Recorder::new(history.clone());
 
         let (sync, sync_task) = match &config.source {
@@ -82,7 +90,17 @@ impl Application {
             }
             Source::Upstream(upstream) => {
                 if let Some(path) = &config.snapshot_path {
-                    restore_snapshot(&store, path).await;
+                    if let Some(catalog) = restore_snapshot(&store, path).await {
+                        // Its number is shown until the database confirms
+                        // it (or, when empty, records it under that number).
+                        history.note_seen(catalog.version());
+                        let recorder = recorder.clone();
+                        tokio::spawn(async move {
+                            recorder
+                                .record(&catalog, None, std::time::Duration::ZERO)
+                                .await;
+                        });
+                    }
                 }
                 let client = UpstreamClient::new(upstream.clone()).map_err(StartError::Upstream)?;
                 let syncer = Syncer::new(
@@ -177,30 +195,26 @@ impl Application {
 /// Demo mode ships two versions (SPEC section 8): the previous demo catalog,
 /// two days old, and the one served, a day old, a few price changes and one
 /// added and one removed plan apart, so `/changes?since=1` shows something.
+/// They are recorded once per database (by content), however often the demo
+/// restarts on it.
 async fn seed_demo_history(history: &History, catalog: &Catalog) {
     let day = std::time::Duration::from_secs(86_400);
     let now = SystemTime::now();
     let previous = synthetic::demo_previous_catalog();
-    for (generation, (plans, at)) in [
+    let versions = [
         (Arc::new(PlanSet::of(&previous)), now - 2 * day),
         (Arc::new(PlanSet::of(catalog)), now - day),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        match history.record(&plans, at, generation as u64 + 1).await {
-            Ok(Some(version)) => catalog.set_version(version),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error.cause_chain = %crate::history::describe(&e), "cannot record the demo history");
-                catalog.set_version(2);
-                return;
-            }
+    ];
+    match history.seed(&versions).await {
+        Ok(version) => catalog.set_version(version),
+        Err(e) => {
+            tracing::warn!(error.cause_chain = %crate::history::describe(&e), "cannot record the demo history");
+            catalog.set_provisional(0);
         }
     }
 }
 
-async fn restore_snapshot(store: &CatalogStore, path: &std::path::Path) {
+async fn restore_snapshot(store: &CatalogStore, path: &std::path::Path) -> Option<Arc<Catalog>> {
     let path = path.to_path_buf();
     let loaded = tokio::task::spawn_blocking(move || {
         snapshot::remove_leftovers(&path);
@@ -210,7 +224,9 @@ async fn restore_snapshot(store: &CatalogStore, path: &std::path::Path) {
     match loaded {
         Ok(Ok(Some(catalog))) => {
             tracing::info!(plans = catalog.len(), "catalog restored from snapshot");
-            store.restore(Arc::new(catalog));
+            let catalog = Arc::new(catalog);
+            store.restore(catalog.clone());
+            return Some(catalog);
         }
         Ok(Ok(None)) => tracing::info!("no snapshot to restore"),
         Ok(Err(e)) => tracing::warn!(
@@ -219,6 +235,7 @@ async fn restore_snapshot(store: &CatalogStore, path: &std::path::Path) {
         ),
         Err(e) => tracing::warn!(error.cause_chain = %e, "snapshot loading failed"),
     }
+    None
 }
 
 /// Handles SIGHUP for the life of the process (its default action would
@@ -238,7 +255,9 @@ async fn reload_on_sighup(partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry
                 Some((path, registry)) => {
                     reload_partners(path, registry);
                 }
-                None => tracing::info!("SIGHUP received; nothing to reload (PARTNERS_FILE is unset)"),
+                None => {
+                    tracing::info!("SIGHUP received; nothing to reload (PARTNERS_FILE is unset)")
+                }
             }
         }
     }

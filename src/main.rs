@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cmg_feed_proxy::app::{Application, shutdown_signal};
+use cmg_feed_proxy::app::{Application, StartError, shutdown_signal};
 use cmg_feed_proxy::config::{self, ConfigError, Invocation, ParseError};
 use cmg_feed_proxy::telemetry;
 
@@ -39,11 +39,14 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let app = match Application::build(config).await {
             Ok(app) => app,
+            // Said once, on stderr, like every start-up error.
             Err(e) => {
-                let chain = telemetry::cause_chain(&e);
-                tracing::error!(error.cause_chain = %chain, "start-up failed");
-                eprintln!("error: {chain}");
-                return ExitCode::FAILURE;
+                eprintln!("error: {}", telemetry::cause_chain(&e));
+                return if matches!(e, StartError::DatabaseRefused(_)) {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::FAILURE
+                };
             }
         };
         match app.run_until_stopped(shutdown_signal()).await {

@@ -85,7 +85,11 @@ pub fn raise_open_file_limit(max_connections: usize) {
             // SAFETY: setrlimit reads the struct we pass.
             if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
                 limit.rlim_cur = limit.rlim_max;
-                tracing::info!(from = before, to = limit.rlim_cur, "raised the open-file limit");
+                tracing::info!(
+                    from = before,
+                    to = limit.rlim_cur,
+                    "raised the open-file limit"
+                );
             }
         }
         let allowed = limit.rlim_cur.saturating_sub(SPARE_DESCRIPTORS);
@@ -369,7 +373,10 @@ impl Activity {
             let handling = self.handling.load(Ordering::Relaxed) > 0;
             let blocked = self.blocked_ms.load(Ordering::Relaxed);
             let (deadline, reason) = if blocked != 0 {
-                (blocked - 1 + header.as_millis() as u64, "client not reading")
+                (
+                    blocked - 1 + header.as_millis() as u64,
+                    "client not reading",
+                )
             } else if handling {
                 // A handler is running (REQUEST_TIMEOUT bounds it): look again later.
                 (now + idle.as_millis() as u64, "")

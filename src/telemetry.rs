@@ -40,6 +40,13 @@ pub fn init(format: LogFormat, secrets: Vec<Secret>) {
         .add_directive("hyper_util=info".parse().expect("static directive"))
         .add_directive("hyper=info".parse().expect("static directive"))
         .add_directive("h2=info".parse().expect("static directive"));
+    // rmcp logs every MCP request at INFO (with a debug dump of the client's
+    // info): transport detail, shown only when RUST_LOG asks for rmcp.
+    let filter = if std::env::var("RUST_LOG").is_ok_and(|v| v.contains("rmcp")) {
+        filter
+    } else {
+        filter.add_directive("rmcp=warn".parse().expect("static directive"))
+    };
     let writer = ScrubbingWriter { secrets };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -223,6 +223,7 @@ impl Builder {
         Catalog {
             content_hash: rendered.content_hash(&aggregator),
             number: std::sync::atomic::AtomicU64::new(0),
+            recorded: std::sync::atomic::AtomicBool::new(false),
             aggregator,
             updated_at,
             updated_at_rfc3339: humantime::format_rfc3339_seconds(updated_at).to_string(),

@@ -139,6 +139,8 @@ pub struct Catalog {
     /// store after the catalog is built, possibly after it is already served
     /// (a request never waits on the database); 0 until known.
     number: std::sync::atomic::AtomicU64,
+    /// Whether `number` was recorded for this catalog (else provisional).
+    recorded: std::sync::atomic::AtomicBool,
     aggregator: String,
     updated_at: SystemTime,
     /// `updated_at` formatted once, for every response's catalog block.
@@ -246,9 +248,28 @@ impl Catalog {
         self.number.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The version as recorded in the history database.
     pub fn set_version(&self, number: u64) {
         self.number
             .store(number, std::sync::atomic::Ordering::Relaxed);
+        self.recorded
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A number to show until this catalog's own version is recorded: the
+    /// last recorded one, never a guess above it (a number that is shown
+    /// must not go backwards when the guess is lost in a restart).
+    pub fn set_provisional(&self, number: u64) {
+        self.number
+            .store(number, std::sync::atomic::Ordering::Relaxed);
+        self.recorded
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether [`version`](Self::version) is this catalog's own, recorded
+    /// with its changes (`/changes` and price history answer only then).
+    pub fn is_recorded(&self) -> bool {
+        self.recorded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn updated_at(&self) -> SystemTime {

@@ -70,7 +70,8 @@ pub fn load(path: &Path) -> Result<Option<Catalog>, SnapshotError> {
         .unwrap_or_else(SystemTime::now);
     let version = feed.version.unwrap_or(0);
     let catalog = Catalog::from_wire(feed, body.len(), updated_at).map_err(SnapshotError::Feed)?;
-    catalog.set_version(version);
+    // Shown until the history database confirms it (see `Recorder`).
+    catalog.set_provisional(version);
     Ok((!catalog.is_empty()).then_some(catalog))
 }
 

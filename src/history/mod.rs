@@ -111,11 +111,26 @@ pub struct PriceInterval {
     pub to: Option<SystemTime>,
 }
 
-pub struct History {
+/// A pool and whether the schema exists in the database it reaches.
+struct Conn {
     pool: AnyPool,
-    backend: Backend,
-    retention: Duration,
     schema: OnceCell<()>,
+}
+
+pub struct History {
+    /// Swapped for a fresh pool when a SQLite file was deleted or moved
+    /// under the process (its connections would fail forever otherwise).
+    conn: arc_swap::ArcSwap<Conn>,
+    /// `DATABASE_URL` as connected (a secret: never printed).
+    url: String,
+    memory: bool,
+    backend: Backend,
+    /// The highest version number this process has shown (recorded, adopted
+    /// or restored from the snapshot): a new version is numbered above it,
+    /// so a database that starts empty (`sqlite::memory:`, a deleted file)
+    /// never numbers below what clients have seen.
+    seen: AtomicU64,
+    retention: Duration,
     /// One writer per process; across processes the transaction serialises.
     write: Mutex<()>,
     /// The newest sync generation recorded: a retry of an older catalog never
@@ -146,7 +161,24 @@ impl History {
             }
             _ => url.to_owned(),
         };
-        let pool = AnyPoolOptions::new()
+        let pool = Self::pool(&url, memory)?;
+        Ok(Self {
+            conn: arc_swap::ArcSwap::from_pointee(Conn {
+                pool,
+                schema: OnceCell::new(),
+            }),
+            url,
+            memory,
+            backend,
+            seen: AtomicU64::new(0),
+            retention,
+            write: Mutex::new(()),
+            recorded_generation: AtomicU64::new(0),
+        })
+    }
+
+    fn pool(url: &str, memory: bool) -> Result<AnyPool, HistoryError> {
+        AnyPoolOptions::new()
             .max_connections(if memory { 1 } else { 4 })
             .min_connections(if memory { 1 } else { 0 })
             .idle_timeout(if memory {
@@ -160,20 +192,57 @@ impl History {
                 Some(Duration::from_secs(1800))
             })
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(&url)
-            .map_err(|e| HistoryError::Connect(scrub_error(&e)))?;
-        Ok(Self {
-            pool,
-            backend,
-            retention,
-            schema: OnceCell::new(),
-            write: Mutex::new(()),
-            recorded_generation: AtomicU64::new(0),
-        })
+            .connect_lazy(url)
+            .map_err(|e| HistoryError::Connect(scrub_error(&e)))
     }
 
-    async fn ready(&self) -> Result<(), HistoryError> {
-        self.schema
+    /// After a failure on a SQLite file: opens the file afresh (creating it
+    /// and its schema again if it was deleted), since connections to a
+    /// deleted or moved file keep failing (SQLITE_READONLY_DBMOVED).
+    fn reconnect_after(&self, error: &HistoryError) {
+        if self.backend != Backend::Sqlite || self.memory {
+            return;
+        }
+        if !matches!(error, HistoryError::Database(_)) {
+            return;
+        }
+        if let Ok(pool) = Self::pool(&self.url, false) {
+            tracing::info!("reopening the SQLite history database");
+            let old = self.conn.swap(std::sync::Arc::new(Conn {
+                pool,
+                schema: OnceCell::new(),
+            }));
+            tokio::spawn(async move { old.pool.close().await });
+        }
+    }
+
+    /// `version` was shown to clients (a restored snapshot's): new versions
+    /// are numbered above it.
+    pub fn note_seen(&self, version: u64) {
+        self.seen
+            .fetch_max(version, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// At start-up: whether the database accepts the login. A refused
+    /// password or a database that does not exist is a configuration error;
+    /// anything else (unreachable, slow) is left to the lazy pool, which
+    /// retries.
+    pub async fn check_login(&self) -> Result<(), String> {
+        let attempt = tokio::time::timeout(Duration::from_secs(5), self.ready()).await;
+        match attempt {
+            Ok(Err(HistoryError::Database(sqlx::Error::Database(e))))
+                if e.code()
+                    .is_some_and(|c| ["28P01", "28000", "3D000"].contains(&c.as_ref())) =>
+            {
+                Err(e.message().to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn ready(&self) -> Result<std::sync::Arc<Conn>, HistoryError> {
+        let conn = self.conn.load_full();
+        conn.schema
             .get_or_try_init(|| async {
                 let schema = include_str!("../../migrations/0001_history.sql");
                 // PostgreSQL compares text by the database's locale unless
@@ -184,7 +253,7 @@ impl History {
                         schema.replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
                     }
                 };
-                let mut tx = self.pool.begin().await?;
+                let mut tx = conn.pool.begin().await?;
                 if self.backend == Backend::Postgres {
                     // Replicas starting together would race on CREATE TABLE.
                     sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
@@ -204,17 +273,35 @@ impl History {
                 tx.commit().await?;
                 Ok::<(), HistoryError>(())
             })
-            .await
-            .map(|_| ())
+            .await?;
+        Ok(conn)
     }
 
-    /// The oldest version whose changes are still kept (0 when none is stored).
-    pub async fn oldest_version(&self) -> Result<u64, HistoryError> {
-        self.ready().await?;
+    /// Whether the changes after version `since` are all kept: the version
+    /// after it must be kept with its changes, or (for a baseline, the first
+    /// version of a database, which has no changes) `since` itself must be.
+    /// `since = 0` on a database whose history starts at 1 is complete: the
+    /// first catalog has no changes by definition.
+    pub async fn keeps_changes_after(&self, since: u64) -> Result<Result<(), u64>, HistoryError> {
+        let conn = self.ready().await?;
         let row = sqlx::query("SELECT MIN(version) FROM catalog_versions")
-            .fetch_one(&self.pool)
+            .fetch_one(&conn.pool)
             .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0) as u64)
+        let Some(oldest) = row.try_get::<Option<i64>, _>(0)? else {
+            return Ok(Ok(()));
+        };
+        let changes = sqlx::query("SELECT COUNT(*) FROM plan_changes WHERE version = $1")
+            .bind(oldest)
+            .fetch_one(&conn.pool)
+            .await?;
+        let baseline = changes.try_get::<i64, _>(0)? == 0;
+        let oldest = oldest as u64;
+        let kept = if baseline {
+            since >= oldest || (since == 0 && oldest == 1)
+        } else {
+            since + 1 >= oldest
+        };
+        Ok(if kept { Ok(()) } else { Err(oldest) })
     }
 
     /// Changes of versions `since+1 ..= upto`, after `(version, packageCode)`
@@ -226,7 +313,7 @@ impl History {
         after: Option<(u64, &str)>,
         limit: usize,
     ) -> Result<ChangesPage, HistoryError> {
-        self.ready().await?;
+        let conn = self.ready().await?;
         let (after_version, after_code) = after.unwrap_or((since, ""));
         let rows = sqlx::query(
             "SELECT c.version, v.created_at, c.package_code, c.kind, c.fields, c.before_plan, c.after_plan \
@@ -240,7 +327,7 @@ impl History {
         .bind(after_version as i64)
         .bind(after_code)
         .bind(limit as i64 + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(&conn.pool)
         .await?;
         let mut changes = Vec::with_capacity(rows.len());
         for row in rows {
@@ -262,12 +349,12 @@ impl History {
 
     /// Every price `code` had, oldest first (empty for a code never seen).
     pub async fn prices(&self, code: &str) -> Result<Vec<PriceInterval>, HistoryError> {
-        self.ready().await?;
+        let conn = self.ready().await?;
         let rows = sqlx::query(
             "SELECT price, valid_from, valid_to FROM plan_prices WHERE package_code = $1 ORDER BY valid_from",
         )
         .bind(code)
-        .fetch_all(&self.pool)
+        .fetch_all(&conn.pool)
         .await?;
         rows.into_iter()
             .map(|row| {
@@ -297,8 +384,15 @@ pub fn lowest_price_30d(prices: &[PriceInterval], now: SystemTime) -> Option<f64
 /// (with its password) on connection failures; keep only the kind.
 pub fn scrub_error(error: &sqlx::Error) -> String {
     match error {
-        sqlx::Error::Database(e) => format!("database error {}", e.code().unwrap_or_default()),
-        sqlx::Error::Io(e) => format!("i/o error: {}", e.kind()),
+        // The database's own message (e.g. "password authentication failed
+        // for user cmg", "attempt to write a readonly database") names no
+        // URL; the log writer scrubs the password from every line anyway.
+        sqlx::Error::Database(e) => format!(
+            "database error {}: {}",
+            e.code().unwrap_or_default(),
+            e.message()
+        ),
+        sqlx::Error::Io(e) => format!("i/o error: {e}"),
         sqlx::Error::PoolTimedOut => "timed out waiting for a database connection".into(),
         sqlx::Error::Configuration(_) => "invalid database configuration".into(),
         sqlx::Error::Tls(_) => "TLS error".into(),

@@ -59,15 +59,14 @@ impl Recorder {
                 return true;
             }
         }
-        let provisional = match previous {
-            Some(p) if p.content_hash() == catalog.content_hash() => p.version(),
-            Some(p) => p.version() + 1,
-            None => 1,
-        };
+        // Until its own number is recorded a catalog shows the last number
+        // shown (never a guess above it, which a restart could lose), and
+        // `/changes` answers 503 for it.
+        let provisional = previous.map_or(catalog.version(), Catalog::version);
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if *in_flight == Some(catalog.content_hash()) {
-                catalog.set_version(provisional);
+                catalog.set_provisional(provisional);
                 return false;
             }
             *in_flight = Some(catalog.content_hash());
@@ -87,7 +86,7 @@ impl Recorder {
             Ok(outcome) => self.settle(catalog, generation, outcome, provisional),
             Err(_) => {
                 tracing::info!("recording the catalog version takes a while; serving it meanwhile");
-                catalog.set_version(provisional);
+                catalog.set_provisional(provisional);
                 let this = self.clone();
                 let catalog = catalog.clone();
                 tokio::spawn(async move {
@@ -137,7 +136,7 @@ impl Recorder {
                     Ok(Ok(_)) => unreachable!("handled above"),
                 };
                 tracing::warn!(error.cause_chain = %cause, "cannot record the catalog version; retrying in the background");
-                catalog.set_version(provisional);
+                catalog.set_provisional(provisional);
                 self.pending
                     .send_replace(Some((catalog.clone(), generation)));
                 false

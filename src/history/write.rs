@@ -63,14 +63,27 @@ impl History {
         at: SystemTime,
         generation: u64,
     ) -> Result<Option<u64>, HistoryError> {
-        self.ready().await?;
+        let result = self.record_inner(plans, at, generation).await;
+        if let Err(e) = &result {
+            self.reconnect_after(e);
+        }
+        result
+    }
+
+    async fn record_inner(
+        &self,
+        plans: &Arc<PlanSet>,
+        at: SystemTime,
+        generation: u64,
+    ) -> Result<Option<u64>, HistoryError> {
+        let conn = self.ready().await?;
         let _writer = self.write.lock().await;
         if generation < self.recorded_generation.load(Ordering::Relaxed) {
             return Ok(None);
         }
         let mut attempt = 0;
         let version = loop {
-            match self.try_record(plans, at).await {
+            match self.try_record(&conn.pool, plans, at).await {
                 Ok(v) => break v,
                 // Another replica took the version number first: adopt or
                 // build on what it stored.
@@ -84,13 +97,19 @@ impl History {
         };
         self.recorded_generation
             .fetch_max(generation, Ordering::Relaxed);
+        self.seen.fetch_max(version, Ordering::Relaxed);
         Ok(Some(version))
     }
 
-    async fn try_record(&self, plans: &Arc<PlanSet>, at: SystemTime) -> Result<u64, HistoryError> {
+    async fn try_record(
+        &self,
+        pool: &sqlx::AnyPool,
+        plans: &Arc<PlanSet>,
+        at: SystemTime,
+    ) -> Result<u64, HistoryError> {
         let now = millis(at);
         let hash = format!("{:016x}", plans.hash);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = pool.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7355609)")
                 .execute(&mut *tx)
@@ -112,7 +131,8 @@ impl History {
                 return Ok(*version as u64);
             }
         }
-        let version = latest.as_ref().map_or(1, |(v, _)| v + 1);
+        let next = latest.as_ref().map_or(1, |(v, _)| v + 1);
+        let version = next.max(self.seen.load(Ordering::Relaxed) as i64 + 1);
         sqlx::query(
             "INSERT INTO catalog_versions (version, content_hash, created_at) VALUES ($1, $2, $3)",
         )
@@ -222,6 +242,61 @@ impl History {
             .await?;
         tx.commit().await?;
         Ok(version as u64)
+    }
+}
+
+impl History {
+    /// Records `versions` (oldest first) unless the database already holds
+    /// the content of the last one, whose number is returned either way: the
+    /// demo's versions are recorded once, however often it restarts on the
+    /// same database and however many replicas start together (on
+    /// PostgreSQL a session advisory lock makes the check and the writes one
+    /// step across replicas).
+    pub async fn seed(&self, versions: &[(Arc<PlanSet>, SystemTime)]) -> Result<u64, HistoryError> {
+        let Some((newest, _)) = versions.last() else {
+            return Ok(0);
+        };
+        let conn = self.ready().await?;
+        let mut lock = None;
+        if self.backend == Backend::Postgres {
+            let mut session = conn.pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock(7355610)")
+                .execute(&mut *session)
+                .await?;
+            lock = Some(session);
+        }
+        let result = async {
+            if let Some(version) = self.version_of(&conn.pool, newest.hash).await? {
+                return Ok(version);
+            }
+            let mut last = 0;
+            for (generation, (plans, at)) in versions.iter().enumerate() {
+                if let Some(version) = self.record(plans, *at, generation as u64 + 1).await? {
+                    last = version;
+                }
+            }
+            Ok(last)
+        }
+        .await;
+        if let Some(mut session) = lock {
+            let _ = sqlx::query("SELECT pg_advisory_unlock(7355610)")
+                .execute(&mut *session)
+                .await;
+        }
+        result
+    }
+
+    /// The newest version with this content, if any.
+    async fn version_of(
+        &self,
+        pool: &sqlx::AnyPool,
+        hash: u64,
+    ) -> Result<Option<u64>, HistoryError> {
+        let row = sqlx::query("SELECT MAX(version) FROM catalog_versions WHERE content_hash = $1")
+            .bind(format!("{hash:016x}"))
+            .fetch_one(pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.map(|v| v as u64))
     }
 }
 

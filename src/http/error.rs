@@ -56,6 +56,11 @@ pub enum ApiError {
     /// 503 `catalog_unavailable`, with `Retry-After`: no catalog has loaded yet.
     #[error("the plan catalog has not been loaded yet; retry shortly")]
     CatalogUnavailable,
+    /// 503 `history_unavailable`, with `Retry-After`: the history database
+    /// cannot answer, or the version in use is not recorded yet (an answer
+    /// then would be incomplete).
+    #[error("{0}")]
+    HistoryUnavailable(&'static str),
     /// 503 `overloaded`: shed under load or timed out; safe to retry.
     #[error("the server is busy; retry shortly")]
     Overloaded,
@@ -101,13 +106,15 @@ impl ApiError {
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BodyUnreadable => StatusCode::BAD_REQUEST,
-            Self::CatalogUnavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::CatalogUnavailable | Self::HistoryUnavailable(_) | Self::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// Every code [`code`](Self::code) can return (for the OpenAPI document).
-    pub const CODES: [&'static str; 12] = [
+    pub const CODES: [&'static str; 13] = [
         "invalid_parameter",
         "unknown_parameter",
         "unknown_ref",
@@ -118,6 +125,7 @@ impl ApiError {
         "request_timeout",
         "rate_limited",
         "catalog_unavailable",
+        "history_unavailable",
         "overloaded",
         "internal_error",
     ];
@@ -127,9 +135,7 @@ impl ApiError {
             Self::InvalidParameter { .. }
             | Self::UriTooLong(_)
             | Self::BodyTooLarge(_)
-            | Self::BodyUnreadable => {
-                "invalid_parameter"
-            }
+            | Self::BodyUnreadable => "invalid_parameter",
             Self::UnknownParameter { .. } => "unknown_parameter",
             Self::UnknownRef(_) => "unknown_ref",
             Self::Unauthorized => "unauthorized",
@@ -139,6 +145,7 @@ impl ApiError {
             Self::BodyTimeout => "request_timeout",
             Self::RateLimited(_) => "rate_limited",
             Self::CatalogUnavailable => "catalog_unavailable",
+            Self::HistoryUnavailable(_) => "history_unavailable",
             Self::Overloaded => "overloaded",
             Self::Internal(_) => "internal_error",
         }
@@ -173,6 +180,15 @@ impl From<QueryError> for ApiError {
     }
 }
 
+/// A history database that cannot answer: logged with its (scrubbed)
+/// cause, answered 503 `history_unavailable`.
+impl From<crate::history::HistoryError> for ApiError {
+    fn from(error: crate::history::HistoryError) -> Self {
+        tracing::error!(error.cause_chain = %crate::history::describe(&error), "history database unavailable");
+        Self::HistoryUnavailable("the history database cannot answer right now; retry shortly")
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(_) = &self {
@@ -193,7 +209,7 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         let retry_after = match self {
             Self::RateLimited(secs) => Some(secs.max(1)),
-            Self::CatalogUnavailable | Self::Overloaded => Some(5),
+            Self::CatalogUnavailable | Self::HistoryUnavailable(_) | Self::Overloaded => Some(5),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -238,6 +254,7 @@ mod tests {
             ApiError::BodyTimeout,
             ApiError::RateLimited(1),
             ApiError::CatalogUnavailable,
+            ApiError::HistoryUnavailable(""),
             ApiError::Overloaded,
             ApiError::internal("x"),
         ];

@@ -16,7 +16,7 @@ use super::extract::{CatalogView, FromQuery, NoParameters, PackageCode, Query};
 use super::respond::{self, JSON, Payload};
 use super::routes::Routes;
 use super::{ApiError, AppState, shapes};
-use crate::history::{self, Change, HistoryError};
+use crate::history::{self, Change};
 use crate::query::params::{QueryError, parse_int, parse_pairs};
 
 pub(super) fn routes() -> Routes {
@@ -50,9 +50,9 @@ fn parse_changes_query(raw: Option<&str>) -> Result<ChangesQuery, QueryError> {
         match name.as_str() {
             "since" => {
                 since = Some(
-                    value
-                        .parse::<u64>()
-                        .ok()
+                    Some(value.as_str())
+                        .filter(|v| crate::query::params::is_plain_number(v, false))
+                        .and_then(|v| v.parse::<u64>().ok())
                         .filter(|v| *v <= i64::MAX as u64)
                         .ok_or_else(|| {
                             QueryError::invalid(
@@ -121,9 +121,16 @@ fn decode_cursor(raw: &str) -> Option<(u64, u64, String)> {
         .then_some((since, version, code))
 }
 
-fn unavailable(error: HistoryError) -> ApiError {
-    tracing::error!(error.cause_chain = %history::describe(&error), "history database unavailable");
-    ApiError::Overloaded
+/// The version in use has no recorded changes yet (the database was slow
+/// or down when it came): answering now would skip them.
+fn require_recorded(view: &CatalogView) -> Result<(), ApiError> {
+    if view.catalog.is_recorded() {
+        Ok(())
+    } else {
+        Err(ApiError::HistoryUnavailable(
+            "the current catalog version is not recorded yet; retry shortly",
+        ))
+    }
 }
 
 async fn changes_list(
@@ -132,6 +139,7 @@ async fn changes_list(
     view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    require_recorded(&view)?;
     let current = view.catalog.version();
     if query.since > current {
         return Err(ApiError::InvalidParameter {
@@ -142,13 +150,13 @@ async fn changes_list(
             ),
         });
     }
-    let oldest = state.history.oldest_version().await.map_err(unavailable)?;
-    // The changes after `since` are complete only if version since+1 is kept.
-    if query.since < current && oldest > query.since + 1 {
-        return Err(ApiError::HistoryExpired(format!(
-            "changes after version {} are no longer kept; the oldest kept version is {oldest}",
-            query.since
-        )));
+    if query.since < current {
+        if let Err(oldest) = state.history.keeps_changes_after(query.since).await? {
+            return Err(ApiError::HistoryExpired(format!(
+                "changes after version {} are no longer kept; the oldest kept version is {oldest}",
+                query.since
+            )));
+        }
     }
     let page = state
         .history
@@ -158,8 +166,7 @@ async fn changes_list(
             query.after.as_ref().map(|(v, c)| (*v, c.as_str())),
             query.limit,
         )
-        .await
-        .map_err(unavailable)?;
+        .await?;
     let next = page
         .more
         .then(|| page.changes.last())
@@ -176,7 +183,8 @@ async fn history_show(
     view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let prices = state.history.prices(&code).await.map_err(unavailable)?;
+    require_recorded(&view)?;
+    let prices = state.history.prices(&code).await?;
     if prices.is_empty() {
         let shown: String = code.chars().take(64).collect();
         return Err(ApiError::NotFound(format!(

@@ -63,6 +63,7 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
     Router::new()
         .route_service("/mcp", service)
         .route_layer(middleware::from_fn(json_errors))
+        .route_layer(middleware::from_fn(jsonrpc_errors))
         .route_layer(middleware::from_fn_with_state(state, check_ref))
         .route_layer(super::middleware::compression())
 }
@@ -72,6 +73,157 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
 /// message is read. Only `ref` (and the ignored `key`) may be given.
 async fn check_ref(_: Query<RefOnly>, _: Partner, request: Request, next: Next) -> Response {
     next.run(request).await
+}
+
+/// JSON-RPC's own error codes for messages that are not valid requests.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const INVALID_PARAMS: i64 = -32602;
+
+/// A malformed MCP message, answered as a JSON-RPC error with HTTP 400.
+#[derive(Debug, PartialEq)]
+struct RpcError {
+    id: Value,
+    code: i64,
+    message: String,
+}
+
+impl IntoResponse for RpcError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": self.id,
+            "error": {"code": self.code, "message": self.message},
+        });
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    }
+}
+
+/// Checks what the transport would otherwise answer with a 415 and serde's
+/// text, or accept as a notification: the body (already read, bounded, at
+/// the edge) must be one JSON-RPC 2.0 message, and a `tools/call` must name
+/// a known tool with object arguments.
+async fn jsonrpc_errors(request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::BodyUnreadable.into_response();
+    };
+    if let Err(error) = check_message(&bytes) {
+        return error.into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn check_message(bytes: &[u8]) -> Result<(), RpcError> {
+    let error = |id: &Value, code, message: &str| RpcError {
+        id: id.clone(),
+        code,
+        message: message.to_owned(),
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        error(
+            &Value::Null,
+            PARSE_ERROR,
+            "Parse error: the body is not valid UTF-8",
+        )
+    })?;
+    let message: Value = serde_json::from_str(text).map_err(|e| {
+        error(
+            &Value::Null,
+            PARSE_ERROR,
+            &format!(
+                "Parse error: not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let message = match message {
+        Value::Object(message) => message,
+        Value::Array(_) => {
+            return Err(error(
+                &Value::Null,
+                INVALID_REQUEST,
+                "Invalid Request: batches are not supported; send one message per request",
+            ));
+        }
+        _ => {
+            return Err(error(
+                &Value::Null,
+                INVALID_REQUEST,
+                "Invalid Request: a message is a JSON object",
+            ));
+        }
+    };
+    let id = match message.get("id") {
+        None => Value::Null,
+        Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
+        Some(_) => {
+            return Err(error(
+                &Value::Null,
+                INVALID_REQUEST,
+                "Invalid Request: id must be a string or a number",
+            ));
+        }
+    };
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(error(
+            &id,
+            INVALID_REQUEST,
+            "Invalid Request: jsonrpc must be \"2.0\"",
+        ));
+    }
+    let is_response = message.contains_key("result") || message.contains_key("error");
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        if is_response && message.contains_key("id") {
+            return Ok(());
+        }
+        return Err(error(
+            &id,
+            INVALID_REQUEST,
+            "Invalid Request: method must be a string",
+        ));
+    };
+    if method != "tools/call" {
+        return Ok(());
+    }
+    let Some(Value::Object(params)) = message.get("params") else {
+        return Err(error(
+            &id,
+            INVALID_PARAMS,
+            "Invalid params: tools/call needs params, an object",
+        ));
+    };
+    match params.get("arguments") {
+        None | Some(Value::Object(_)) => {}
+        Some(_) => {
+            return Err(error(
+                &id,
+                INVALID_PARAMS,
+                "Invalid params: arguments must be an object",
+            ));
+        }
+    }
+    let Some(name) = params.get("name").and_then(Value::as_str) else {
+        return Err(error(
+            &id,
+            INVALID_PARAMS,
+            "Invalid params: name must be a tool's name",
+        ));
+    };
+    if !TOOLS.iter().any(|t| t.name == name) {
+        let shown: String = name.chars().take(64).collect();
+        return Err(error(
+            &id,
+            INVALID_PARAMS,
+            &format!("Invalid params: unknown tool {shown:?}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The transport's own rejections (wrong method, `Accept` or content type,
@@ -242,6 +394,17 @@ fn query_value(name: &str, value: &Value) -> Result<Option<String>, ApiError> {
     }))
 }
 
+/// The argument names `tool`'s input schema declares.
+fn accepted_arguments(tool: &str) -> Vec<&'static str> {
+    TOOLS
+        .iter()
+        .find(|t| t.name == tool)
+        .and_then(|t| t.input_schema.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
 /// The route path and query a tool call stands for.
 fn request_path(
     tool: &str,
@@ -271,6 +434,17 @@ fn request_path(
             return Err(ApiError::NotFound(format!("no tool named {shown:?}")));
         }
     };
+    let accepted = accepted_arguments(tool);
+    if let Some(unknown) = arguments.keys().find(|k| !accepted.contains(&k.as_str())) {
+        let shown: String = unknown.chars().take(64).collect();
+        return Err(ApiError::UnknownParameter {
+            message: format!(
+                "unknown argument {shown:?}; {tool} accepts: {}",
+                accepted.join(", ")
+            ),
+            parameter: shown,
+        });
+    }
     let mut has_ref = false;
     for (name, value) in arguments {
         if tool == "get_plan" && name == "packageCode" {

@@ -83,9 +83,7 @@ fn probe_routes() -> Routes {
 
 /// Every documented route: the catalog, history, health, admin, ops and UI.
 fn api_routes() -> Routes {
-    client_routes()
-        .merge(admin::routes())
-        .merge(probe_routes())
+    client_routes().merge(admin::routes()).merge(probe_routes())
 }
 
 /// What the router serves besides `/mcp` (a protocol endpoint, described by

@@ -33,7 +33,10 @@ pub fn parse_pairs(
     allowed: &[&str],
 ) -> Result<Vec<(String, String)>, QueryError> {
     let mut pairs: Vec<(String, String)> = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name =
+            decode(name).unwrap_or_else(|bytes| String::from_utf8_lossy(&bytes).into_owned());
         if name == IGNORED {
             continue;
         }
@@ -55,9 +58,36 @@ pub fn parse_pairs(
                 format!("{name} is given more than once"),
             ));
         }
-        pairs.push((name.into_owned(), value.into_owned()));
+        let value = decode(value).map_err(|_| {
+            QueryError::invalid(
+                &name,
+                format!("{name} must be valid UTF-8 once percent-decoded"),
+            )
+        })?;
+        pairs.push((name, value));
     }
     Ok(pairs)
+}
+
+/// One form-encoded component (`+` is a space), or its bytes when they are
+/// not UTF-8 once percent-decoded.
+fn decode(component: &str) -> Result<String, Vec<u8>> {
+    let spaced = component.replace('+', " ");
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
+    String::from_utf8(bytes).map_err(|e| e.into_bytes())
+}
+
+/// SPEC's number grammar: plain digits, or digits with one decimal point;
+/// no sign, space, exponent, hex, `inf` or `NaN`.
+pub(crate) fn is_plain_number(value: &str, decimals: bool) -> bool {
+    let (whole, fraction) = match value.split_once('.') {
+        Some((w, f)) if decimals => (w, f),
+        Some(_) => return false,
+        None => (value, ""),
+    };
+    (!whole.is_empty() || !fraction.is_empty())
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Parses an optional `ref`.
@@ -93,9 +123,9 @@ pub(crate) fn parse_int(
     min: usize,
     max: usize,
 ) -> Result<usize, QueryError> {
-    value
-        .parse::<usize>()
-        .ok()
+    Some(value)
+        .filter(|v| is_plain_number(v, false))
+        .and_then(|v| v.parse::<usize>().ok())
         .filter(|v| (min..=max).contains(v))
         .ok_or_else(|| {
             QueryError::invalid(
@@ -106,7 +136,19 @@ pub(crate) fn parse_int(
 }
 
 pub(crate) fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
-    match value.trim().parse::<f64>() {
+    if value.starts_with('-') && is_plain_number(&value[1..], true) {
+        return Err(QueryError::invalid(
+            name,
+            format!("{name} must not be negative"),
+        ));
+    }
+    if !is_plain_number(value, true) {
+        return Err(QueryError::invalid(
+            name,
+            format!("{name} must be a plain non-negative number such as 5 or 2.5"),
+        ));
+    }
+    match value.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         Ok(v) if v.is_finite() => Err(QueryError::invalid(
             name,
@@ -121,12 +163,16 @@ pub(crate) fn parse_number(name: &str, value: &str) -> Result<f64, QueryError> {
 
 /// Days are whole: `1.5` or `7.0` is `invalid_parameter`.
 pub(crate) fn parse_days(name: &str, value: &str) -> Result<f64, QueryError> {
-    value.trim().parse::<u32>().map(f64::from).map_err(|_| {
-        QueryError::invalid(
-            name,
-            format!("{name} must be a whole number of days (an integer >= 0)"),
-        )
-    })
+    let digits = Some(value).filter(|v| is_plain_number(v, false));
+    digits
+        .and_then(|v| v.parse::<u32>().ok())
+        .map(f64::from)
+        .ok_or_else(|| {
+            QueryError::invalid(
+                name,
+                format!("{name} must be a whole number of days (an integer >= 0)"),
+            )
+        })
 }
 
 pub(crate) fn parse_speed(value: &str) -> Result<Vec<String>, QueryError> {
@@ -166,4 +212,31 @@ pub(crate) fn parse_text(name: &str, value: &str, max_chars: usize) -> Result<St
         ));
     }
     Ok(trimmed.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_plain_digits_with_at_most_one_decimal_point() {
+        for good in ["0", "5", "12", "2.5", "0.25", "5.", ".5", "007"] {
+            assert!(is_plain_number(good, true), "{good}");
+        }
+        for bad in [
+            "", ".", "+1", "-1", " 1", "1 ", "1e3", "0x10", "inf", "NaN", "1.2.3", "1,5", "١",
+        ] {
+            assert!(!is_plain_number(bad, true), "{bad}");
+        }
+        assert!(!is_plain_number("2.5", false));
+        assert!(parse_int("limit", "+5", 1, 10).is_err());
+    }
+
+    #[test]
+    fn text_must_be_utf8_once_decoded() {
+        let error = parse_pairs(Some("q=%ff"), &["q"]).unwrap_err();
+        assert!(matches!(error, QueryError::Invalid { ref parameter, .. } if parameter == "q"));
+        let pairs = parse_pairs(Some("q=T%C3%BCrkiye+x&key=k"), &["q"]).unwrap();
+        assert_eq!(pairs, [("q".to_owned(), "Türkiye x".to_owned())]);
+    }
 }

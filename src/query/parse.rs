@@ -40,9 +40,9 @@ impl PlanQuery {
                 }
                 "limit" => query.limit = parse_int(&name, v, 1, MAX_LIMIT)?,
                 "offset" => {
-                    query.offset = v
-                        .parse::<usize>()
-                        .ok()
+                    query.offset = Some(v)
+                        .filter(|v| crate::query::params::is_plain_number(v, false))
+                        .and_then(|v| v.parse::<usize>().ok())
                         .filter(|o| *o <= u32::MAX as usize)
                         .ok_or_else(|| {
                             QueryError::invalid("offset", "offset must be a non-negative integer")

@@ -38,7 +38,12 @@ fn v3() -> Vec<u8> {
 /// A fresh PostgreSQL database per test, or None (SKIPPED) without a server.
 async fn postgres_url(test: &str) -> Option<String> {
     let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!(
+        // Written to the process's stderr, not through `eprintln!`, which
+        // the test harness captures and shows only for failing tests: a
+        // skipped backend is said in the default output of `cargo test`.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
             "SKIPPED {test} on PostgreSQL: TEST_DATABASE_URL is not set (scripts/with-postgres.sh starts a server)"
         );
         return None;
@@ -319,15 +324,22 @@ async fn a_database_that_is_down_never_stops_syncs_or_leaks_its_password() {
     let app = spawn_ready(v1(), &[ADMIN_ARG, db]).await;
     let (status, plans) = app.get_json("/plans").await;
     assert_eq!(status, 200);
-    assert_eq!(plans["catalog"]["version"], 1, "a provisional version");
+    // Nothing is recorded: no number is promised that a restart could take back.
+    assert_eq!(plans["catalog"]["version"], 0, "no version recorded yet");
     app.upstream.set(Reply::Json(v2()));
     let report = app.refresh().await;
     assert_eq!(report["outcome"], "ok", "the new catalog is swapped in");
     let (_, plans) = app.get_json("/plans").await;
     assert_eq!(plans["total"], 3);
-    assert_eq!(plans["catalog"]["version"], 2);
+    assert_eq!(plans["catalog"]["version"], 0);
+    for path in ["/changes?since=0", "/plans/B/history"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 503, "{path}");
+        assert!(response.headers().contains_key("retry-after"), "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_of(&body).0, "history_unavailable", "{path}");
+    }
     let response = app.get("/changes?since=0").await;
-    assert_eq!(response.status(), 503);
     let text = response.text().await.unwrap();
     assert!(
         !text.contains("db-pass-5ecret") && !text.contains("127.0.0.1:1"),
@@ -363,5 +375,62 @@ async fn the_demo_ships_two_versions_with_changes_and_history() {
     let (_, history) = app.get_json(&format!("/plans/{code}/history")).await;
     assert_eq!(history["prices"].as_array().unwrap().len(), 2, "{history}");
     assert_eq!(app.upstream.hits(), 0, "the demo never asks upstream");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_records_its_versions_once_however_often_it_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!(
+        "--database-url=sqlite:{}",
+        dir.path().join("demo.db").display()
+    );
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let app = spawn_app_with(
+            FakeUpstream::start(Reply::Status(500, "unused")).await,
+            &["--demo", &db],
+        )
+        .await;
+        let (_, ready) = app.get_json("/readyz").await;
+        let (status, body) = changes(&app, "since=0").await;
+        assert_eq!(status, 200);
+        seen.push((ready["version"].clone(), summary(&body).len()));
+        app.stop().await;
+    }
+    assert_eq!(seen[0].0, 2);
+    assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_sqlite_file_is_reopened_and_no_incomplete_change_list_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let db = format!("--database-url=sqlite:{}", path.display());
+    let app = spawn_ready(v1(), &[ADMIN_ARG, &db]).await;
+    assert_eq!(app.get_json("/readyz").await.1["version"], 1);
+    std::fs::remove_file(&path).unwrap();
+    app.upstream.set(Reply::Json(v2()));
+    assert_eq!(app.refresh().await["outcome"], "ok");
+    // Whatever the timing, /changes?since=1 is never a complete-looking
+    // answer that leaves version 2's changes out.
+    let mut answers = Vec::new();
+    for _ in 0..50 {
+        let (status, body) = changes(&app, "since=1").await;
+        if status == 200 {
+            assert!(!summary(&body).is_empty(), "an incomplete answer: {body}");
+        }
+        answers.push(status);
+        if status == 410 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The history before the file was lost is gone: a consumer is told so
+    // (410) once the new file holds the catalog, with a number above 1.
+    assert_eq!(answers.last(), Some(&410), "{answers:?}");
+    assert!(path.exists(), "the file was created again");
+    let (_, ready) = app.get_json("/readyz").await;
+    assert!(ready["version"].as_u64().unwrap() >= 2, "{ready}");
     app.stop().await;
 }

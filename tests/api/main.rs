@@ -2,6 +2,7 @@
 
 mod connections;
 mod cors_and_caching;
+mod edge;
 mod hardening;
 mod health;
 mod helpers;

@@ -285,3 +285,107 @@ async fn every_tool_answers_through_an_mcp_url_that_carries_a_ref() {
         }
     }
 }
+
+/// Posts raw bytes as an MCP message.
+async fn post_raw(app: &TestApp, body: Vec<u8>) -> (u16, Value) {
+    let response = app
+        .client
+        .post(format!("{}/mcp", app.address))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn malformed_messages_get_json_rpc_errors_with_http_400() {
+    let app = spawn_ready(simple_feed(2), &[]).await;
+    let cases: Vec<(Vec<u8>, i64, Value)> = vec![
+        (b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"meth".to_vec(), -32700, Value::Null),
+        (b"\"\xff\xfe\"".to_vec(), -32700, Value::Null),
+        (
+            br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#.to_vec(),
+            -32600,
+            Value::Null,
+        ),
+        (
+            br#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#.to_vec(),
+            -32600,
+            json!(1),
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":{"a":1},"method":"tools/list"}"#.to_vec(),
+            -32600,
+            Value::Null,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":null,"method":"tools/list"}"#.to_vec(),
+            -32600,
+            Value::Null,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"search_plans","arguments":"x"}}"#.to_vec(),
+            -32602,
+            json!("c"),
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":4,"method":"tools/call"}"#.to_vec(),
+            -32602,
+            json!(4),
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"launch_rockets"}}"#.to_vec(),
+            -32602,
+            json!(5),
+        ),
+    ];
+    for (body, code, id) in cases {
+        let shown = String::from_utf8_lossy(&body).into_owned();
+        let (status, answer) = post_raw(&app, body).await;
+        assert_eq!(status, 400, "{shown}: {answer}");
+        assert_eq!(answer["jsonrpc"], "2.0", "{shown}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{shown}: {answer}");
+        assert_eq!(answer["id"], id, "{shown}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().len() > 5);
+    }
+    let (_, unknown) = post_raw(
+        &app,
+        br#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"launch_rockets"}}"#
+            .to_vec(),
+    )
+    .await;
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("launch_rockets")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_argument_error_lists_every_argument_the_tool_takes() {
+    let app = spawn_ready(simple_feed(2), &[]).await;
+    let result = call(
+        &app,
+        "/mcp",
+        "get_plan",
+        json!({"packageCode": "P0000", "colour": "red"}),
+    )
+    .await;
+    assert_eq!(result["isError"], true, "{result}");
+    let error = &result["structuredContent"]["error"];
+    assert_eq!(error["code"], "unknown_parameter");
+    assert_eq!(error["parameter"], "colour");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("packageCode") && message.contains("ref"),
+        "{message}"
+    );
+    app.stop().await;
+}

@@ -541,7 +541,11 @@ fn sighup_without_a_partners_file_is_logged_and_never_stops_the_process() {
     assert!(child.try_wait().unwrap().is_none(), "SIGHUP killed it");
     assert!(healthcheck(&addr));
     terminate(&child);
-    assert_eq!(wait_exit(&mut child).code(), Some(0), "drained and exited 0");
+    assert_eq!(
+        wait_exit(&mut child).code(),
+        Some(0),
+        "drained and exited 0"
+    );
     let logs = read_all(child.stdout.take().unwrap());
     assert!(
         logs.lines()
