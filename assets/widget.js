@@ -400,7 +400,7 @@
         var from = body.total ? body.offset + 1 : 0;
         var to = body.offset + body.plans.length;
         status.textContent = body.total + " plans" + (body.total ? " (showing " + from + "\u2013" + to + ")" : "") +
-          " \u00b7 updated " + fmtAge(body.catalog.ageSeconds);
+          " \u00b7 updated " + fmtAge(Math.max(0, Math.round((Date.now() - Date.parse(body.catalog.updatedAt)) / 1000)));
         notice.hidden = !body.catalog.stale;
         notice.textContent = body.catalog.stale ? "Prices may be out of date: the catalog could not be refreshed recently." : "";
         pager.hidden = body.total <= pageSize;
@@ -419,7 +419,7 @@
   fetch(api + "/countries", { headers: { Accept: "application/json" } })
     .then(function (r) { return r.ok ? r.json() : []; })
     .then(function (list) {
-      countries = Array.isArray(list) ? list : [];
+      countries = list && Array.isArray(list.countries) ? list.countries : [];
       renderChips();
       stopsList.querySelectorAll(".stop-country").forEach(function (s) { fillCountries(s); });
     })

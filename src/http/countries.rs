@@ -23,7 +23,7 @@ async fn countries_list(
         route: "countries",
         query: "",
         ref_code: None,
-        with_catalog_block: false,
+        with_catalog_block: true,
     };
     Ok(respond::page(&state, &headers, &view, key, || {
         shapes::countries(&view.catalog)

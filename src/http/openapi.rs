@@ -199,7 +199,9 @@ fn full_document() -> Value {
             }},
             "/countries": {"get": {
                 "operationId": "countries_list", "summary": "Every covered country, by name.",
-                "responses": merge(json!({"200": json_ok("Countries.", json!({"type": "array", "items": {"$ref": "#/components/schemas/Country"}}))}), catalog_errors())
+                "responses": merge(json!({"200": json_ok("Countries.", json!({"type": "object", "required": ["countries", "catalog"], "properties": {
+                    "countries": {"type": "array", "items": {"$ref": "#/components/schemas/Country"}},
+                    "catalog": {"$ref": "#/components/schemas/CatalogInfo"}}}))}), catalog_errors())
             }},
             "/api/products/aggregator": {"get": {
                 "operationId": "aggregator_mirror",
@@ -273,9 +275,8 @@ fn full_document() -> Value {
                     {"$ref": "#/components/schemas/Plan"},
                     {"type": "object", "required": ["pricePerGb"], "properties": {"pricePerGb": {"type": ["number", "null"], "description": "retailPrice / dataAmount; null when dataAmount is 0."}}}
                 ]},
-                "CatalogInfo": {"type": "object", "required": ["updatedAt", "ageSeconds", "stale", "planCount", "version"], "properties": {
+                "CatalogInfo": {"type": "object", "required": ["updatedAt", "stale", "planCount", "version"], "properties": {
                     "updatedAt": {"type": "string", "format": "date-time"},
-                    "ageSeconds": {"type": "integer"},
                     "stale": {"type": "boolean", "description": "True when the last refresh failed, or the catalog came from the snapshot and no sync has succeeded since."},
                     "planCount": {"type": "integer"},
                     "version": {"type": "integer", "description": "The catalog version (section 8)."}
@@ -339,7 +340,9 @@ fn full_document() -> Value {
                     "status": {"type": "string"},
                     "planCount": {"type": "integer"},
                     "updatedAt": {"type": ["string", "null"], "format": "date-time"},
-                    "stale": {"type": "boolean"},
+                    "role": {"type": "string", "enum": ["leader", "follower", "single"]},
+                    "version": {"type": ["integer", "null"]},
+                    "stale": {"type": ["boolean", "null"]},
                     "lastRefresh": {"type": ["object", "null"], "properties": {"at": {"type": "string", "format": "date-time"}, "outcome": {"type": "string"}}}
                 }},
                 "SyncReport": {"type": "object", "properties": {

@@ -24,8 +24,8 @@ use crate::referral::RefCode;
 /// A weak validator for a response derived from `catalog`: equal catalog
 /// content, route, normalised query, ref and staleness give equal ETags, on
 /// every replica and release (xxh3 is fixed by its specification).
-/// Weak because the body also carries `ageSeconds` and is served in several
-/// encodings.
+/// Weak because the body is served in several encodings. The version is
+/// part of it, so a 304 never confirms a body that shows another version.
 pub(super) fn etag(
     catalog: &Catalog,
     stale: bool,
@@ -34,10 +34,10 @@ pub(super) fn etag(
     ref_code: Option<&RefCode>,
 ) -> String {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    // Not the version number: it follows the content (a new number only with
-    // new content), and replicas with their own history databases may number
-    // the same content differently; the tag stays equal for equal content.
+    // The version too: the body shows it, and it can change for the same
+    // content (a provisional number replaced once recorded).
     hasher.update(&catalog.content_hash().to_le_bytes());
+    hasher.update(&catalog.version().to_le_bytes());
     hasher.update(&[u8::from(stale)]);
     for part in [route, query, ref_code.map_or("", RefCode::as_str)] {
         hasher.update(part.as_bytes());
@@ -168,8 +168,10 @@ pub(super) fn cached(
     body: impl FnOnce() -> Payload,
 ) -> Response {
     let etag_value = HeaderValue::from_str(etag).expect("hex ETags are valid headers");
-    let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))
-        .expect("a number is a valid header");
+    let cache_control = HeaderValue::from_str(&format!(
+        "public, max-age={max_age}, stale-while-revalidate=60, stale-if-error=86400"
+    ))
+    .expect("a number is a valid header");
     let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
     if matches_if_none_match(headers, etag) {
         return (

@@ -63,18 +63,19 @@ pub(super) fn countries(catalog: &Catalog) -> Vec<u8> {
             min_price: crate::numbers::clean(c.min_price),
         })
         .collect();
-    serde_json::to_vec(&rows).expect("plain data serialises")
+    let mut out = b"{\"countries\":".to_vec();
+    write_json(&mut out, &rows);
+    out.push(b',');
+    out
 }
 
-/// `"catalog":{updatedAt, ageSeconds, stale, planCount}}`: the end of a
-/// `/plans` body, rendered per request because the age changes.
+/// `"catalog":{updatedAt, stale, planCount, version}}`: the end of a catalog
+/// page, rendered per request because `stale` and `version` can change
+/// while the page itself stays cached. Nothing in it follows the clock
+/// (SPEC section 3): a client computes the age from `updatedAt`.
 pub(super) fn catalog_block(catalog: &Catalog, status: &SyncStatus) -> Bytes {
-    let age = SystemTime::now()
-        .duration_since(catalog.updated_at())
-        .unwrap_or_default()
-        .as_secs();
     Bytes::from(format!(
-        "\"catalog\":{{\"updatedAt\":\"{}\",\"ageSeconds\":{age},\"stale\":{},\"planCount\":{},\"version\":{}}}}}",
+        "\"catalog\":{{\"updatedAt\":\"{}\",\"stale\":{},\"planCount\":{},\"version\":{}}}}}",
         catalog.updated_at_rfc3339(),
         status.stale,
         catalog.len(),
@@ -243,11 +244,12 @@ struct ErrorOut {
 #[serde(rename_all = "camelCase")]
 struct ReadinessOut {
     status: &'static str,
+    /// `single`: every replica syncs for itself (SPEC section 13).
+    role: &'static str,
     plan_count: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // Absent values are `null`, all of them, never left out.
     version: Option<u64>,
     updated_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     stale: Option<bool>,
     last_refresh: Option<RefreshOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -264,6 +266,7 @@ pub(super) fn readiness(catalog: Option<&Catalog>, status: &SyncStatus) -> Vec<u
     let body = match catalog {
         Some(catalog) => ReadinessOut {
             status: "ready",
+            role: "single",
             plan_count: catalog.len(),
             version: Some(catalog.version()),
             updated_at: Some(rfc3339(catalog.updated_at())),
@@ -273,6 +276,7 @@ pub(super) fn readiness(catalog: Option<&Catalog>, status: &SyncStatus) -> Vec<u
         },
         None => ReadinessOut {
             status: "starting",
+            role: "single",
             plan_count: 0,
             version: None,
             updated_at: None,

@@ -56,6 +56,7 @@ async fn cache_control_never_outlives_the_next_sync() {
         .to_owned();
     let max_age: u64 = value
         .strip_prefix("public, max-age=")
+        .and_then(|v| v.strip_suffix(", stale-while-revalidate=60, stale-if-error=86400"))
         .unwrap_or_else(|| panic!("{value}"))
         .parse()
         .unwrap();
