@@ -385,6 +385,14 @@ impl Catalog {
         self.rendered.write(out, index as usize, ref_code, mirror);
     }
 
+    /// `{"success":true,"aggregator":..,"plans":[`: the mirror up to its
+    /// first plan.
+    pub fn write_feed_head(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"success\":true,\"aggregator\":");
+        serde_json::to_writer(&mut *out, &self.aggregator).expect("writing to a Vec");
+        out.extend_from_slice(b",\"plans\":[");
+    }
+
     /// The upstream-shaped document (`{"success":true,"aggregator","plans"}`),
     /// optionally with extra top-level fields (values already JSON) rendered
     /// before `plans`.
@@ -394,8 +402,8 @@ impl Catalog {
         ref_code: Option<&crate::referral::RefCode>,
         extra: &[(&str, &str)],
     ) {
-        out.extend_from_slice(b"{\"success\":true,\"aggregator\":");
-        serde_json::to_writer(&mut *out, &self.aggregator).expect("writing to a Vec");
+        self.write_feed_head(out);
+        out.truncate(out.len() - b",\"plans\":[".len());
         for (key, value) in extra {
             out.push(b',');
             serde_json::to_writer(&mut *out, key).expect("writing to a Vec");

@@ -12,6 +12,7 @@ mod health;
 mod history;
 mod mcp;
 mod middleware;
+mod mirror;
 pub mod openapi;
 mod ops;
 mod plans;

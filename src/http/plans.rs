@@ -61,6 +61,10 @@ async fn plans_show(
     ))
 }
 
+/// Past this many plans the mirror is rendered while it is sent, never
+/// whole per ref: a copy of a large catalog per slow reader would add up.
+const STREAM_MIRROR_ABOVE: usize = 2_000;
+
 async fn aggregator_mirror(
     State(state): State<AppState>,
     _: Query<RefOnly>,
@@ -69,6 +73,23 @@ async fn aggregator_mirror(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let ref_code = partner.ref_code.as_ref();
+    if view.catalog.len() > STREAM_MIRROR_ABOVE {
+        let etag = respond::etag(&view.catalog, false, "mirror", "", ref_code);
+        let max_age = respond::max_age(&state, &view.status);
+        let (catalog, ref_code) = (view.catalog.clone(), partner.ref_code.clone());
+        return Ok(respond::streamed(
+            &state,
+            &headers,
+            &etag,
+            max_age,
+            JSON,
+            |encoding, permit| {
+                Body::new(super::mirror::MirrorBody::new(
+                    catalog, ref_code, encoding, permit,
+                ))
+            },
+        ));
+    }
     let key = PageKey {
         route: "mirror",
         query: "",

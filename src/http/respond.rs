@@ -155,6 +155,8 @@ pub(super) enum Payload {
     Page(Arc<Page>, Bytes),
     /// A small body sent as it is.
     Plain(Body),
+    /// A body made while it is sent, already in this encoding.
+    Streamed(Body, Encoding),
 }
 
 /// A JSON (or other) body with its validators, or `304` when the client has
@@ -186,6 +188,7 @@ pub(super) fn cached(
     }
     let (body, encoding) = match body() {
         Payload::Plain(body) => (body, Encoding::Identity),
+        Payload::Streamed(body, encoding) => (body, encoding),
         Payload::Page(page, tail) => {
             let size = page.identity().len() + tail.len();
             let encoding = if size < MIN_COMPRESS {
@@ -218,6 +221,42 @@ pub(super) fn cached(
     }
     response
 }
+
+/// A large body made while it is sent (the whole-catalog mirror): validators
+/// and `304` as for cached pages, then the body `make` streams in the
+/// encoding negotiated, or identity when every compression slot is taken
+/// (compressing a whole catalog is CPU work a burst of clients must not
+/// multiply).
+pub(super) fn streamed(
+    state: &AppState,
+    headers: &HeaderMap,
+    etag: &str,
+    max_age: u64,
+    content_type: &'static str,
+    make: impl FnOnce(Encoding, Option<tokio::sync::OwnedSemaphorePermit>) -> Body,
+) -> Response {
+    let mut encoding = Encoding::acceptable(headers).0;
+    let permit = match encoding {
+        Encoding::Identity => None,
+        _ => STREAM_COMPRESSION.clone().try_acquire_owned().ok(),
+    };
+    if permit.is_none() {
+        encoding = Encoding::Identity;
+    }
+    cached(state, headers, etag, max_age, content_type, || {
+        if let Some(token) = encoding.header() {
+            state.metrics.record_compression(token);
+        }
+        Payload::Streamed(make(encoding, permit), encoding)
+    })
+}
+
+/// Whole-catalog bodies compressed at once, at most: two per core.
+static STREAM_COMPRESSION: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(tokio::sync::Semaphore::new(cores * 2))
+    });
 
 /// A body made of ready chunks, sent without joining them: a cached page and
 /// its per-request tail go out without copying the page.
