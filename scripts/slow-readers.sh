@@ -25,16 +25,16 @@ UP=$(free_port)
 APP=$(free_port)
 (cd "$work" && python3 -m http.server "$UP" --bind 127.0.0.1 >/dev/null 2>&1) &
 sleep 0.5
-CMG_API_KEY=k CMG_FEED_URL="http://127.0.0.1:$UP/feed.json" LISTEN_ADDR="127.0.0.1:$APP" \
+CMG_API_KEY=sk_bench_0123456789abcdef CMG_FEED_URL="http://127.0.0.1:$UP/feed.json" LISTEN_ADDR="127.0.0.1:$APP" \
   "$BIN" >"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 200); do
+for _ in $(seq 600); do
   curl -sf "http://127.0.0.1:$APP/readyz" >/dev/null && break
   sleep 0.1
 done
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$pid/status"; }
 echo "feed: $PLANS plans, $(du -m "$work/feed.json" | cut -f1) MiB of JSON"
-echo "resident before: $(rss) MiB"
+echo "resident before: $(rss) MiB; /readyz: $(curl -s "http://127.0.0.1:$APP/readyz")"
 python3 - "$APP" "$READERS" "$HOLD" "$pid" <<'EOF'
 import socket, sys, time, statistics, urllib.request
 port, readers, hold, pid = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]

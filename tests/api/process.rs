@@ -178,6 +178,12 @@ fn a_busy_listen_address_names_the_variable_and_the_cause() {
     let output = run(command().env("DEMO", "1").env("LISTEN_ADDR", &addr));
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let everything = format!("{stderr}{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        everything.matches("cannot listen on LISTEN_ADDR").count(),
+        1,
+        "said once: {everything}"
+    );
     let line = stderr
         .lines()
         .find(|l| l.starts_with("error: "))
@@ -524,6 +530,93 @@ async fn sighup_reloads_the_partner_registry_and_keeps_it_on_a_bad_file() {
     );
     terminate(&child);
     assert_eq!(exit_code(child).await, Some(0));
+}
+
+#[test]
+fn the_open_file_limit_is_raised_and_a_limit_too_low_for_max_connections_is_said() {
+    // Soft limit low, hard limit higher: raised to the hard one, said once.
+    let addr = free_addr();
+    let script = format!(
+        "ulimit -Sn 256 && ulimit -Hn 2048 && DEMO=1 LISTEN_ADDR={addr} MAX_CONNECTIONS=1000 exec {BIN}"
+    );
+    let mut child = shell(&script);
+    wait_healthy(&addr, &mut child);
+    terminate(&child);
+    wait_exit(&mut child);
+    let logs = read_all(child.stdout.take().unwrap());
+    assert!(logs.contains("raised the open-file limit"), "{logs}");
+    assert!(
+        !logs.contains("exceeds what the open-file limit allows"),
+        "{logs}"
+    );
+
+    // Hard limit below MAX_CONNECTIONS: one warning line naming it.
+    let addr = free_addr();
+    let script = format!("ulimit -n 512 && DEMO=1 LISTEN_ADDR={addr} exec {BIN}");
+    let mut child = shell(&script);
+    wait_healthy(&addr, &mut child);
+    terminate(&child);
+    wait_exit(&mut child);
+    let logs = read_all(child.stdout.take().unwrap());
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("MAX_CONNECTIONS exceeds"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+}
+
+/// A shell running `script` with the same clean environment as [`command`].
+fn shell(script: &str) -> Child {
+    Command::new("sh")
+        .args(["-c", script])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_refuses_the_login_stops_start_up_with_exit_2() {
+    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED a_database_that_refuses_the_login_stops_start_up_with_exit_2: TEST_DATABASE_URL is not set"
+        );
+        return;
+    };
+    let url = url::Url::parse(&admin).unwrap();
+    let mut wrong_password = url.clone();
+    wrong_password
+        .set_password(Some("not-the-pass-w0rd"))
+        .unwrap();
+    let mut no_database = url.clone();
+    no_database.set_path("/no_such_database_here");
+    for (database, expect) in [
+        (wrong_password.to_string(), "password"),
+        (no_database.to_string(), "does not exist"),
+    ] {
+        let output = tokio::task::spawn_blocking(move || {
+            run(command()
+                .env("DEMO", "1")
+                .env("LISTEN_ADDR", free_addr())
+                .env("DATABASE_URL", &database))
+        })
+        .await
+        .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(
+            lines[0].starts_with("error: invalid DATABASE_URL"),
+            "{stderr}"
+        );
+        assert!(lines[0].contains(expect), "{stderr}");
+        assert!(!stderr.contains("not-the-pass-w0rd"), "{stderr}");
+    }
 }
 
 #[test]
