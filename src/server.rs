@@ -301,7 +301,11 @@ struct Handling {
 impl Drop for Handling {
     fn drop(&mut self) {
         self.activity.handling.fetch_sub(1, Ordering::Relaxed);
-        self.activity.wrote();
+        // The idle clock starts now; a write still waiting for the client
+        // (another stream's, or this response's) keeps its send deadline.
+        self.activity
+            .last_ms
+            .store(self.activity.now_ms(), Ordering::Relaxed);
         self.activity.changed.notify_one();
     }
 }

@@ -75,6 +75,10 @@ async fn check_ref(_: Query<RefOnly>, _: Partner, request: Request, next: Next) 
     next.run(request).await
 }
 
+/// The largest MCP message read (tool calls are small JSON objects); the
+/// route's body limit, enforced before rmcp, which would read any body whole.
+pub(super) const MAX_BODY: usize = 1 << 20;
+
 /// JSON-RPC's own error codes for messages that are not valid requests.
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
@@ -108,7 +112,7 @@ async fn jsonrpc_errors(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return ApiError::BodyUnreadable.into_response();
     };
     if let Err(error) = check_message(&bytes) {

@@ -1,9 +1,10 @@
 //! The middleware stack, outermost first: request id, tracing span (path only,
 //! never the query: a client may send `key`), metrics by matched route, the
-//! URI bound, the request body read (bounded, with `CLIENT_BODY_TIMEOUT`),
-//! panic catching and CORS ([`stack`], on every route); then, on the routes
-//! clients call but not on the probes and `/metrics` ([`limits`]): per-IP
-//! rate limit, load shedding, the concurrency limit and the timeout.
+//! URI bound, panic catching and CORS ([`stack`], on every route); then, on
+//! the routes clients call but not on the probes and `/metrics` ([`Limits`]):
+//! per-IP rate limit, the request body read (bounded by the route's limit,
+//! within `CLIENT_BODY_TIMEOUT`), load shedding, the concurrency limit and
+//! the timeout.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -76,12 +77,6 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
                 record_metrics,
             ))
             .layer(middleware::from_fn(bound_uri))
-            // Before any limit: a body that dribbles in holds a connection
-            // (bounded per address) but never a request slot.
-            .layer(middleware::from_fn_with_state(
-                state.config.client_body_timeout,
-                read_body,
-            ))
             .layer(CatchPanicLayer::custom(
                 |_panic: Box<dyn std::any::Any + Send>| {
                     ApiError::internal("a request handler panicked").into_response()
@@ -100,6 +95,26 @@ pub(super) struct Limits {
     rate_limiter: Option<Arc<RateLimiter>>,
     concurrency: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
+    body_timeout: Duration,
+}
+
+/// What one route group allows.
+#[derive(Clone, Copy)]
+pub(super) struct Policy {
+    /// `REQUEST_TIMEOUT` applies (an admin refresh waits for its sync
+    /// instead, which `UPSTREAM_TIMEOUT` bounds).
+    pub timeout: bool,
+    /// The largest request body the group's routes read.
+    pub max_body: usize,
+}
+
+impl Policy {
+    /// Routes that read no body: a few KiB of stray body are read and
+    /// ignored, more is refused.
+    pub const NO_BODY: Self = Self {
+        timeout: true,
+        max_body: 16 << 10,
+    };
 }
 
 impl Limits {
@@ -116,13 +131,15 @@ impl Limits {
                 state.config.max_concurrent_requests,
             )),
             timeout: state.config.request_timeout,
+            body_timeout: state.config.client_body_timeout,
         }
     }
 
-    /// Rate limit, load shedding, the shared concurrency limit and, unless
-    /// `timeout` is false (an admin refresh waits for its sync, which
-    /// `UPSTREAM_TIMEOUT` bounds), `REQUEST_TIMEOUT`.
-    pub(super) fn apply<S>(&self, routes: Router<S>, timeout: bool) -> Router<S>
+    /// Rate limit, the body read (before a request takes a slot: a body that
+    /// dribbles in holds its connection, bounded per address, but never a
+    /// slot), load shedding, the shared concurrency limit and, as `policy`
+    /// says, `REQUEST_TIMEOUT`.
+    pub(super) fn apply<S>(&self, routes: Router<S>, policy: Policy) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
@@ -135,6 +152,10 @@ impl Limits {
                         .clone()
                         .map(|limiter| middleware::from_fn_with_state(limiter, rate_limit)),
                 )
+                .layer(middleware::from_fn_with_state(
+                    (self.body_timeout, policy.max_body),
+                    read_body,
+                ))
                 .layer(HandleErrorLayer::new(move |error: tower::BoxError| {
                     let response = overloaded(&metrics, &error);
                     async move { response }
@@ -143,7 +164,7 @@ impl Limits {
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
                     self.concurrency.clone(),
                 ))
-                .option_layer(timeout.then(|| {
+                .option_layer(policy.timeout.then(|| {
                     middleware::from_fn_with_state(
                         (self.timeout, self.metrics.clone()),
                         request_timeout,
@@ -153,15 +174,15 @@ impl Limits {
     }
 }
 
-/// The largest request body accepted (MCP messages; no other route reads a
-/// body). A `Content-Length` over it is refused before reading.
-pub(super) const MAX_BODY: usize = 1 << 20;
-
-/// Reads a request's body before any limit counts it: whole, at most
-/// [`MAX_BODY`], within `CLIENT_BODY_TIMEOUT`. Too large (announced or
-/// counted) is a JSON 413, too slow a JSON 408; both close the connection,
-/// since the unread rest would make it unusable.
-async fn read_body(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+/// Reads a request's body whole, at most `max_body` bytes, within
+/// `CLIENT_BODY_TIMEOUT`. Too large (announced or counted) is a JSON 413,
+/// too slow a JSON 408; both close the connection, since the unread rest
+/// would make it unusable.
+async fn read_body(
+    State((timeout, max_body)): State<(Duration, usize)>,
+    request: Request,
+    next: Next,
+) -> Response {
     use http_body::Body as _;
     use http_body_util::BodyExt;
 
@@ -173,8 +194,8 @@ async fn read_body(State(timeout): State<Duration>, request: Request, next: Next
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return closing(ApiError::BodyTooLarge(MAX_BODY));
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return closing(ApiError::BodyTooLarge(max_body));
     }
     let (parts, mut body) = request.into_parts();
     let read = async {
@@ -183,8 +204,8 @@ async fn read_body(State(timeout): State<Duration>, request: Request, next: Next
             let Ok(data) = frame.map_err(|_| ApiError::BodyUnreadable)?.into_data() else {
                 continue;
             };
-            if buffer.len() + data.len() > MAX_BODY {
-                return Err(ApiError::BodyTooLarge(MAX_BODY));
+            if buffer.len() + data.len() > max_body {
+                return Err(ApiError::BodyTooLarge(max_body));
             }
             buffer.extend_from_slice(&data);
         }

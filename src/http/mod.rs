@@ -31,6 +31,7 @@ pub use cache::ResponseCache;
 pub use error::ApiError;
 pub use routes::Route;
 
+use middleware::Policy;
 use routes::Routes;
 
 use crate::catalog::CatalogStore;
@@ -95,7 +96,8 @@ pub fn served_routes() -> Vec<Route> {
 }
 
 /// The whole application router. Each group carries its own limits: the
-/// client routes and `/mcp` the rate limit, concurrency limit and
+/// client routes and `/mcp` the rate limit, their body limit (16 KiB of
+/// stray body; an MCP message up to 1 MiB), the concurrency limit and
 /// `REQUEST_TIMEOUT`; the admin refresh the same without the timeout (it
 /// waits for its sync); the probes and `/metrics` none.
 pub fn router(state: AppState) -> Router {
@@ -104,14 +106,23 @@ pub fn router(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .with_state(state.clone());
     let limits = middleware::Limits::new(&state);
-    let clients = limits.apply(
-        client_routes()
-            .into_router()
-            .merge(mcp::router(state.clone(), tools)),
-        true,
+    let clients = limits.apply(client_routes().into_router(), Policy::NO_BODY);
+    let mcp = limits.apply(
+        mcp::router(state.clone(), tools),
+        Policy {
+            timeout: true,
+            max_body: mcp::MAX_BODY,
+        },
     );
-    let admin = limits.apply(admin::routes().into_router(), false);
+    let admin = limits.apply(
+        admin::routes().into_router(),
+        Policy {
+            timeout: false,
+            ..Policy::NO_BODY
+        },
+    );
     let routes = clients
+        .merge(mcp)
         .merge(admin)
         .merge(probe_routes().into_router())
         .fallback(middleware::not_found)

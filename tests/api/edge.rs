@@ -100,6 +100,48 @@ async fn an_announced_body_over_the_limit_is_refused_at_once_with_413() {
 }
 
 #[tokio::test]
+async fn each_route_group_has_its_own_body_limit() {
+    let app = spawn_ready(simple_feed(2), &[]).await;
+    // A route that reads no body reads and ignores a small stray one...
+    let mut small = TcpStream::connect(host(&app)).await.unwrap();
+    small
+        .write_all(b"GET /plans?limit=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        .await
+        .unwrap();
+    let (response, _) = read_until_closed(&mut small, Duration::from_secs(5)).await;
+    assert_eq!(status_and_json(&response).0, 200);
+    // ...and refuses at once what only an MCP message may be.
+    let mut large = TcpStream::connect(host(&app)).await.unwrap();
+    large
+        .write_all(b"GET /plans HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n")
+        .await
+        .unwrap();
+    let (response, closed) = read_until_closed(&mut large, Duration::from_secs(5)).await;
+    assert!(closed);
+    assert_eq!(status_and_json(&response).0, 413);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_per_address_limit_is_the_proxys() {
+    let app = spawn_ready(
+        simple_feed(2),
+        &["--max-connections-per-ip=2", "--trust-forwarded-for"],
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = connect_from(&app, "127.0.0.1").await;
+        assert!(
+            answered(&mut stream).await,
+            "the proxy's connection was refused"
+        );
+        held.push(stream);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn slow_bodies_never_take_request_slots_and_probes_answer_when_slots_are_full() {
     let app = spawn_app_with(
         FakeUpstream::start(Reply::Json(simple_feed(3))).await,

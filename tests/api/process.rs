@@ -231,6 +231,8 @@ fn help_lists_every_variable_and_never_prints_secret_values() {
         "CLIENT_HEADER_TIMEOUT",
         "KEEPALIVE_TIMEOUT",
         "MAX_CONNECTIONS",
+        "MAX_CONNECTIONS_PER_IP",
+        "CLIENT_BODY_TIMEOUT",
         "SHUTDOWN_TIMEOUT",
         "DATABASE_URL",
         "HISTORY_RETENTION",
