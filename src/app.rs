@@ -78,7 +78,7 @@ impl Application {
             .check_login()
             .await
             .map_err(StartError::DatabaseRefused)?;
-        let recorder = Recorder::new(history.clone());
+        let recorder = Recorder::new(history.clone(), store.clone());
 
         let (sync, sync_task) = match &config.source {
             Source::Demo => {

@@ -340,11 +340,7 @@ impl Config {
 
 /// The directory of a file-backed SQLite URL.
 fn sqlite_directory(url: &str) -> Option<PathBuf> {
-    let path = url
-        .strip_prefix("sqlite:")
-        .filter(|p| !p.contains(":memory:"))?;
-    let path = path.trim_start_matches("//");
-    let path = Path::new(path.split('?').next().unwrap_or(path));
+    let path = crate::history::sqlite_file(url)?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     Some(dir.unwrap_or(Path::new(".")).to_path_buf())
 }

@@ -115,15 +115,52 @@ pub struct PriceInterval {
 struct Conn {
     pool: AnyPool,
     schema: OnceCell<()>,
+    /// The SQLite file's identity once it exists (device and inode).
+    file_id: std::sync::OnceLock<(u64, u64)>,
+}
+
+impl Conn {
+    fn new(pool: AnyPool) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            pool,
+            schema: OnceCell::new(),
+            file_id: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+/// The file a `sqlite:` URL names; `None` for memory databases and
+/// PostgreSQL.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite:")
+        .filter(|p| !p.contains(":memory:") && !p.contains("mode=memory"))?;
+    let path = path.trim_start_matches("//");
+    Some(path.split('?').next().unwrap_or(path).into())
+}
+
+/// Which file is at `path` now (device and inode), if any.
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|_| (0, 0))
+    }
 }
 
 pub struct History {
-    /// Swapped for a fresh pool when a SQLite file was deleted or moved
-    /// under the process (its connections would fail forever otherwise).
+    /// Swapped for a fresh pool when the SQLite file was deleted or replaced
+    /// under the process (connections to the old file fail forever with
+    /// SQLITE_READONLY_DBMOVED).
     conn: arc_swap::ArcSwap<Conn>,
     /// `DATABASE_URL` as connected (a secret: never printed).
     url: String,
-    memory: bool,
+    /// The SQLite file, watched for deletion or replacement.
+    file: Option<std::path::PathBuf>,
     backend: Backend,
     /// The highest version number this process has shown (recorded, adopted
     /// or restored from the snapshot): a new version is numbered above it,
@@ -163,12 +200,9 @@ impl History {
         };
         let pool = Self::pool(&url, memory)?;
         Ok(Self {
-            conn: arc_swap::ArcSwap::from_pointee(Conn {
-                pool,
-                schema: OnceCell::new(),
-            }),
+            conn: arc_swap::ArcSwap::new(Conn::new(pool)),
+            file: sqlite_file(&url),
             url,
-            memory,
             backend,
             seen: AtomicU64::new(0),
             retention,
@@ -196,24 +230,29 @@ impl History {
             .map_err(|e| HistoryError::Connect(scrub_error(&e)))
     }
 
-    /// After a failure on a SQLite file: opens the file afresh (creating it
-    /// and its schema again if it was deleted), since connections to a
-    /// deleted or moved file keep failing (SQLITE_READONLY_DBMOVED).
-    fn reconnect_after(&self, error: &HistoryError) {
-        if self.backend != Backend::Sqlite || self.memory {
-            return;
+    /// The pool to use: a fresh one when the SQLite file it opened is no
+    /// longer the one at its path (deleted, moved or replaced), which then
+    /// creates the file and its schema again. One `stat` per call.
+    fn current(&self) -> std::sync::Arc<Conn> {
+        let conn = self.conn.load_full();
+        let (Some(file), Some(known)) = (&self.file, conn.file_id.get()) else {
+            return conn;
+        };
+        if file_id(file).as_ref() == Some(known) {
+            return conn;
         }
-        if !matches!(error, HistoryError::Database(_)) {
-            return;
+        let Ok(pool) = Self::pool(&self.url, false) else {
+            return conn;
+        };
+        let fresh = Conn::new(pool);
+        let previous = self.conn.compare_and_swap(&conn, fresh.clone());
+        if !std::sync::Arc::ptr_eq(&previous, &conn) {
+            // Another caller reopened it first.
+            return std::sync::Arc::clone(&previous);
         }
-        if let Ok(pool) = Self::pool(&self.url, false) {
-            tracing::info!("reopening the SQLite history database");
-            let old = self.conn.swap(std::sync::Arc::new(Conn {
-                pool,
-                schema: OnceCell::new(),
-            }));
-            tokio::spawn(async move { old.pool.close().await });
-        }
+        tracing::warn!("the SQLite history file was deleted or replaced; reopening it");
+        tokio::spawn(async move { conn.pool.close().await });
+        fresh
     }
 
     /// `version` was shown to clients (a restored snapshot's): new versions
@@ -241,7 +280,7 @@ impl History {
     }
 
     async fn ready(&self) -> Result<std::sync::Arc<Conn>, HistoryError> {
-        let conn = self.conn.load_full();
+        let conn = self.current();
         conn.schema
             .get_or_try_init(|| async {
                 let schema = include_str!("../../migrations/0001_history.sql");
@@ -274,34 +313,34 @@ impl History {
                 Ok::<(), HistoryError>(())
             })
             .await?;
+        if let Some(file) = &self.file {
+            if conn.file_id.get().is_none() {
+                if let Some(id) = file_id(file) {
+                    let _ = conn.file_id.set(id);
+                }
+            }
+        }
         Ok(conn)
     }
 
-    /// Whether the changes after version `since` are all kept: the version
-    /// after it must be kept with its changes, or (for a baseline, the first
-    /// version of a database, which has no changes) `since` itself must be.
-    /// `since = 0` on a database whose history starts at 1 is complete: the
-    /// first catalog has no changes by definition.
-    pub async fn keeps_changes_after(&self, since: u64) -> Result<Result<(), u64>, HistoryError> {
+    /// The oldest version kept and whether it is a baseline (a version
+    /// without changes: the first of its database), in one query; `None`
+    /// when the database holds no version.
+    pub async fn oldest_kept(&self) -> Result<Option<(u64, bool)>, HistoryError> {
         let conn = self.ready().await?;
-        let row = sqlx::query("SELECT MIN(version) FROM catalog_versions")
-            .fetch_one(&conn.pool)
-            .await?;
-        let Some(oldest) = row.try_get::<Option<i64>, _>(0)? else {
-            return Ok(Ok(()));
-        };
-        let changes = sqlx::query("SELECT COUNT(*) FROM plan_changes WHERE version = $1")
-            .bind(oldest)
-            .fetch_one(&conn.pool)
-            .await?;
-        let baseline = changes.try_get::<i64, _>(0)? == 0;
-        let oldest = oldest as u64;
-        let kept = if baseline {
-            since >= oldest || (since == 0 && oldest == 1)
-        } else {
-            since + 1 >= oldest
-        };
-        Ok(if kept { Ok(()) } else { Err(oldest) })
+        let row = sqlx::query(
+            "SELECT v.version, \
+             (SELECT CAST(1 AS BIGINT) FROM plan_changes c WHERE c.version = v.version LIMIT 1) \
+             FROM catalog_versions v ORDER BY v.version LIMIT 1",
+        )
+        .fetch_optional(&conn.pool)
+        .await?;
+        row.map(|row| {
+            let oldest = row.try_get::<i64, _>(0)? as u64;
+            let has_changes = row.try_get::<Option<i64>, _>(1)?.is_some();
+            Ok((oldest, !has_changes))
+        })
+        .transpose()
     }
 
     /// Changes of versions `since+1 ..= upto`, after `(version, packageCode)`
@@ -368,6 +407,19 @@ impl History {
     }
 }
 
+/// Whether every change after version `since` is kept, given the oldest
+/// version kept ([`History::oldest_kept`]): the version after `since` must be
+/// kept with its changes, or, when the oldest is a baseline, `since` itself
+/// must be kept (`since = 0` with a baseline at 1 is whole: the first
+/// catalog has no changes by definition). Nothing kept is nothing whole.
+pub fn changes_kept_after(since: u64, oldest: Option<(u64, bool)>) -> bool {
+    match oldest {
+        None => false,
+        Some((oldest, true)) => since >= oldest || (since == 0 && oldest == 1),
+        Some((oldest, false)) => since + 1 >= oldest,
+    }
+}
+
 /// The lowest price in force at any moment of the 30 days before `now`.
 pub fn lowest_price_30d(prices: &[PriceInterval], now: SystemTime) -> Option<f64> {
     let window_start = now
@@ -416,6 +468,30 @@ mod tests {
 
     fn at(days: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000 + days * 86_400)
+    }
+
+    #[test]
+    fn changes_after_a_version_are_whole_only_from_what_is_kept() {
+        // Retention removed versions 1-4; version 5 keeps its changes.
+        assert!(changes_kept_after(4, Some((5, false))));
+        assert!(!changes_kept_after(3, Some((5, false))));
+        // A baseline (the first version of a database that lost its history).
+        assert!(changes_kept_after(5, Some((5, true))));
+        assert!(!changes_kept_after(4, Some((5, true))));
+        // The first catalog ever: since=0 never lists it, and is whole.
+        assert!(changes_kept_after(0, Some((1, true))));
+        assert!(!changes_kept_after(0, None));
+    }
+
+    #[test]
+    fn a_sqlite_url_names_its_file() {
+        assert_eq!(
+            sqlite_file("sqlite:/var/lib/x/history.db?mode=rwc"),
+            Some("/var/lib/x/history.db".into())
+        );
+        assert_eq!(sqlite_file("sqlite://rel.db"), Some("rel.db".into()));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://u@h/db"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{History, HistoryError, PlanSet, describe};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogStore};
 
 /// Records catalogs in the background when the inline attempt failed, with
 /// backoff, newest catalog first; a newer catalog replaces a pending one.
@@ -22,15 +22,24 @@ pub struct Recorder {
     generation: Arc<AtomicU64>,
     /// The content hash and version of the catalog recorded last.
     last: Arc<std::sync::Mutex<Option<(u64, u64)>>>,
-    /// The content hash of a write still in progress: back-to-back syncs of
-    /// the same feed do not start another.
-    in_flight: Arc<std::sync::Mutex<Option<u64>>>,
+    /// The write still in progress: back-to-back syncs of the same feed do
+    /// not start another, they wait for its number.
+    in_flight: Arc<std::sync::Mutex<Option<InFlight>>>,
+}
+
+/// A write in progress and the catalogs of the same content that joined it
+/// (a sync of an unchanged feed, or the one after a restored snapshot): they
+/// get its number when it lands.
+struct InFlight {
+    hash: u64,
+    waiters: Vec<std::sync::Weak<Catalog>>,
 }
 
 impl Recorder {
-    pub fn new(history: Arc<History>) -> Self {
+    pub fn new(history: Arc<History>, store: Arc<CatalogStore>) -> Self {
         let (pending, rx) = watch::channel(None);
-        tokio::spawn(retry_loop(history.clone(), rx));
+        // The retry loop confirms the catalog in use (see `confirm`).
+        tokio::spawn(retry_loop(history.clone(), store, rx));
         Self {
             history,
             pending: Arc::new(pending),
@@ -65,11 +74,18 @@ impl Recorder {
         let provisional = previous.map_or(catalog.version(), Catalog::version);
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if *in_flight == Some(catalog.content_hash()) {
+            if let Some(write) = in_flight
+                .as_mut()
+                .filter(|w| w.hash == catalog.content_hash())
+            {
                 catalog.set_provisional(provisional);
+                write.waiters.push(Arc::downgrade(catalog));
                 return false;
             }
-            *in_flight = Some(catalog.content_hash());
+            *in_flight = Some(InFlight {
+                hash: catalog.content_hash(),
+                waiters: Vec::new(),
+            });
         }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let mut write = tokio::spawn({
@@ -107,15 +123,22 @@ impl Recorder {
         outcome: Result<Result<Option<u64>, HistoryError>, tokio::task::JoinError>,
         provisional: u64,
     ) -> bool {
-        {
+        let waiters = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if *in_flight == Some(catalog.content_hash()) {
-                *in_flight = None;
+            match in_flight.take() {
+                Some(write) if write.hash == catalog.content_hash() => write.waiters,
+                other => {
+                    *in_flight = other;
+                    Vec::new()
+                }
             }
-        }
+        };
         match outcome {
             Ok(Ok(Some(version))) => {
                 catalog.set_version(version);
+                for waiter in waiters.iter().filter_map(std::sync::Weak::upgrade) {
+                    waiter.set_version(version);
+                }
                 *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((catalog.content_hash(), version));
                 self.pending.send_if_modified(|pending| {
@@ -151,7 +174,22 @@ async fn plan_set(catalog: Arc<Catalog>) -> Result<PlanSet, tokio::task::JoinErr
     tokio::task::spawn_blocking(move || PlanSet::of(&catalog)).await
 }
 
-async fn retry_loop(history: Arc<History>, mut rx: watch::Receiver<Pending>) {
+/// After a background retry: gives `version` to the catalog in use when it
+/// has `recorded`'s content and no number of its own yet (a later sync of
+/// the same feed found no write in flight and kept the provisional one).
+fn confirm(store: &CatalogStore, recorded: &Catalog, version: u64) {
+    if let Some(current) = store.catalog() {
+        if current.content_hash() == recorded.content_hash() && !current.is_recorded() {
+            current.set_version(version);
+        }
+    }
+}
+
+async fn retry_loop(
+    history: Arc<History>,
+    store: Arc<CatalogStore>,
+    mut rx: watch::Receiver<Pending>,
+) {
     while rx.changed().await.is_ok() {
         let mut delay = Duration::from_millis(500);
         loop {
@@ -169,6 +207,7 @@ async fn retry_loop(history: Arc<History>, mut rx: watch::Receiver<Pending>) {
                 Ok(version) => {
                     if let Some(version) = version {
                         catalog.set_version(version);
+                        confirm(&store, &catalog, version);
                         tracing::info!(version, "catalog version recorded");
                     }
                     break;

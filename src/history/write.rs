@@ -63,19 +63,6 @@ impl History {
         at: SystemTime,
         generation: u64,
     ) -> Result<Option<u64>, HistoryError> {
-        let result = self.record_inner(plans, at, generation).await;
-        if let Err(e) = &result {
-            self.reconnect_after(e);
-        }
-        result
-    }
-
-    async fn record_inner(
-        &self,
-        plans: &Arc<PlanSet>,
-        at: SystemTime,
-        generation: u64,
-    ) -> Result<Option<u64>, HistoryError> {
         let conn = self.ready().await?;
         let _writer = self.write.lock().await;
         if generation < self.recorded_generation.load(Ordering::Relaxed) {
@@ -257,33 +244,31 @@ impl History {
             return Ok(0);
         };
         let conn = self.ready().await?;
-        let mut lock = None;
-        if self.backend == Backend::Postgres {
-            let mut session = conn.pool.acquire().await?;
-            sqlx::query("SELECT pg_advisory_lock(7355610)")
-                .execute(&mut *session)
-                .await?;
-            lock = Some(session);
-        }
-        let result = async {
-            if let Some(version) = self.version_of(&conn.pool, newest.hash).await? {
-                return Ok(version);
+        // The session holding the lock is closed, not pooled, when this
+        // returns or is cancelled: closing it releases the lock, whatever
+        // happened in between.
+        let _lock = match self.backend {
+            Backend::Postgres => {
+                let mut session = conn.pool.acquire().await?;
+                session.close_on_drop();
+                sqlx::query("SELECT pg_advisory_lock(7355610)")
+                    .execute(&mut *session)
+                    .await?;
+                Some(session)
             }
-            let mut last = 0;
-            for (generation, (plans, at)) in versions.iter().enumerate() {
-                if let Some(version) = self.record(plans, *at, generation as u64 + 1).await? {
-                    last = version;
-                }
+            Backend::Sqlite => None,
+        };
+        if let Some(version) = self.version_of(&conn.pool, newest.hash).await? {
+            self.seen.fetch_max(version, Ordering::Relaxed);
+            return Ok(version);
+        }
+        let mut last = 0;
+        for (generation, (plans, at)) in versions.iter().enumerate() {
+            if let Some(version) = self.record(plans, *at, generation as u64 + 1).await? {
+                last = version;
             }
-            Ok(last)
         }
-        .await;
-        if let Some(mut session) = lock {
-            let _ = sqlx::query("SELECT pg_advisory_unlock(7355610)")
-                .execute(&mut *session)
-                .await;
-        }
-        result
+        Ok(last)
     }
 
     /// The newest version with this content, if any.

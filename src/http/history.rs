@@ -151,9 +151,13 @@ async fn changes_list(
         });
     }
     if query.since < current {
-        if let Err(oldest) = state.history.keeps_changes_after(query.since).await? {
+        let oldest = state.history.oldest_kept().await?;
+        if !history::changes_kept_after(query.since, oldest) {
+            let kept = oldest.map_or("no version is kept".to_owned(), |(v, _)| {
+                format!("the oldest kept version is {v}")
+            });
             return Err(ApiError::HistoryExpired(format!(
-                "changes after version {} are no longer kept; the oldest kept version is {oldest}",
+                "changes after version {} are no longer kept; {kept}",
                 query.since
             )));
         }
