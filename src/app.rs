@@ -52,8 +52,8 @@ pub enum StartError {
     History(#[source] crate::history::HistoryError),
     /// The database refused the login or does not exist: a configuration
     /// error (exit 2), unlike a database that is merely unreachable.
-    #[error("invalid DATABASE_URL (--database-url): the database refused it: {0}")]
-    DatabaseRefused(String),
+    #[error(transparent)]
+    DatabaseRefused(crate::config::ConfigError),
 }
 
 impl Application {
@@ -74,10 +74,12 @@ impl Application {
             History::connect(config.database_url.expose(), config.history_retention)
                 .map_err(StartError::History)?,
         );
-        history
-            .check_login()
-            .await
-            .map_err(StartError::DatabaseRefused)?;
+        history.check_login().await.map_err(|reason| {
+            StartError::DatabaseRefused(crate::config::ConfigError::new(
+                "DATABASE_URL",
+                format!("the database refused it: {reason}"),
+            ))
+        })?;
         let recorder = Recorder::new(history.clone(), store.clone());
 
         let (sync, sync_task) = match &config.source {

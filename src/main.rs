@@ -40,13 +40,10 @@ fn main() -> ExitCode {
         let app = match Application::build(config).await {
             Ok(app) => app,
             // Said once, on stderr, like every start-up error.
+            Err(StartError::DatabaseRefused(e)) => return usage_error(&e),
             Err(e) => {
                 eprintln!("error: {}", telemetry::cause_chain(&e));
-                return if matches!(e, StartError::DatabaseRefused(_)) {
-                    ExitCode::from(2)
-                } else {
-                    ExitCode::FAILURE
-                };
+                return ExitCode::FAILURE;
             }
         };
         match app.run_until_stopped(shutdown_signal()).await {

@@ -388,8 +388,20 @@ impl Catalog {
     /// `{"success":true,"aggregator":..,"plans":[`: the mirror up to its
     /// first plan.
     pub fn write_feed_head(&self, out: &mut Vec<u8>) {
+        self.write_feed_envelope(out, &[]);
+    }
+
+    /// The envelope and `extra` top-level fields (values already JSON), up
+    /// to the opening of `plans`.
+    fn write_feed_envelope(&self, out: &mut Vec<u8>, extra: &[(&str, &str)]) {
         out.extend_from_slice(b"{\"success\":true,\"aggregator\":");
         serde_json::to_writer(&mut *out, &self.aggregator).expect("writing to a Vec");
+        for (key, value) in extra {
+            out.push(b',');
+            serde_json::to_writer(&mut *out, key).expect("writing to a Vec");
+            out.push(b':');
+            out.extend_from_slice(value.as_bytes());
+        }
         out.extend_from_slice(b",\"plans\":[");
     }
 
@@ -402,15 +414,7 @@ impl Catalog {
         ref_code: Option<&crate::referral::RefCode>,
         extra: &[(&str, &str)],
     ) {
-        self.write_feed_head(out);
-        out.truncate(out.len() - b",\"plans\":[".len());
-        for (key, value) in extra {
-            out.push(b',');
-            serde_json::to_writer(&mut *out, key).expect("writing to a Vec");
-            out.push(b':');
-            out.extend_from_slice(value.as_bytes());
-        }
-        out.extend_from_slice(b",\"plans\":[");
+        self.write_feed_envelope(out, extra);
         for i in 0..self.len() as u32 {
             if i > 0 {
                 out.push(b',');

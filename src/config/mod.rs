@@ -105,8 +105,9 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// An error for `variable`; its flag is looked up in the clap definition,
-    /// the one place that pairs them.
-    fn new(variable: &str, reason: impl Into<String>) -> Self {
+    /// the one place that pairs them. Also for settings found wrong after
+    /// parsing (a database that refuses `DATABASE_URL`).
+    pub fn new(variable: &str, reason: impl Into<String>) -> Self {
         let flag = Cli::command()
             .get_arguments()
             .find(|arg| arg.get_env().is_some_and(|env| env == variable))

@@ -48,20 +48,7 @@ fn parse_changes_query(raw: Option<&str>) -> Result<ChangesQuery, QueryError> {
     let mut limit = DEFAULT_CHANGES;
     for (name, value) in parse_pairs(raw, &["since", "cursor", "limit"])? {
         match name.as_str() {
-            "since" => {
-                since = Some(
-                    Some(value.as_str())
-                        .filter(|v| crate::query::params::is_plain_number(v, false))
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .filter(|v| *v <= i64::MAX as u64)
-                        .ok_or_else(|| {
-                            QueryError::invalid(
-                                "since",
-                                "since must be a version number (an integer >= 0)",
-                            )
-                        })?,
-                )
-            }
+            "since" => since = Some(parse_int(&name, &value, 0, i64::MAX as usize)? as u64),
             "cursor" => {
                 cursor = Some(decode_cursor(&value).ok_or_else(|| {
                     QueryError::invalid(

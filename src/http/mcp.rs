@@ -313,11 +313,7 @@ static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(tool_list);
 /// Whether `tool` takes a `ref` (its route puts it into product links), as
 /// its input schema says.
 fn takes_ref(tool: &str) -> bool {
-    TOOLS
-        .iter()
-        .find(|t| t.name == tool)
-        .and_then(|t| t.input_schema.get("properties"))
-        .is_some_and(|p| p.get("ref").is_some())
+    accepted_arguments(tool).contains(&"ref")
 }
 
 fn tool_list() -> Vec<Tool> {

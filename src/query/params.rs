@@ -72,6 +72,9 @@ pub fn parse_pairs(
 /// One form-encoded component (`+` is a space), or its bytes when they are
 /// not UTF-8 once percent-decoded.
 fn decode(component: &str) -> Result<String, Vec<u8>> {
+    if !component.contains(['%', '+']) {
+        return Ok(component.to_owned());
+    }
     let spaced = component.replace('+', " ");
     let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
     String::from_utf8(bytes).map_err(|e| e.into_bytes())
@@ -79,7 +82,7 @@ fn decode(component: &str) -> Result<String, Vec<u8>> {
 
 /// SPEC's number grammar: plain digits, or digits with one decimal point;
 /// no sign, space, exponent, hex, `inf` or `NaN`.
-pub(crate) fn is_plain_number(value: &str, decimals: bool) -> bool {
+fn is_plain_number(value: &str, decimals: bool) -> bool {
     let (whole, fraction) = match value.split_once('.') {
         Some((w, f)) if decimals => (w, f),
         Some(_) => return false,

@@ -40,13 +40,7 @@ impl PlanQuery {
                 }
                 "limit" => query.limit = parse_int(&name, v, 1, MAX_LIMIT)?,
                 "offset" => {
-                    query.offset = Some(v)
-                        .filter(|v| crate::query::params::is_plain_number(v, false))
-                        .and_then(|v| v.parse::<usize>().ok())
-                        .filter(|o| *o <= u32::MAX as usize)
-                        .ok_or_else(|| {
-                            QueryError::invalid("offset", "offset must be a non-negative integer")
-                        })?;
+                    query.offset = parse_int(&name, v, 0, u32::MAX as usize)?;
                 }
                 // The ref is the partner's business (`http::extract::Partner`
                 // parses and resolves it); nothing here depends on it.
