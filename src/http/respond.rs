@@ -298,3 +298,27 @@ impl http_body::Body for Chunks {
 }
 
 pub(super) const JSON: &str = "application/json";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_etag_covers_the_version_shown() {
+        let catalog = Catalog::from_plans(
+            "CMG",
+            crate::catalog::synthetic::plans(5, 1),
+            SystemTime::UNIX_EPOCH,
+        );
+        catalog.set_provisional(1);
+        let provisional = etag(&catalog, false, "plans", "", None);
+        catalog.set_version(2);
+        let recorded = etag(&catalog, false, "plans", "", None);
+        assert_ne!(
+            provisional, recorded,
+            "a 304 would confirm a body showing 1"
+        );
+        assert_eq!(recorded, etag(&catalog, false, "plans", "", None));
+        assert_ne!(recorded, etag(&catalog, true, "plans", "", None));
+    }
+}

@@ -338,3 +338,53 @@ async fn forwarded_for_over_several_lines_keys_on_the_last_entry_of_the_last_lin
     assert_eq!(statuses, [200, 200, 429], "the client chose its own key");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_large_mirror_is_streamed_whole_in_every_encoding_with_validators() {
+    let plans: Vec<Value> = (0..3_000)
+        .map(|i| plan(&format!("P{i:05}"), &["DE"], 1.0, 7, 5.0))
+        .collect();
+    let app = spawn_ready(feed(&plans), &[]).await;
+    let path = "/api/products/aggregator?ref=big-1";
+    let identity = app.get_with(path, "accept-encoding", "identity").await;
+    let etag = identity.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/"), "{etag}");
+    let identity: Value = identity.json().await.unwrap();
+    let listed = identity["plans"].as_array().unwrap();
+    assert_eq!(listed.len(), 3_000);
+    assert!(
+        listed
+            .iter()
+            .all(|p| p["productUrl"].as_str().unwrap().ends_with("?ref=big-1"))
+    );
+    let raw_client = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
+    for encoding in ["gzip", "br"] {
+        let response = raw_client
+            .get(format!("{}{path}", app.address))
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-encoding"], encoding);
+        let raw = response.bytes().await.unwrap();
+        let mut decoded = Vec::new();
+        use std::io::Read;
+        match encoding {
+            "gzip" => flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut decoded)
+                .unwrap(),
+            _ => brotli::Decompressor::new(&raw[..], 4096)
+                .read_to_end(&mut decoded)
+                .unwrap(),
+        };
+        let decoded: Value = serde_json::from_slice(&decoded).unwrap();
+        assert_eq!(decoded, identity, "{encoding}");
+    }
+    let again = app.get_with(path, "if-none-match", &etag).await;
+    assert_eq!(again.status(), 304);
+    app.stop().await;
+}

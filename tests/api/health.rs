@@ -16,6 +16,16 @@ async fn cold_start_with_upstream_down_is_alive_but_not_ready_until_upstream_hea
         (body["status"].as_str(), body["planCount"].as_u64()),
         (Some("starting"), Some(0))
     );
+    // Absent values are all written the same way: null, never left out.
+    assert!(body.get("lastRefresh").is_some(), "{body}");
+    for absent in ["version", "updatedAt", "stale"] {
+        assert_eq!(
+            body.get(absent),
+            Some(&serde_json::Value::Null),
+            "{absent}: {body}"
+        );
+    }
+    assert_eq!(body["role"], "single");
     assert_eq!(error_of(&body).0, "catalog_unavailable");
     let response = app.get("/plans?country=DE").await;
     assert_eq!(response.status(), 503);
