@@ -69,7 +69,12 @@ fn render_page_of_50(bencher: Bencher, with_ref: bool) {
     bencher.bench(|| {
         let mut out = Vec::with_capacity(32 * 1024);
         for &i in &page {
-            catalog.write_plan(&mut out, i, ref_code, false);
+            catalog.write_plan(
+                &mut out,
+                i,
+                cmg_feed_proxy::catalog::Links::new(ref_code, None),
+                false,
+            );
         }
         out
     });
@@ -113,7 +118,12 @@ fn compress_page_of_50(bencher: Bencher, encoding: &str) {
         .page;
     let mut body = Vec::with_capacity(32 * 1024);
     for &i in &page {
-        catalog.write_plan(&mut body, i, None, false);
+        catalog.write_plan(
+            &mut body,
+            i,
+            cmg_feed_proxy::catalog::Links::default(),
+            false,
+        );
         body.push(b',');
     }
     let body = bytes::Bytes::from(body);

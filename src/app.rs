@@ -14,8 +14,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use std::time::Duration;
+
 use crate::catalog::Outcome;
 use crate::catalog::{Catalog, CatalogStore, snapshot, synthetic};
+use crate::clicks::{ClickLog, ClickSettings};
 use crate::config::{Config, Source};
 use crate::history::{History, PlanSet, Recorder};
 use crate::http::{self, AppState, ResponseCache};
@@ -35,6 +38,8 @@ pub struct Application {
     partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry>>)>,
     sync_task: Option<JoinHandle<()>>,
     stop_sync: watch::Sender<bool>,
+    clicks: Arc<ClickLog>,
+    click_task: JoinHandle<()>,
 }
 
 /// Why the application could not start; the cause is kept for the log.
@@ -60,7 +65,9 @@ impl Application {
     pub async fn build(mut config: Config) -> Result<Self, StartError> {
         let store = Arc::new(CatalogStore::new());
         let sync_metrics = SyncMetrics::default();
-        let metrics = Arc::new(Metrics::new(store.clone(), &sync_metrics));
+        let click_metrics = crate::clicks::ClickMetrics::default();
+        let metrics =
+            Arc::new(Metrics::new(store.clone(), &sync_metrics).with_clicks(&click_metrics));
         let (stop_sync, stop_rx) = watch::channel(false);
 
         // Moved out: the live registry is the swappable one (SIGHUP), so the
@@ -81,6 +88,25 @@ impl Application {
             ))
         })?;
         let recorder = Recorder::new(history.clone(), store.clone());
+        let clicks = Arc::new(ClickLog::new(
+            history.clone(),
+            ClickSettings {
+                retention: config.click_retention,
+                salt_file: config.click_salt_file.clone(),
+                capacity: crate::clicks::BUFFER_CAPACITY,
+            },
+            click_metrics,
+        ));
+        // Replicas agree on the day's visitor salt before the first click
+        // (a database that is down is waited on briefly, then retried by the
+        // flusher while clicks use a salt of this replica's own).
+        if let Err(e) = tokio::time::timeout(Duration::from_secs(2), clicks.agree_salts())
+            .await
+            .unwrap_or(Ok(()))
+        {
+            tracing::warn!(error.cause_chain = %crate::history::describe(&e), "cannot agree on the visitor salt yet");
+        }
+        let click_task = clicks.spawn(stop_rx.clone());
 
         let (sync, sync_task) = match &config.source {
             Source::Demo => {
@@ -127,6 +153,7 @@ impl Application {
             config: config.clone(),
             store: store.clone(),
             history,
+            clicks: clicks.clone(),
             metrics,
             partners: partners.as_ref().map(|(_, p)| p.clone()),
             sync,
@@ -146,6 +173,8 @@ impl Application {
             partners,
             sync_task,
             stop_sync,
+            clicks,
+            click_task,
         })
     }
 
@@ -176,19 +205,31 @@ impl Application {
             partners,
             sync_task,
             stop_sync,
+            clicks,
+            click_task,
             ..
         } = self;
+        let shutdown_timeout = server.shutdown_timeout;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
         // Always: SIGHUP's default action would kill the process.
         tokio::spawn(reload_on_sighup(partners));
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: stopping sync, draining requests");
+            let _ = stopping_tx.send(tokio::time::Instant::now());
             let _ = stop_sync.send(true);
         };
         crate::server::serve(listener, router, server, signal).await?;
         if let Some(task) = sync_task {
             let _ = task.await;
         }
+        // The clicks the drained requests made are written within what is
+        // left of SHUTDOWN_TIMEOUT.
+        let _ = click_task.await;
+        let left = stopping_rx.await.map_or(shutdown_timeout, |began| {
+            shutdown_timeout.saturating_sub(began.elapsed())
+        });
+        clicks.shutdown(left.max(Duration::from_millis(500))).await;
         tracing::info!("stopped");
         Ok(())
     }

@@ -23,6 +23,8 @@
 //! * [`history`]: catalog versions, changes and price history in SQLite or
 //!   PostgreSQL (`write` stores a catalog), and the [`history::Recorder`] the
 //!   sync hands catalogs to.
+//! * [`clicks`]: `/go` clicks: the record, the bounded buffer written in
+//!   batches, the day's visitor salt, and reports.
 //! * [`query`]: the query-string grammar every route shares (`params`), and
 //!   `/plans` parameters parsed into a typed [`query::PlanQuery`] (`parse`) and
 //!   evaluated (`run`); pure.
@@ -39,6 +41,7 @@
 
 pub mod app;
 pub mod catalog;
+pub mod clicks;
 pub mod config;
 pub mod history;
 pub mod http;

@@ -175,6 +175,12 @@ impl Metrics {
         }
     }
 
+    /// Registers the click log's metrics (SPEC section 10).
+    pub fn with_clicks(mut self, clicks: &crate::clicks::ClickMetrics) -> Self {
+        clicks.register(&mut self.registry);
+        self
+    }
+
     pub fn record_http(
         &self,
         route: RouteLabel,

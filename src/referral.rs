@@ -131,6 +131,8 @@ pub struct Partner {
     pub id: String,
     pub ref_code: RefCode,
     pub origins: Vec<String>,
+    /// SHA-256 of the partner's `/partner/clicks` token, when it has one.
+    pub token_sha256: Option<[u8; 32]>,
 }
 
 /// The partner registry: who owns which ref, and which browser origins map to whom.
@@ -156,6 +158,27 @@ struct PartnerToml {
     ref_code: String,
     #[serde(default)]
     origins: Vec<String>,
+    token_sha256: Option<String>,
+    /// `[[partner.webhook]]` tables (section 11), not read yet.
+    #[serde(default)]
+    #[allow(dead_code)]
+    webhook: Vec<toml::Value>,
+}
+
+/// 64 hex digits, any case.
+fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(
+            "must be 64 hex digits (the SHA-256 of the token, e.g. printf %s TOKEN | sha256sum)"
+                .into(),
+        );
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("checked hex");
+    }
+    Ok(out)
 }
 
 /// Why a partners file was refused; the entry at fault is named.
@@ -223,10 +246,17 @@ impl PartnerRegistry {
                 }
                 origins.push(origin);
             }
+            let token_sha256 = entry
+                .token_sha256
+                .as_deref()
+                .map(parse_sha256)
+                .transpose()
+                .map_err(|e| at(format!("token_sha256 {e}")))?;
             registry.partners.push(Partner {
                 id: entry.id,
                 ref_code,
                 origins,
+                token_sha256,
             });
         }
         // An empty or truncated file would silently break every partner's
@@ -251,6 +281,26 @@ impl PartnerRegistry {
 
     pub fn by_ref(&self, code: &RefCode) -> Option<&Partner> {
         self.by_ref.get(code.as_str()).map(|&i| &self.partners[i])
+    }
+
+    /// The partner whose `token_sha256` is the SHA-256 of `token`; every
+    /// partner's digest is compared in full (constant time per comparison).
+    pub fn by_token(&self, token: &str) -> Option<&Partner> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for partner in &self.partners {
+            if let Some(expected) = &partner.token_sha256 {
+                let diff = expected
+                    .iter()
+                    .zip(&digest)
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+                if diff == 0 {
+                    found = Some(partner);
+                }
+            }
+        }
+        found
     }
 
     pub fn by_origin(&self, origin: &str) -> Option<&Partner> {
@@ -407,6 +457,33 @@ mod tests {
             "acme"
         );
         assert!(reg.by_origin("https://evil.example").is_none());
+    }
+
+    #[test]
+    fn a_partner_logs_in_with_the_token_whose_sha256_is_registered() {
+        // SHA-256 of "test", given in upper case.
+        let reg = PartnerRegistry::from_toml(
+            r#"
+            [[partner]]
+            id = "acme"
+            ref = "acme-01"
+            token_sha256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+            [[partner]]
+            id = "globex"
+            ref = "globex"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(reg.by_token("test").unwrap().id, "acme");
+        assert!(reg.by_token("Test").is_none());
+        assert!(reg.by_token("").is_none());
+        let bad = PartnerRegistry::from_toml("[[partner]]\nid='a'\nref='x'\ntoken_sha256='abc'")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.contains("token_sha256") && bad.contains("64 hex"),
+            "{bad}"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::time::SystemTime;
 
 pub use filter::{TextFilters, speed_tokens};
 pub use plan::{CountryCode, DropCounts, DropReason, Plan};
+pub use render::Links;
 
 use build::Builder;
 use filter::TextHits;
@@ -375,14 +376,24 @@ impl Catalog {
 
     /// Appends plan `index` as JSON (with `pricePerGb`, or upstream fields only
     /// when `mirror`), with `ref_code` spliced into `productUrl`.
-    pub fn write_plan(
-        &self,
-        out: &mut Vec<u8>,
-        index: u32,
-        ref_code: Option<&crate::referral::RefCode>,
-        mirror: bool,
-    ) {
-        self.rendered.write(out, index as usize, ref_code, mirror);
+    pub fn write_plan(&self, out: &mut Vec<u8>, index: u32, links: Links<'_>, mirror: bool) {
+        let code = self.package_code(index);
+        self.rendered
+            .write(out, index as usize, code, links, mirror);
+    }
+
+    /// Plan `index`'s `productUrl` carrying `ref_code` (what `/go` redirects to).
+    pub fn product_url(&self, index: u32, ref_code: Option<&crate::referral::RefCode>) -> String {
+        #[derive(serde::Deserialize)]
+        struct Url {
+            #[serde(rename = "productUrl")]
+            product_url: String,
+        }
+        let mut json = Vec::with_capacity(512);
+        self.write_plan(&mut json, index, Links::new(ref_code, None), true);
+        serde_json::from_slice::<Url>(&json)
+            .map(|u| u.product_url)
+            .expect("a rendered plan has a productUrl")
     }
 
     /// `{"success":true,"aggregator":..,"plans":[`: the mirror up to its
@@ -419,7 +430,7 @@ impl Catalog {
             if i > 0 {
                 out.push(b',');
             }
-            self.write_plan(out, i, ref_code, true);
+            self.write_plan(out, i, Links::new(ref_code, None), true);
         }
         out.extend_from_slice(b"]}");
     }

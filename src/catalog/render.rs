@@ -106,13 +106,16 @@ impl Rendered {
         });
     }
 
+    /// Plan `index` as JSON; `code` is its packageCode (for the `clickUrl`).
     pub(super) fn write(
         &self,
         out: &mut Vec<u8>,
         index: usize,
-        ref_code: Option<&RefCode>,
+        code: &str,
+        links: Links<'_>,
         mirror: bool,
     ) {
+        let ref_code = links.ref_code;
         let span = self.spans[index];
         let head = &self.arena[span.start as usize..span.head_end as usize];
         let end = if mirror { span.mirror_end } else { span.end };
@@ -124,7 +127,44 @@ impl Rendered {
             out.extend_from_slice(code.as_str().as_bytes());
         }
         out.extend_from_slice(tail);
+        if let (Some(base), false) = (links.click_base, mirror) {
+            out.extend_from_slice(b",\"clickUrl\":");
+            let mut url = String::with_capacity(base.len() + code.len() + 90);
+            url.push_str(base);
+            url.push_str("/go/");
+            url.extend(percent_encoding::utf8_percent_encode(code, PATH_SEGMENT));
+            if let Some(code) = ref_code {
+                url.push_str("?ref=");
+                url.push_str(code.as_str());
+            }
+            write_json(out, &url);
+        }
         out.push(b'}');
+    }
+}
+
+/// What a path segment must escape: everything but unreserved characters.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// What the links of a rendered plan carry: the partner's ref in
+/// `productUrl`, and with `PUBLIC_URL` a `clickUrl` through `/go`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Links<'a> {
+    pub ref_code: Option<&'a RefCode>,
+    /// `PUBLIC_URL` without its trailing slash.
+    pub click_base: Option<&'a str>,
+}
+
+impl<'a> Links<'a> {
+    pub fn new(ref_code: Option<&'a RefCode>, click_base: Option<&'a str>) -> Self {
+        Self {
+            ref_code,
+            click_base,
+        }
     }
 }
 

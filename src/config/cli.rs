@@ -131,6 +131,18 @@ pub struct Cli {
     /// How long changes and price history are kept (e.g. 400d).
     #[arg(long, env = "HISTORY_RETENTION", hide_env_values = true, default_value = "400d", value_parser = values::duration)]
     pub history_retention: Duration,
+
+    /// The service's own public base URL (https://plans.acme.example); when set, plans carry a clickUrl through /go.
+    #[arg(long, env = "PUBLIC_URL", hide_env_values = true, value_name = "URL", value_parser = values::public_url)]
+    pub public_url: Option<String>,
+
+    /// How long click records are kept (e.g. 400d).
+    #[arg(long, env = "CLICK_RETENTION", hide_env_values = true, default_value = "400d", value_parser = values::duration)]
+    pub click_retention: Duration,
+
+    /// Where the day's visitor-hash salt is kept so replicas on SQLite share it (with PostgreSQL it lives in the database).
+    #[arg(long, env = "CLICK_SALT_FILE", hide_env_values = true, value_name = "PATH", value_parser = values::path)]
+    pub click_salt_file: Option<PathBuf>,
 }
 
 /// `LISTEN_ADDR`, shared by the server and `healthcheck`.

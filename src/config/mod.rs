@@ -191,6 +191,10 @@ pub struct Config {
     /// `DATABASE_URL`; secret (it may carry a password).
     pub database_url: Secret,
     pub history_retention: Duration,
+    /// `PUBLIC_URL` without a trailing slash: plans carry a `clickUrl` under it.
+    pub public_url: Option<String>,
+    pub click_retention: Duration,
+    pub click_salt_file: Option<PathBuf>,
 }
 
 impl Cli {
@@ -253,6 +257,9 @@ impl Cli {
             },
             database_url: self.database_url,
             history_retention: self.history_retention,
+            public_url: self.public_url,
+            click_retention: self.click_retention,
+            click_salt_file: self.click_salt_file,
         })
     }
 
@@ -308,6 +315,23 @@ impl Config {
                     format!("directory {} does not exist", dir.display()),
                 ));
             }
+        }
+        if let Some(path) = &self.click_salt_file {
+            // Opened as the click log opens it: read and write, created if
+            // missing, readable by this user only.
+            let mut options = std::fs::OpenOptions::new();
+            options.read(true).write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(path).map_err(|e| {
+                ConfigError::new(
+                    "CLICK_SALT_FILE",
+                    format!(
+                        "{}: cannot open it for reading and writing: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
         }
         Ok(())
     }

@@ -69,6 +69,20 @@ pub fn feed_url(raw: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// `PUBLIC_URL`: an http(s) base URL with a host and nothing after its
+/// path (no query, no fragment), kept without a trailing slash so
+/// `{PUBLIC_URL}/go/CODE` is one slash apart.
+pub fn public_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http(s) URL like https://plans.example.com".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("must be a base URL without query, fragment or credentials".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// Comma-separated origins, `*` for any, `none` for partners' origins only.
 pub fn cors(raw: &str) -> Result<CorsOrigins, String> {
     let items: Vec<&str> = raw
@@ -252,5 +266,31 @@ mod tests {
     fn database_errors_never_quote_the_url() {
         let e = database_url("mysql://u:hunter2@db/x").unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod public_url_tests {
+    use super::public_url;
+
+    #[test]
+    fn a_public_url_is_a_bare_http_base() {
+        assert_eq!(
+            public_url("https://plans.example/").unwrap(),
+            "https://plans.example"
+        );
+        assert_eq!(
+            public_url("http://127.0.0.1:8080/shop/").unwrap(),
+            "http://127.0.0.1:8080/shop"
+        );
+        for bad in [
+            "ftp://x.example",
+            "plans.example",
+            "https://x.example/?a=1",
+            "https://x.example/#f",
+            "https://u:p@x.example",
+        ] {
+            assert!(public_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -84,6 +84,12 @@ fn backend(url: &str) -> Result<Backend, String> {
     }
 }
 
+/// The schema, applied in order at first use; each file is idempotent.
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../../migrations/0001_history.sql"),
+    include_str!("../../migrations/0002_clicks.sql"),
+];
+
 /// One entry of `/changes`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
@@ -283,11 +289,11 @@ impl History {
         let conn = self.current();
         conn.schema
             .get_or_try_init(|| async {
-                let schema = include_str!("../../migrations/0001_history.sql");
+                let schema = MIGRATIONS.concat();
                 // PostgreSQL compares text by the database's locale unless
                 // told otherwise; packageCodes are ordered bytewise everywhere.
                 let sql = match self.backend {
-                    Backend::Sqlite => schema.to_owned(),
+                    Backend::Sqlite => schema,
                     Backend::Postgres => {
                         schema.replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
                     }
@@ -321,6 +327,17 @@ impl History {
             }
         }
         Ok(conn)
+    }
+
+    /// The pool, once the schema exists (for the other tables of the
+    /// database: clicks).
+    pub async fn database(&self) -> Result<AnyPool, HistoryError> {
+        Ok(self.ready().await?.pool.clone())
+    }
+
+    /// Whether `DATABASE_URL` is PostgreSQL (shared by replicas).
+    pub fn is_postgres(&self) -> bool {
+        self.backend == Backend::Postgres
     }
 
     /// The oldest version kept and whether it is a baseline (a version

@@ -29,7 +29,7 @@ impl PlanSet {
         let mut plans = BTreeMap::new();
         for i in 0..catalog.len() as u32 {
             let mut json = Vec::with_capacity(400);
-            catalog.write_plan(&mut json, i, None, true);
+            catalog.write_plan(&mut json, i, crate::catalog::Links::default(), true);
             plans.insert(
                 catalog.package_code(i).to_owned(),
                 PlanEntry {

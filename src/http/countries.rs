@@ -22,7 +22,7 @@ async fn countries_list(
     let key = PageKey {
         route: "countries",
         query: "",
-        ref_code: None,
+        links: crate::catalog::Links::default(),
         with_catalog_block: true,
     };
     Ok(respond::page(&state, &headers, &view, key, || {

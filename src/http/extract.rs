@@ -146,6 +146,12 @@ impl FromRequestParts<AppState> for CatalogView {
     type Rejection = ApiError;
 
     async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Self::current(state)
+    }
+}
+
+impl CatalogView {
+    pub(super) fn current(state: &AppState) -> Result<Self, ApiError> {
         let published = state.store.view();
         let catalog = published
             .catalog
@@ -176,6 +182,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PackageCode {
     }
 }
 
+/// The token of `Authorization: Bearer TOKEN` (the scheme in any case), or
+/// `""`.
+pub(super) fn bearer_token(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
+        .map(str::trim)
+        .unwrap_or("")
+}
+
 /// `Authorization: Bearer ADMIN_TOKEN`, compared in constant time; 404 when
 /// no token is configured (the admin route does not exist then), 401 otherwise.
 pub(super) struct AdminAuth;
@@ -187,16 +207,7 @@ impl FromRequestParts<AppState> for AdminAuth {
         let Some(token) = &state.config.admin_token else {
             return Err(ApiError::not_found_route());
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .unwrap_or("");
+        let presented = bearer_token(&parts.headers);
         if token.constant_time_eq(presented.as_bytes()) {
             Ok(Self)
         } else {

@@ -471,6 +471,29 @@ fn request_path(
     Ok(path)
 }
 
+/// Adds `subid=mcp` to every `clickUrl` in a tool's answer (SPEC section
+/// 10); whether there was one.
+fn tag_click_urls(value: &mut Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            let mut tagged = false;
+            for (key, item) in map.iter_mut() {
+                match item {
+                    Value::String(url) if key == "clickUrl" => {
+                        url.push(if url.contains('?') { '&' } else { '?' });
+                        url.push_str("subid=mcp");
+                        tagged = true;
+                    }
+                    other => tagged |= tag_click_urls(other),
+                }
+            }
+            tagged
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |t, i| tag_click_urls(i) | t),
+        _ => false,
+    }
+}
+
 impl McpServer {
     async fn call(
         &self,
@@ -515,7 +538,7 @@ impl McpServer {
                 );
             }
         };
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status != StatusCode::OK {
             let error = &body["error"];
             return tool_error(
@@ -527,14 +550,18 @@ impl McpServer {
                 error["parameter"].as_str(),
             );
         }
+        // Links an assistant hands out are counted as the assistant's.
+        let text = if tag_click_urls(&mut body) {
+            body.to_string()
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
         // Structured content is an object: a list (countries) is wrapped.
         let structured = match body {
             Value::Array(items) => json!({ "countries": items }),
             other => other,
         };
-        let mut result = CallToolResult::success(vec![ContentBlock::text(
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )]);
+        let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
         result.structured_content = Some(structured);
         result
     }

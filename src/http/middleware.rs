@@ -446,9 +446,24 @@ impl RateLimiter {
     }
 
     fn client(&self, request: &Request) -> Option<IpAddr> {
-        if self.trust_forwarded_for {
-            let forwarded = request
-                .headers()
+        client_address(
+            request.headers(),
+            request.extensions(),
+            self.trust_forwarded_for,
+        )
+    }
+}
+
+/// The client's address, keyed as the per-address limits key it: the
+/// peer, or behind a trusted proxy the last `X-Forwarded-For` entry.
+pub(super) fn client_address(
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    {
+        if trust_forwarded_for {
+            let forwarded = headers
                 .get_all("x-forwarded-for")
                 .iter()
                 // Several lines are one list (RFC 9110); a proxy such as
@@ -463,8 +478,7 @@ impl RateLimiter {
                 return forwarded;
             }
         }
-        request
-            .extensions()
+        extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
     }

@@ -15,7 +15,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::encoding::Encoding;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Links};
 use crate::referral::RefCode;
 
 /// Rendered bytes per chunk, before compression.
@@ -81,8 +81,12 @@ impl MirrorBody {
             if index > 0 {
                 out.push(b',');
             }
-            self.catalog
-                .write_plan(&mut out, index, self.ref_code.as_ref(), true);
+            self.catalog.write_plan(
+                &mut out,
+                index,
+                Links::new(self.ref_code.as_ref(), None),
+                true,
+            );
             index += 1;
         }
         let last = index >= total;

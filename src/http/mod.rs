@@ -4,6 +4,7 @@
 
 mod admin;
 mod cache;
+mod clicks;
 mod countries;
 pub mod encoding;
 pub mod error;
@@ -56,9 +57,19 @@ pub struct AppState {
     pub partners: Option<Arc<ArcSwap<PartnerRegistry>>>,
     /// Asks the sync task for a refresh; `None` in demo mode.
     pub sync: Option<SyncHandle>,
+    /// Clicks on `/go` links: buffered, written in batches, reported.
+    pub clicks: Arc<crate::clicks::ClickLog>,
     /// Rendered response bodies keyed by catalog version and normalised query,
     /// so a repeated query costs one lookup.
     pub responses: Arc<ResponseCache>,
+}
+
+impl AppState {
+    /// What the plans of a response made for `partner` link to: its ref, and
+    /// `/go` under `PUBLIC_URL` when that is set.
+    fn links<'a>(&'a self, partner: &'a extract::Partner) -> crate::catalog::Links<'a> {
+        crate::catalog::Links::new(partner.ref_code.as_ref(), self.config.public_url.as_deref())
+    }
 }
 
 /// The catalog searches, which the MCP tools also call in-process.
@@ -74,6 +85,8 @@ fn catalog_routes() -> Routes {
 fn client_routes() -> Routes {
     catalog_routes()
         .merge(history::routes())
+        .merge(clicks::routes())
+        .merge(clicks::report_routes())
         .merge(ops::document_routes())
         .merge(ui::routes())
 }

@@ -100,6 +100,20 @@ pub(crate) fn ref_param() -> Value {
            "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}})
 }
 
+/// `/go`'s parameters: the ref, then labels that are never refused.
+fn go_parameters() -> Vec<Value> {
+    let mut params = vec![
+        json!({"name": "packageCode", "in": "path", "required": true, "schema": {"type": "string"}}),
+        ref_param(),
+    ];
+    for label in crate::clicks::LABELS {
+        params.push(json!({"name": label, "in": "query", "required": false,
+            "description": "A tracking label, 1-64 of A-Z a-z 0-9 . _ -; a malformed one is recorded as absent (the redirect still happens).",
+            "schema": {"type": "string"}}));
+    }
+    params
+}
+
 fn json_ok(description: &str, schema: Value) -> Value {
     json!({
         "description": description,
@@ -129,15 +143,65 @@ fn merge(mut base: Value, extra: Value) -> Value {
     base
 }
 
-/// The document; `/admin/refresh` is listed only when `ADMIN_TOKEN` enables it.
+/// The document; the admin routes are listed only when `ADMIN_TOKEN` enables them.
 pub fn document(admin: bool) -> Value {
     let mut doc = full_document();
     if !admin {
         if let Some(paths) = doc["paths"].as_object_mut() {
             paths.remove("/admin/refresh");
+            paths.remove("/admin/clicks");
         }
     }
     doc
+}
+
+/// The parameters `/admin/clicks` and `/partner/clicks` share.
+fn report_parameters(admin: bool) -> Vec<Value> {
+    let names = &crate::clicks::report::GroupBy::NAMES;
+    let group_by: Vec<&str> = if admin {
+        names.to_vec()
+    } else {
+        names[..names.len() - 1].to_vec()
+    };
+    let date = |name: &str, description: &str| {
+        json!({"name": name, "in": "query", "required": false, "description": description,
+        "schema": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}})
+    };
+    let mut params = vec![
+        date(
+            "from",
+            "First UTC date, inclusive (default: 29 days before to).",
+        ),
+        date(
+            "to",
+            "Last UTC date, inclusive (default: today). At most 400 dates from from.",
+        ),
+        json!({"name": "group_by", "in": "query", "required": false, "schema": {"type": "string", "enum": group_by, "default": "day"}}),
+        json!({"name": "bots", "in": "query", "required": false, "description": "Include bot and prefetch clicks.", "schema": {"type": "boolean", "default": false}}),
+        json!({"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}),
+    ];
+    if admin {
+        params.push(json!({"name": "partner", "in": "query", "required": false, "description": "Only this partner's clicks (a registry id).",
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}}));
+    }
+    params
+}
+
+fn report_responses(not_found: bool) -> Value {
+    let mut responses = json!({
+        "200": {"description": "The report.", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ClickReport"}},
+            "text/csv": {"schema": {"type": "string", "description": "key,clicks,visitors and one line per row."}}
+        }},
+        "400": error_response("invalid_parameter (a bad date, to before from, over 400 dates, an unknown group_by) or unknown_parameter."),
+        "401": error_response("unauthorized: missing or wrong bearer token."),
+        "429": error_response("rate_limited, with Retry-After."),
+        "503": error_response("history_unavailable: the database cannot answer; or overloaded. Retry-After.")
+    });
+    if not_found {
+        responses["404"] = error_response("not_found: ADMIN_TOKEN is not set.");
+    }
+    responses
 }
 
 fn full_document() -> Value {
@@ -236,6 +300,34 @@ fn full_document() -> Value {
                 "operationId": "ui_widget", "summary": "The embeddable plan finder widget.",
                 "responses": {"200": {"description": "JavaScript.", "content": {"text/javascript": {"schema": {"type": "string"}}}}}
             }},
+            "/go/{packageCode}": {"get": {
+                "operationId": "go_redirect",
+                "summary": "The Buy link: 302 to the plan's productUrl with the ref, recording a click (section 10).",
+                "parameters": go_parameters(),
+                "responses": {
+                    "302": {"description": "To the plan's own productUrl, carrying the ref; Cache-Control: no-store.",
+                            "headers": {"Location": {"required": true, "schema": {"type": "string", "format": "uri"}}}},
+                    "400": error_response("invalid_parameter (a malformed ref) or unknown_ref (a ref no partner owns)."),
+                    "404": {"description": "not_found: the plan is not in the catalog (an HTML page when Accept prefers text/html).", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+                        "text/html": {"schema": {"type": "string"}}
+                    }},
+                    "429": error_response("rate_limited, with Retry-After."),
+                    "503": error_response("catalog_unavailable or overloaded, with Retry-After.")
+                }
+            }},
+            "/admin/clicks": {"get": {
+                "operationId": "admin_clicks", "summary": "Click report over every partner.",
+                "security": [{"bearer": []}],
+                "parameters": report_parameters(true),
+                "responses": report_responses(true)
+            }},
+            "/partner/clicks": {"get": {
+                "operationId": "partner_clicks", "summary": "A partner's own click report (Bearer: the partner's token).",
+                "security": [{"bearer": []}],
+                "parameters": report_parameters(false),
+                "responses": report_responses(false)
+            }},
             "/admin/refresh": {"post": {
                 "operationId": "admin_refresh", "summary": "Sync with upstream now (joins a sync in flight).",
                 "security": [{"bearer": []}],
@@ -273,8 +365,24 @@ fn full_document() -> Value {
                 },
                 "PlanWithPricePerGb": {"allOf": [
                     {"$ref": "#/components/schemas/Plan"},
-                    {"type": "object", "required": ["pricePerGb"], "properties": {"pricePerGb": {"type": ["number", "null"], "description": "retailPrice / dataAmount; null when dataAmount is 0."}}}
+                    {"type": "object", "required": ["pricePerGb"], "properties": {
+                        "pricePerGb": {"type": ["number", "null"], "description": "retailPrice / dataAmount; null when dataAmount is 0."},
+                        "clickUrl": {"type": "string", "format": "uri", "description": "PUBLIC_URL/go/CODE?ref=REF, when PUBLIC_URL is set (section 10)."}
+                    }}
                 ]},
+                "ClickReport": {"type": "object", "required": ["from", "to", "groupBy", "rows", "total"], "properties": {
+                    "from": {"type": "string", "format": "date"},
+                    "to": {"type": "string", "format": "date"},
+                    "groupBy": {"type": "string"},
+                    "rows": {"type": "array", "items": {"type": "object", "required": ["key", "clicks", "visitors"], "properties": {
+                        "key": {"type": ["string", "null"]},
+                        "clicks": {"type": "integer"},
+                        "visitors": {"type": "integer", "description": "Distinct visitor hashes in the row."}
+                    }}},
+                    "total": {"type": "object", "required": ["clicks", "visitors"], "properties": {
+                        "clicks": {"type": "integer"}, "visitors": {"type": "integer"}
+                    }}
+                }},
                 "CatalogInfo": {"type": "object", "required": ["updatedAt", "stale", "planCount", "version"], "properties": {
                     "updatedAt": {"type": "string", "format": "date-time"},
                     "stale": {"type": "boolean", "description": "True when the last refresh failed, or the catalog came from the snapshot and no sync has succeeded since."},

@@ -10,9 +10,8 @@ use super::extract::{CatalogView, PackageCode, Partner, Query, RefOnly};
 use super::respond::{self, JSON, PageKey, Payload, SearchQuery};
 use super::routes::Routes;
 use super::{ApiError, AppState, shapes};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Links};
 use crate::query::PlanQuery;
-use crate::referral::RefCode;
 
 pub(super) fn routes() -> Routes {
     Routes::new()
@@ -28,8 +27,8 @@ impl SearchQuery for PlanQuery {
         PlanQuery::canonical(self)
     }
 
-    fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8> {
-        shapes::plan_page(catalog, &self.run(catalog), self, ref_code)
+    fn render(&self, catalog: &Catalog, links: Links<'_>) -> Vec<u8> {
+        shapes::plan_page(catalog, &self.run(catalog), self, links)
     }
 }
 
@@ -44,8 +43,8 @@ async fn plans_show(
     let index = catalog.index_of(&code).ok_or_else(|| {
         ApiError::NotFound(format!("no plan with packageCode {:?}", truncate(&code)))
     })?;
-    let ref_code = partner.ref_code.as_ref();
-    let etag = respond::etag(&catalog, status.stale, "plan", &code, ref_code);
+    let links = state.links(&partner);
+    let etag = respond::etag(&catalog, status.stale, "plan", &code, links);
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(
         &state,
@@ -55,7 +54,7 @@ async fn plans_show(
         JSON,
         || {
             let mut out = Vec::with_capacity(512);
-            catalog.write_plan(&mut out, index, ref_code, false);
+            catalog.write_plan(&mut out, index, links, false);
             Payload::Plain(Body::from(out))
         },
     ))
@@ -74,7 +73,13 @@ async fn aggregator_mirror(
 ) -> Result<Response, ApiError> {
     let ref_code = partner.ref_code.as_ref();
     if view.catalog.len() > STREAM_MIRROR_ABOVE {
-        let etag = respond::etag(&view.catalog, false, "mirror", "", ref_code);
+        let etag = respond::etag(
+            &view.catalog,
+            false,
+            "mirror",
+            "",
+            Links::new(ref_code, None),
+        );
         let max_age = respond::max_age(&state, &view.status);
         let (catalog, ref_code) = (view.catalog.clone(), partner.ref_code.clone());
         return Ok(respond::streamed(
@@ -93,7 +98,7 @@ async fn aggregator_mirror(
     let key = PageKey {
         route: "mirror",
         query: "",
-        ref_code,
+        links: Links::new(ref_code, None),
         with_catalog_block: false,
     };
     Ok(respond::page(&state, &headers, &view, key, || {

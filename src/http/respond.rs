@@ -18,7 +18,7 @@ use http_body::{Frame, SizeHint};
 use super::encoding::{Encoding, MIN_COMPRESS, Page};
 use super::extract::{CatalogView, FromQuery, Partner, Query};
 use super::{ApiError, AppState};
-use crate::catalog::{Catalog, SyncStatus};
+use crate::catalog::{Catalog, Links, SyncStatus};
 use crate::referral::RefCode;
 
 /// A weak validator for a response derived from `catalog`: equal catalog
@@ -31,7 +31,7 @@ pub(super) fn etag(
     stale: bool,
     route: &str,
     query: &str,
-    ref_code: Option<&RefCode>,
+    links: Links<'_>,
 ) -> String {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     // The version too: the body shows it, and it can change for the same
@@ -39,7 +39,8 @@ pub(super) fn etag(
     hasher.update(&catalog.content_hash().to_le_bytes());
     hasher.update(&catalog.version().to_le_bytes());
     hasher.update(&[u8::from(stale)]);
-    for part in [route, query, ref_code.map_or("", RefCode::as_str)] {
+    let ref_code = links.ref_code.map_or("", RefCode::as_str);
+    for part in [route, query, ref_code, links.click_base.unwrap_or("")] {
         hasher.update(part.as_bytes());
         hasher.update(&[0]);
     }
@@ -79,7 +80,7 @@ fn weak(tag: &str) -> &str {
 pub(super) struct PageKey<'a> {
     pub route: &'static str,
     pub query: &'a str,
-    pub ref_code: Option<&'a RefCode>,
+    pub links: Links<'a>,
     pub with_catalog_block: bool,
 }
 
@@ -95,13 +96,13 @@ pub(super) fn page(
 ) -> Response {
     let CatalogView { catalog, status } = view;
     let stale = key.with_catalog_block && status.stale;
-    let etag = etag(catalog, stale, key.route, key.query, key.ref_code);
+    let etag = etag(catalog, stale, key.route, key.query, key.links);
     cached(state, headers, &etag, max_age(state, status), JSON, || {
         let cache_key = format_args!(
             "{}|{}|{}",
             key.route,
             key.query,
-            key.ref_code.map_or("", RefCode::as_str)
+            key.links.ref_code.map_or("", RefCode::as_str)
         );
         let page = state
             .responses
@@ -123,7 +124,7 @@ pub(super) trait SearchQuery: FromQuery + Send + 'static {
     /// Everything that shapes the answer except the ref, normalised.
     fn canonical(&self) -> String;
     /// The page up to the `catalog` block.
-    fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8>;
+    fn render(&self, catalog: &Catalog, links: Links<'_>) -> Vec<u8>;
 }
 
 /// The handler of a [`SearchQuery`] route: the query, the partner it is
@@ -136,15 +137,15 @@ pub(super) async fn search<Q: SearchQuery>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let canonical = query.canonical();
-    let ref_code = partner.ref_code.as_ref();
+    let links = state.links(&partner);
     let key = PageKey {
         route: Q::ROUTE,
         query: &canonical,
-        ref_code,
+        links,
         with_catalog_block: true,
     };
     Ok(page(&state, &headers, &view, key, || {
-        query.render(&view.catalog, ref_code)
+        query.render(&view.catalog, links)
     }))
 }
 
@@ -311,14 +312,20 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         );
         catalog.set_provisional(1);
-        let provisional = etag(&catalog, false, "plans", "", None);
+        let provisional = etag(&catalog, false, "plans", "", Links::default());
         catalog.set_version(2);
-        let recorded = etag(&catalog, false, "plans", "", None);
+        let recorded = etag(&catalog, false, "plans", "", Links::default());
         assert_ne!(
             provisional, recorded,
             "a 304 would confirm a body showing 1"
         );
-        assert_eq!(recorded, etag(&catalog, false, "plans", "", None));
-        assert_ne!(recorded, etag(&catalog, true, "plans", "", None));
+        assert_eq!(
+            recorded,
+            etag(&catalog, false, "plans", "", Links::default())
+        );
+        assert_ne!(
+            recorded,
+            etag(&catalog, true, "plans", "", Links::default())
+        );
     }
 }

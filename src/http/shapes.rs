@@ -11,10 +11,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::catalog::{Catalog, SyncStatus};
+use crate::catalog::{Catalog, Links, SyncStatus};
 use crate::history::{Change, PriceInterval};
 use crate::query::{PlanQuery, Selection};
-use crate::referral::RefCode;
 use crate::trips::{TripPlan, TripQuery};
 
 /// The `/plans` body up to and including `"catalog":`'s key position: the
@@ -23,7 +22,7 @@ pub(super) fn plan_page(
     catalog: &Catalog,
     selection: &Selection,
     query: &PlanQuery,
-    ref_code: Option<&RefCode>,
+    links: Links<'_>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + selection.page.len() * 420);
     out.extend_from_slice(b"{\"plans\":[");
@@ -31,7 +30,7 @@ pub(super) fn plan_page(
         if n > 0 {
             out.push(b',');
         }
-        catalog.write_plan(&mut out, i, ref_code, false);
+        catalog.write_plan(&mut out, i, links, false);
     }
     let tail = format!(
         "],\"total\":{},\"limit\":{},\"offset\":{},",
@@ -94,7 +93,7 @@ pub(super) fn trip_quote(
     catalog: &Catalog,
     query: &TripQuery,
     plan: &TripPlan,
-    ref_code: Option<&RefCode>,
+    links: Links<'_>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + plan.options.len() * 1200);
     let stops: Vec<StopOut> = query
@@ -126,7 +125,7 @@ pub(super) fn trip_quote(
             out.extend_from_slice(b"{\"countries\":");
             write_json(&mut out, &countries);
             out.extend_from_slice(format!(",\"days\":{},\"plan\":", leg.days).as_bytes());
-            catalog.write_plan(&mut out, leg.plan, ref_code, false);
+            catalog.write_plan(&mut out, leg.plan, links, false);
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");

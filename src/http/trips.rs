@@ -3,8 +3,7 @@
 use super::respond::{self, SearchQuery};
 use super::routes::Routes;
 use super::shapes;
-use crate::catalog::Catalog;
-use crate::referral::RefCode;
+use crate::catalog::{Catalog, Links};
 use crate::trips::TripQuery;
 
 pub(super) fn routes() -> Routes {
@@ -18,7 +17,7 @@ impl SearchQuery for TripQuery {
         TripQuery::canonical(self)
     }
 
-    fn render(&self, catalog: &Catalog, ref_code: Option<&RefCode>) -> Vec<u8> {
-        shapes::trip_quote(catalog, self, &self.run(catalog), ref_code)
+    fn render(&self, catalog: &Catalog, links: Links<'_>) -> Vec<u8> {
+        shapes::trip_quote(catalog, self, &self.run(catalog), links)
     }
 }

@@ -71,7 +71,7 @@ pub fn parse_pairs(
 
 /// One form-encoded component (`+` is a space), or its bytes when they are
 /// not UTF-8 once percent-decoded.
-fn decode(component: &str) -> Result<String, Vec<u8>> {
+pub(crate) fn decode(component: &str) -> Result<String, Vec<u8>> {
     if !component.contains(['%', '+']) {
         return Ok(component.to_owned());
     }

@@ -1,0 +1,395 @@
+//! Clicks on `/go` links (SPEC section 10): what one click records, the
+//! bounded buffer the redirect hands it to, and the task that writes the
+//! buffer to `DATABASE_URL` in batches.
+//!
+//! The redirect never waits for storage: [`ClickLog::record`] hashes the
+//! visitor, classifies the agent and pushes the record under a mutex (or
+//! drops it, counted, when the buffer is full). The flusher writes what is
+//! buffered every [`FLUSH_EVERY`], one multi-row insert per batch; a batch
+//! leaves the buffer only once its transaction committed, so a database
+//! outage keeps clicks until it is back, and a batch written twice (a lost
+//! commit acknowledgement) inserts nothing twice (ids are primary keys).
+//!
+//! * `agents`: the crawler and link-previewer list (`assets/bots.txt`);
+//! * `salt`: the day's visitor-hash salt, agreed between replicas;
+//! * `store`: the SQL (insert, purge, salts, reports);
+//! * `report`: report parameters, dates and the report's shape.
+
+mod agents;
+mod metrics;
+pub mod report;
+mod salt;
+mod store;
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::Digest;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use agents::is_bot;
+pub use metrics::{ClickMetrics, Outcome};
+pub use report::{Report, ReportQuery};
+
+use crate::history::{History, HistoryError};
+use salt::Salts;
+
+/// The sub-ID and utm parameters a click records, in column order.
+pub const LABELS: [&str; 8] = [
+    "subid",
+    "subid2",
+    "subid3",
+    "subid4",
+    "subid5",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+];
+
+/// Records the buffer holds at most (SPEC section 10).
+pub const BUFFER_CAPACITY: usize = 100_000;
+/// Rows per insert statement.
+const BATCH: usize = 500;
+/// How often the buffer is written out.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often expired clicks are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Days since 1970-01-01 (UTC) of `ms` milliseconds since the epoch.
+pub fn day_of_ms(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+fn millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A sub-ID or utm value: 1–64 characters of `A-Z a-z 0-9 . _ -`.
+pub fn is_label(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// One stored click.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Click {
+    /// UUID v7 (time-ordered).
+    pub id: String,
+    pub at_ms: i64,
+    pub partner: Option<String>,
+    pub ref_code: Option<String>,
+    pub package_code: String,
+    pub countries: Vec<String>,
+    /// Values of [`LABELS`], in that order.
+    pub labels: [Option<String>; 8],
+    pub visitor: String,
+    pub bot: bool,
+    pub prefetch: bool,
+}
+
+/// What the redirect knows about one click; the address and agent only
+/// pass through [`ClickLog::record`] into the visitor hash.
+pub struct Visit<'a> {
+    pub partner: Option<String>,
+    pub ref_code: Option<String>,
+    pub package_code: String,
+    pub countries: Vec<String>,
+    pub labels: [Option<String>; 8],
+    pub address: Option<IpAddr>,
+    pub user_agent: &'a [u8],
+    pub prefetch: bool,
+}
+
+/// Settings of the click log.
+#[derive(Clone, Debug)]
+pub struct ClickSettings {
+    /// `CLICK_RETENTION`.
+    pub retention: Duration,
+    /// `CLICK_SALT_FILE` (SQLite only; PostgreSQL keeps the salt itself).
+    pub salt_file: Option<std::path::PathBuf>,
+    pub capacity: usize,
+}
+
+/// The time a click is stamped with; tests move it across a day.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+pub struct ClickLog {
+    history: Arc<History>,
+    buffer: Mutex<VecDeque<Click>>,
+    /// One writer at a time: a batch leaves the front of the buffer only
+    /// after the writer that copied it committed it.
+    flushing: tokio::sync::Mutex<()>,
+    salts: Salts,
+    metrics: ClickMetrics,
+    settings: ClickSettings,
+    clock: Clock,
+}
+
+impl ClickLog {
+    pub fn new(history: Arc<History>, settings: ClickSettings, metrics: ClickMetrics) -> Self {
+        Self::with_clock(history, settings, metrics, Arc::new(SystemTime::now))
+    }
+
+    pub fn with_clock(
+        history: Arc<History>,
+        settings: ClickSettings,
+        metrics: ClickMetrics,
+        clock: Clock,
+    ) -> Self {
+        // PostgreSQL holds the salt for every replica; a salt file is for
+        // SQLite replicas on one host; otherwise the SQLite database.
+        let salt_file = (!history.is_postgres())
+            .then(|| settings.salt_file.clone())
+            .flatten();
+        Self {
+            history,
+            buffer: Mutex::new(VecDeque::new()),
+            flushing: tokio::sync::Mutex::new(()),
+            salts: Salts::new(salt_file),
+            metrics,
+            settings,
+            clock,
+        }
+    }
+
+    /// Builds the click record and buffers it; never waits on the database.
+    /// Returns what was counted.
+    pub fn record(&self, visit: Visit<'_>) -> Outcome {
+        let now = (self.clock)();
+        let at_ms = millis(now);
+        let day = day_of_ms(at_ms);
+        let visitor = visitor_hash(&self.salts.salt_for(day), visit.address, visit.user_agent);
+        let bot = is_bot(visit.user_agent);
+        let outcome = if bot {
+            Outcome::Bot
+        } else if visit.prefetch {
+            Outcome::Prefetch
+        } else {
+            Outcome::Recorded
+        };
+        let partner = visit.partner.clone();
+        let click = Click {
+            id: uuid::Uuid::now_v7().to_string(),
+            at_ms,
+            partner: visit.partner,
+            ref_code: visit.ref_code,
+            package_code: visit.package_code,
+            countries: visit.countries,
+            labels: visit.labels,
+            visitor,
+            bot,
+            prefetch: visit.prefetch,
+        };
+        let outcome = {
+            let mut buffer = self.buffer.lock().expect("click buffer poisoned");
+            if buffer.len() >= self.settings.capacity {
+                Outcome::Dropped
+            } else {
+                buffer.push_back(click);
+                self.metrics.set_depth(buffer.len());
+                outcome
+            }
+        };
+        self.metrics.count(partner.as_deref(), outcome);
+        outcome
+    }
+
+    pub fn metrics(&self) -> &ClickMetrics {
+        &self.metrics
+    }
+
+    /// Clicks waiting to be written.
+    pub fn depth(&self) -> usize {
+        self.buffer.lock().expect("click buffer poisoned").len()
+    }
+
+    /// Writes everything buffered, batch by batch; stops at the first
+    /// failure, keeping what was not written.
+    pub async fn flush(&self) -> Result<(), HistoryError> {
+        let _writer = self.flushing.lock().await;
+        loop {
+            let batch: Vec<Click> = {
+                let buffer = self.buffer.lock().expect("click buffer poisoned");
+                buffer.iter().take(BATCH).cloned().collect()
+            };
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let pool = self.history.database().await?;
+            store::insert(&pool, &batch).await?;
+            let mut buffer = self.buffer.lock().expect("click buffer poisoned");
+            buffer.drain(..batch.len());
+            self.metrics.set_depth(buffer.len());
+        }
+    }
+
+    /// Agrees on today's and tomorrow's salts with the other replicas (in
+    /// the database, or `CLICK_SALT_FILE`) and forgets older ones.
+    pub async fn agree_salts(&self) -> Result<(), HistoryError> {
+        let today = day_of_ms(millis((self.clock)()));
+        if self.salts.is_settled(today) {
+            return Ok(());
+        }
+        self.salts.agree(&self.history, today).await
+    }
+
+    /// Deletes clicks older than `CLICK_RETENTION`.
+    async fn purge(&self) -> Result<u64, HistoryError> {
+        let cutoff = millis((self.clock)()) - self.settings.retention.as_millis() as i64;
+        let pool = self.history.database().await?;
+        store::purge(&pool, day_of_ms(cutoff)).await
+    }
+
+    /// The report over `query`, for one partner or all.
+    pub async fn report(&self, query: &ReportQuery) -> Result<Report, HistoryError> {
+        let pool = self.history.database().await?;
+        store::report(&pool, query).await
+    }
+
+    /// Today (UTC) as days since the epoch, by this log's clock.
+    pub fn today(&self) -> i64 {
+        day_of_ms(millis((self.clock)()))
+    }
+
+    /// Starts the flusher; it writes until `stop` turns true, then returns
+    /// (the last writes are [`ClickLog::shutdown`]'s).
+    pub fn spawn(self: &Arc<Self>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        let log = self.clone();
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            let mut next_purge = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let written = async {
+                    log.agree_salts().await?;
+                    log.flush().await
+                }
+                .await;
+                let wait = match written {
+                    Ok(()) => {
+                        if failures > 0 {
+                            tracing::info!(
+                                buffered = log.depth(),
+                                "the click database is back; writing buffered clicks"
+                            );
+                        }
+                        failures = 0;
+                        FLUSH_EVERY
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        if failures == 1 {
+                            tracing::warn!(
+                                error.cause_chain = %crate::history::describe(&e),
+                                buffered = log.depth(),
+                                "cannot write clicks; keeping them buffered and retrying"
+                            );
+                        }
+                        Duration::from_millis(500 * u64::from(failures.min(20)))
+                    }
+                };
+                if failures == 0 && tokio::time::Instant::now() >= next_purge {
+                    next_purge += PURGE_EVERY;
+                    match log.purge().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(clicks = n, "expired clicks deleted"),
+                        Err(e) => tracing::warn!(
+                            error.cause_chain = %crate::history::describe(&e),
+                            "cannot delete expired clicks"
+                        ),
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+            }
+        })
+    }
+
+    /// Writes what is buffered before exit, for at most `within`; says in
+    /// one line what could not be written.
+    pub async fn shutdown(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let attempt = tokio::time::timeout_at(deadline, self.flush()).await;
+            match attempt {
+                Ok(Ok(())) => return,
+                Ok(Err(_))
+                    if tokio::time::Instant::now() + Duration::from_millis(200) < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ => {
+                    let left = self.depth();
+                    if left > 0 {
+                        tracing::error!(clicks = left, "exiting with clicks not written");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// 16 hex digits of SHA-256(salt, address, User-Agent): equal for one
+/// visitor within a day, unlinkable once the day's salt is forgotten.
+pub fn visitor_hash(salt: &[u8; 32], address: Option<IpAddr>, user_agent: &[u8]) -> String {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(salt);
+    match address {
+        Some(IpAddr::V4(a)) => hasher.update(a.octets()),
+        Some(IpAddr::V6(a)) => hasher.update(a.octets()),
+        None => {}
+    }
+    hasher.update([0]);
+    hasher.update(user_agent);
+    let digest = hasher.finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_short_plain_tokens() {
+        for good in ["a", "home-page", "v1.2_x", &"x".repeat(64)] {
+            assert!(is_label(good), "{good}");
+        }
+        for bad in ["", "a b", "ü", "a/b", "<x>", &"x".repeat(65)] {
+            assert!(!is_label(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_visitor_hash_depends_on_salt_address_and_agent_only() {
+        let salt = [7u8; 32];
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let a = visitor_hash(&salt, Some(ip), b"Mozilla/5.0");
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(a, visitor_hash(&salt, Some(ip), b"Mozilla/5.0"));
+        assert_ne!(a, visitor_hash(&[8u8; 32], Some(ip), b"Mozilla/5.0"));
+        assert_ne!(a, visitor_hash(&salt, Some(ip), b"Mozilla/5.1"));
+        assert_ne!(
+            a,
+            visitor_hash(&salt, Some("203.0.113.10".parse().unwrap()), b"Mozilla/5.0")
+        );
+    }
+
+    #[test]
+    fn days_count_from_the_epoch_in_utc() {
+        assert_eq!(day_of_ms(0), 0);
+        assert_eq!(day_of_ms(DAY_MS - 1), 0);
+        assert_eq!(day_of_ms(DAY_MS), 1);
+        assert_eq!(day_of_ms(-1), -1);
+    }
+}
