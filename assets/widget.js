@@ -19,6 +19,8 @@
   var ref = script.getAttribute("data-ref") || (pageParams && pageParams.get("ref")) || "";
   var initialCountries = (script.getAttribute("data-country") || (pageParams && pageParams.get("country")) || "")
     .split(",").map(function (c) { return c.trim().toUpperCase(); }).filter(Boolean);
+  // Buy links go through /go so the partner's click report counts them.
+  var subid = pageParams ? "finder" : "widget";
   var pageSize = Math.min(Math.max(parseInt(script.getAttribute("data-limit") || "12", 10) || 12, 1), 100);
 
   var host;
@@ -194,14 +196,29 @@
     if (stopsList.children.length < 10) addStopRow("", 3);
   });
 
+  // The /go link of a plan: its ref is the page's, or (from a partner's
+  // origin, where the API put it) the one in productUrl.
+  function buyHref(plan) {
+    var product = String(plan.productUrl || "");
+    if (!/^https?:\/\//i.test(product)) return "";
+    var r = ref;
+    if (!r) {
+      try { r = new URL(product).searchParams.get("ref") || ""; } catch (e) { r = ""; }
+    }
+    var q = new URLSearchParams();
+    if (r) q.set("ref", r);
+    q.set("subid", subid);
+    return api + "/go/" + encodeURIComponent(String(plan.packageCode)) + "?" + q.toString();
+  }
+
   function legRow(leg) {
     var li = el("li", { "class": "leg" });
     var text = el("div");
     text.appendChild(el("strong", null, leg.countries.join(", ") + " · " + leg.days + " days"));
     text.appendChild(el("p", { "class": "meta" }, leg.plan.name + " · " + fmtData(leg.plan.dataAmount) + " · " + leg.plan.duration + " days · " + fmtMoney(leg.plan.retailPrice)));
     li.appendChild(text);
-    var href = String(leg.plan.productUrl || "");
-    if (/^https?:\/\//i.test(href)) {
+    var href = buyHref(leg.plan);
+    if (href) {
       var a = el("a", { "class": "buy", href: href, target: "_blank", rel: "noopener noreferrer" }, "Buy");
       a.setAttribute("aria-label", "Buy " + leg.plan.name);
       li.appendChild(a);
@@ -361,8 +378,8 @@
     li.appendChild(el("p", { "class": "meta" }, "Operator: " + plan.operator));
     li.appendChild(el("p", { "class": "price" }, fmtMoney(plan.retailPrice)));
     li.appendChild(el("span", { "class": "ppg" }, plan.pricePerGb === null ? "Unlimited data" : fmtMoney(plan.pricePerGb) + " per GB"));
-    var href = String(plan.productUrl || "");
-    if (/^https?:\/\//i.test(href)) {
+    var href = buyHref(plan);
+    if (href) {
       var a = el("a", { "class": "buy", href: href, target: "_blank", rel: "noopener noreferrer" }, "Buy");
       a.setAttribute("aria-label", "Buy " + plan.name);
       li.appendChild(a);

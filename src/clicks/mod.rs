@@ -385,6 +385,86 @@ mod tests {
         );
     }
 
+    fn visit(ip: &str) -> Visit<'static> {
+        Visit {
+            partner: Some("acme".into()),
+            ref_code: Some("acme-01".into()),
+            package_code: "A".into(),
+            countries: vec!["DE".into()],
+            labels: Default::default(),
+            address: ip.parse().ok(),
+            user_agent: b"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+            prefetch: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn visitor_hashes_are_equal_within_a_day_and_differ_across_days() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let history =
+            Arc::new(History::connect("sqlite::memory:", Duration::from_secs(86_400)).unwrap());
+        let now = Arc::new(AtomicU64::new(20_000 * 86_400 + 3_600));
+        let clock = {
+            let now = now.clone();
+            Arc::new(move || UNIX_EPOCH + Duration::from_secs(now.load(Ordering::SeqCst)))
+        };
+        let settings = ClickSettings {
+            retention: Duration::from_secs(400 * 86_400),
+            salt_file: None,
+            capacity: 10,
+        };
+        let log = ClickLog::with_clock(history.clone(), settings, ClickMetrics::default(), clock);
+        log.agree_salts().await.unwrap();
+        log.record(visit("203.0.113.1"));
+        now.fetch_add(20 * 3_600, Ordering::SeqCst); // later the same day
+        log.record(visit("203.0.113.1"));
+        log.record(visit("203.0.113.2"));
+        now.fetch_add(4 * 3_600, Ordering::SeqCst); // the next UTC day
+        log.agree_salts().await.unwrap();
+        log.record(visit("203.0.113.1"));
+        log.flush().await.unwrap();
+        let pool = history.database().await.unwrap();
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT day, visitor FROM clicks ORDER BY at")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [20_000, 20_000, 20_000, 20_001]
+        );
+        assert_eq!(rows[0].1, rows[1].1, "the same visitor, the same day");
+        assert_ne!(rows[0].1, rows[2].1, "another address");
+        assert_ne!(rows[0].1, rows[3].1, "the same visitor the next day");
+        // Yesterday's salt is forgotten, in memory and in the database.
+        let salts: Vec<(i64,)> = sqlx::query_as("SELECT day FROM click_salts ORDER BY day")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(salts, [(20_001,), (20_002,)]);
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_and_counts() {
+        let history =
+            Arc::new(History::connect("sqlite::memory:", Duration::from_secs(86_400)).unwrap());
+        let settings = ClickSettings {
+            retention: Duration::from_secs(86_400),
+            salt_file: None,
+            capacity: 2,
+        };
+        let log = ClickLog::new(history, settings, ClickMetrics::default());
+        let outcomes: Vec<Outcome> = (0..3).map(|_| log.record(visit("203.0.113.1"))).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::Recorded, Outcome::Recorded, Outcome::Dropped]
+        );
+        assert_eq!(log.depth(), 2);
+        log.flush().await.unwrap();
+        assert_eq!(log.depth(), 0);
+        assert_eq!(log.record(visit("203.0.113.1")), Outcome::Recorded);
+    }
+
     #[test]
     fn days_count_from_the_epoch_in_utc() {
         assert_eq!(day_of_ms(0), 0);

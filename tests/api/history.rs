@@ -36,7 +36,7 @@ fn v3() -> Vec<u8> {
 }
 
 /// A fresh PostgreSQL database per test, or None (SKIPPED) without a server.
-async fn postgres_url(test: &str) -> Option<String> {
+pub(crate) async fn postgres_url(test: &str) -> Option<String> {
     let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
         // Written to the process's stderr, not through `eprintln!`, which
         // the test harness captures and shows only for failing tests: a

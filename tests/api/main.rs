@@ -1,5 +1,6 @@
 //! One integration-test binary; each module is one behaviour area.
 
+mod clicks;
 mod connections;
 mod cors_and_caching;
 mod edge;

@@ -261,3 +261,41 @@ test("trip mode quotes an itinerary with legs and Buy links that carry the ref",
   await page.screenshot({ path: path.join(artifacts, "finder-trip.png"), fullPage: true });
   assert.deepEqual(errors, []);
 });
+
+test("a Buy link goes through /go and lands on the plan's productUrl with the ref", async () => {
+  let landed = null;
+  const shop = await serve((req, res) => {
+    landed = req.url;
+    res.writeHead(200, { "Content-Type": "text/html" });
+    res.end("<!doctype html><title>Shop</title><p>checkout</p>");
+  });
+  // A productUrl needs a host name: the shop as localhost.
+  const shopUrl = `http://localhost:${new URL(shop).port}/esim/shop-1`;
+  const feed = JSON.stringify({
+    success: true,
+    aggregator: "test",
+    plans: [{
+      name: "Shop plan", packageCode: "SHOP-1", productUrl: `${shopUrl}?ref=upstream`, dataAmount: 5,
+      duration: 30, locationCodes: ["DE"], locationNames: ["Germany"], operator: "Op", speed: "5G",
+      retailPrice: 9.5,
+    }],
+  });
+  const upstream = await serve((req, res) => {
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(feed);
+  });
+  const base = await startProxy({ CMG_API_KEY: "browser-test-key", CMG_FEED_URL: `${upstream}/feed` });
+  const { page, errors } = await newPage();
+  await page.goto(`${base}/?ref=acme-01`);
+  await page.locator(".card").first().waitFor();
+  const buy = page.locator("a.buy").first();
+  const href = new URL(await buy.getAttribute("href"));
+  assert.equal(`${href.origin}${href.pathname}`, `${base}/go/SHOP-1`);
+  assert.equal(href.searchParams.get("ref"), "acme-01");
+  assert.equal(href.searchParams.get("subid"), "finder");
+  const [shopPage] = await Promise.all([page.context().waitForEvent("page"), buy.click()]);
+  await shopPage.waitForLoadState();
+  assert.equal(shopPage.url(), `${shopUrl}?ref=acme-01`);
+  assert.equal(landed, "/esim/shop-1?ref=acme-01");
+  assert.deepEqual(errors, []);
+});
