@@ -162,7 +162,8 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        tracing::trace!(%peer, "connection accepted");
+        // Client addresses are never logged (clicks promise it, SPEC 10).
+        tracing::trace!("connection accepted");
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Tracked {
@@ -194,11 +195,11 @@ pub async fn serve(
             tokio::select! {
                 result = connection => {
                     if let Err(e) = result {
-                        tracing::debug!(error.cause_chain = %e, %peer, "connection ended with an error");
+                        tracing::debug!(error.cause_chain = %e, "connection ended with an error");
                     }
                 }
                 reason = activity.expired(header_timeout, keepalive) => {
-                    tracing::debug!(%peer, reason, "connection closed");
+                    tracing::debug!(reason, "connection closed");
                 }
             }
             drop((permit, slot));

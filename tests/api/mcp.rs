@@ -389,3 +389,40 @@ async fn an_unknown_argument_error_lists_every_argument_the_tool_takes() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn tool_answers_carry_click_urls_tagged_as_the_assistants() {
+    let app = spawn_ready(simple_feed(3), &["--public-url=https://plans.example"]).await;
+    let result = call(
+        &app,
+        "/mcp?ref=acme-01",
+        "search_plans",
+        json!({"limit": 2}),
+    )
+    .await;
+    let plans = result["structuredContent"]["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 2);
+    for plan in plans {
+        let code = plan["packageCode"].as_str().unwrap();
+        assert_eq!(
+            plan["clickUrl"],
+            format!("https://plans.example/go/{code}?ref=acme-01&subid=mcp")
+        );
+    }
+    // The text content says the same as the structured content.
+    let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(text, result["structuredContent"]);
+    let result = call(&app, "/mcp", "get_plan", json!({"packageCode": "P0001"})).await;
+    assert_eq!(
+        result["structuredContent"]["clickUrl"],
+        "https://plans.example/go/P0001?subid=mcp"
+    );
+    let result = call(&app, "/mcp", "plan_trip", json!({"stops": "DE:3"})).await;
+    let url = result["structuredContent"]["options"][0]["legs"][0]["plan"]["clickUrl"]
+        .as_str()
+        .unwrap();
+    assert!(url.ends_with("?subid=mcp"), "{url}");
+    // The HTTP routes themselves carry no subid.
+    let (_, body) = app.get_json("/plans/P0001").await;
+    assert_eq!(body["clickUrl"], "https://plans.example/go/P0001");
+}

@@ -715,3 +715,71 @@ async fn every_variable_left_empty_counts_as_unset() {
     terminate(&child);
     assert_eq!(exit_code(child).await, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_writes_every_click_and_no_log_line_names_the_visitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("clicks.db");
+    let addr = free_addr();
+    let mut child = command()
+        .env("DEMO", "1")
+        .env("LISTEN_ADDR", &addr)
+        .env("DATABASE_URL", format!("sqlite:{}", database.display()))
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::thread::spawn({
+        let pipe = child.stdout.take().unwrap();
+        move || read_all(pipe)
+    });
+    let stderr = std::thread::spawn({
+        let pipe = child.stderr.take().unwrap();
+        move || read_all(pipe)
+    });
+    let child = ready(child, &addr).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let plans: serde_json::Value = client
+        .get(format!("http://{addr}/plans?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = plans["plans"][0]["packageCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for i in 0..50 {
+        let response = client
+            .get(format!("http://{addr}/go/{code}?ref=r1&subid=s{i}"))
+            .header("user-agent", "Mozilla/5.0 UniqueAgentMarker/42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+    }
+    // At once: most clicks are still in the buffer.
+    terminate(&child);
+    assert_eq!(exit_code(child).await, Some(0));
+    let logs = format!("{}{}", stdout.join().unwrap(), stderr.join().unwrap());
+    assert!(logs.contains("TRACE"), "trace level was on");
+    assert!(
+        !logs.contains("UniqueAgentMarker"),
+        "a user agent was logged"
+    );
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", database.display()))
+        .await
+        .unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clicks")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(count, 50, "SIGTERM wrote every buffered click");
+}
