@@ -1,8 +1,10 @@
 -- Clicks on /go links (SPEC section 10). Idempotent: every instance runs it at start-up.
 -- Integers are BIGINT everywhere (flags 0/1), so one binding type fits both backends.
+-- Both tables are keyed by day first: on SQLite (WITHOUT ROWID, removed for
+-- PostgreSQL) a report's date range is one contiguous range of the table.
 CREATE TABLE IF NOT EXISTS clicks (
     -- UUID v7: a batch written twice (a retry after a lost commit) inserts nothing new.
-    id           TEXT PRIMARY KEY,
+    id           TEXT NOT NULL,
     at           BIGINT NOT NULL,
     -- Days since 1970-01-01 (UTC): what reports group and filter by.
     day          BIGINT NOT NULL,
@@ -22,9 +24,9 @@ CREATE TABLE IF NOT EXISTS clicks (
     -- 16 hex digits of SHA-256(day's salt, address, User-Agent), never the address or agent.
     visitor      TEXT NOT NULL,
     bot          BIGINT NOT NULL,
-    prefetch     BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS clicks_by_day ON clicks (day, bot, prefetch);
+    prefetch     BIGINT NOT NULL,
+    PRIMARY KEY (day, id)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS clicks_by_partner_day ON clicks (partner, day);
 -- One row per country of a click's plan, for group_by=country.
 CREATE TABLE IF NOT EXISTS click_countries (
@@ -35,9 +37,8 @@ CREATE TABLE IF NOT EXISTS click_countries (
     visitor  TEXT NOT NULL,
     -- Neither a bot nor a prefetch.
     human    BIGINT NOT NULL,
-    PRIMARY KEY (click_id, country)
-);
-CREATE INDEX IF NOT EXISTS click_countries_by_day ON click_countries (day, human);
+    PRIMARY KEY (day, click_id, country)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS click_countries_by_partner_day ON click_countries (partner, day);
 -- The visitor-hash salt of today and tomorrow, shared by replicas, older ones are deleted.
 CREATE TABLE IF NOT EXISTS click_salts (

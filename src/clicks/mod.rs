@@ -51,8 +51,8 @@ pub const LABELS: [&str; 8] = [
 
 /// Records the buffer holds at most (SPEC section 10).
 pub const BUFFER_CAPACITY: usize = 100_000;
-/// Rows per insert statement.
-const BATCH: usize = 500;
+/// Clicks per transaction (several multi-row statements, one commit).
+const BATCH: usize = 5_000;
 /// How often the buffer is written out.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How often expired clicks are deleted.
@@ -224,7 +224,7 @@ impl ClickLog {
                 return Ok(());
             }
             let pool = self.history.database().await?;
-            store::insert(&pool, &batch).await?;
+            store::insert(&pool, &batch, self.history.is_postgres()).await?;
             let mut buffer = self.buffer.lock().expect("click buffer poisoned");
             buffer.drain(..batch.len());
             self.metrics.set_depth(buffer.len());

@@ -12,12 +12,16 @@ const CLICK_COLUMNS: &str = "id, at, day, partner, ref_code, package_code, count
      subid, subid2, subid3, subid4, subid5, utm_source, utm_medium, utm_campaign, \
      visitor, bot, prefetch";
 const CLICK_ARITY: usize = 18;
+/// Rows of `clicks` per insert statement (18 parameters each).
+const CLICK_ROWS: usize = 500;
 const COUNTRY_ARITY: usize = 6;
 /// Rows of `click_countries` per statement (a plan may cover 100+ countries).
 const COUNTRY_ROWS: usize = 1_000;
 
-/// `($1, …, $n), (…)`: `rows` groups of `arity` numbered placeholders.
-fn placeholders(rows: usize, arity: usize) -> String {
+/// `(…), (…)`: `rows` groups of `arity` placeholders: numbered (`$1`) for
+/// PostgreSQL, anonymous (`?`) for SQLite, where binding by name costs a
+/// scan of every parameter name per parameter (quadratic in the row count).
+fn placeholders(rows: usize, arity: usize, numbered: bool) -> String {
     let mut sql = String::with_capacity(rows * arity * 5);
     for row in 0..rows {
         if row > 0 {
@@ -28,20 +32,49 @@ fn placeholders(rows: usize, arity: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", row * arity + column + 1));
+            if numbered {
+                sql.push_str(&format!("${}", row * arity + column + 1));
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }
     sql
 }
 
-/// Inserts `batch` in one transaction: one multi-row insert for the clicks,
-/// and their countries; ids already stored are skipped.
-pub(super) async fn insert(pool: &AnyPool, batch: &[Click]) -> Result<(), HistoryError> {
+/// Inserts `batch` in one transaction (one commit, one sync to disk):
+/// multi-row inserts of up to [`CLICK_ROWS`] clicks, then their countries;
+/// ids already stored are skipped.
+pub(super) async fn insert(
+    pool: &AnyPool,
+    batch: &[Click],
+    postgres: bool,
+) -> Result<(), HistoryError> {
     let mut tx = pool.begin().await?;
+    for rows in batch.chunks(CLICK_ROWS) {
+        insert_clicks(&mut tx, rows, postgres).await?;
+    }
+    let countries: Vec<(&Click, &str)> = batch
+        .iter()
+        .flat_map(|c| c.countries.iter().map(move |country| (c, country.as_str())))
+        .collect();
+    for chunk in countries.chunks(COUNTRY_ROWS) {
+        insert_countries(&mut tx, chunk, postgres).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One multi-row insert of `batch` (at most [`CLICK_ROWS`]).
+async fn insert_clicks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    batch: &[Click],
+    postgres: bool,
+) -> Result<(), HistoryError> {
     let sql = format!(
-        "INSERT INTO clicks ({CLICK_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
-        placeholders(batch.len(), CLICK_ARITY)
+        "INSERT INTO clicks ({CLICK_COLUMNS}) VALUES {} ON CONFLICT (day, id) DO NOTHING",
+        placeholders(batch.len(), CLICK_ARITY, postgres)
     );
     let mut query = sqlx::query(&sql);
     for click in batch {
@@ -61,17 +94,21 @@ pub(super) async fn insert(pool: &AnyPool, batch: &[Click]) -> Result<(), Histor
             .bind(i64::from(click.bot))
             .bind(i64::from(click.prefetch));
     }
-    query.execute(&mut *tx).await?;
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
 
-    let countries: Vec<(&Click, &str)> = batch
-        .iter()
-        .flat_map(|c| c.countries.iter().map(move |country| (c, country.as_str())))
-        .collect();
-    for chunk in countries.chunks(COUNTRY_ROWS) {
+/// One multi-row insert into `click_countries`.
+async fn insert_countries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    chunk: &[(&Click, &str)],
+    postgres: bool,
+) -> Result<(), HistoryError> {
+    {
         let sql = format!(
             "INSERT INTO click_countries (click_id, day, partner, country, visitor, human) \
-             VALUES {} ON CONFLICT (click_id, country) DO NOTHING",
-            placeholders(chunk.len(), COUNTRY_ARITY)
+             VALUES {} ON CONFLICT (day, click_id, country) DO NOTHING",
+            placeholders(chunk.len(), COUNTRY_ARITY, postgres)
         );
         let mut query = sqlx::query(&sql);
         for (click, country) in chunk {
@@ -83,9 +120,8 @@ pub(super) async fn insert(pool: &AnyPool, batch: &[Click]) -> Result<(), Histor
                 .bind(click.visitor.as_str())
                 .bind(i64::from(!click.bot && !click.prefetch));
         }
-        query.execute(&mut *tx).await?;
+        query.execute(&mut **tx).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

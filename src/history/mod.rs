@@ -295,7 +295,9 @@ impl History {
                 let sql = match self.backend {
                     Backend::Sqlite => schema,
                     Backend::Postgres => {
-                        schema.replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
+                        schema
+                            .replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
+                            .replace(") WITHOUT ROWID;", ");")
                     }
                 };
                 let mut tx = conn.pool.begin().await?;
