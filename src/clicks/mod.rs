@@ -177,7 +177,7 @@ impl ClickLog {
         };
         let partner = visit.partner.clone();
         let click = Click {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: click_id(at_ms),
             at_ms,
             partner: visit.partner,
             ref_code: visit.ref_code,
@@ -351,8 +351,30 @@ pub fn visitor_hash(salt: &[u8; 32], address: Option<IpAddr>, user_agent: &[u8])
     }
     hasher.update([0]);
     hasher.update(user_agent);
-    let digest = hasher.finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hasher.finalize()[..8])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// A UUID v7 for a click at `at_ms`: the time, then random bits from the
+/// thread's fast generator (an id must be unique, not secret: no system
+/// call per click).
+fn click_id(at_ms: i64) -> String {
+    let random: [u8; 10] = fastrand::u128(..).to_le_bytes()[..10]
+        .try_into()
+        .expect("ten bytes");
+    uuid::Builder::from_unix_timestamp_millis(at_ms.max(0) as u64, &random)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -463,6 +485,16 @@ mod tests {
         log.flush().await.unwrap();
         assert_eq!(log.depth(), 0);
         assert_eq!(log.record(visit("203.0.113.1")), Outcome::Recorded);
+    }
+
+    #[test]
+    fn click_ids_are_time_ordered_uuid_v7() {
+        let id = click_id(1_764_720_000_000);
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 7);
+        assert_ne!(id, click_id(1_764_720_000_000));
+        assert!(click_id(1_764_720_000_001) > id);
+        assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
     }
 
     #[test]

@@ -294,11 +294,9 @@ impl History {
                 // told otherwise; packageCodes are ordered bytewise everywhere.
                 let sql = match self.backend {
                     Backend::Sqlite => schema,
-                    Backend::Postgres => {
-                        schema
-                            .replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
-                            .replace(") WITHOUT ROWID;", ");")
-                    }
+                    Backend::Postgres => schema
+                        .replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
+                        .replace(") WITHOUT ROWID;", ");"),
                 };
                 let mut tx = conn.pool.begin().await?;
                 if self.backend == Backend::Postgres {
