@@ -440,6 +440,7 @@ mod tests {
         log.record(visit("203.0.113.1"));
         now.fetch_add(20 * 3_600, Ordering::SeqCst); // later the same day
         log.record(visit("203.0.113.1"));
+        now.fetch_add(1, Ordering::SeqCst);
         log.record(visit("203.0.113.2"));
         now.fetch_add(4 * 3_600, Ordering::SeqCst); // the next UTC day
         log.agree_salts().await.unwrap();
