@@ -93,9 +93,12 @@ impl Recorder {
             let catalog = catalog.clone();
             async move {
                 let plans = plan_set(catalog.clone()).await?;
-                history
+                let recorded = history
                     .record(&Arc::new(plans), catalog.updated_at(), generation)
-                    .await
+                    .await;
+                // The plan set (a copy of every plan as JSON) is gone now.
+                tokio::task::spawn_blocking(crate::sync::release_freed_memory);
+                recorded
             }
         });
         match tokio::time::timeout(wait, &mut write).await {

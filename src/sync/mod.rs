@@ -326,6 +326,7 @@ impl Syncer {
                 Ok(Err(e)) => tracing::warn!(error.cause_chain = %e, "cannot write snapshot"),
                 Err(e) => tracing::warn!(error.cause_chain = %e, "snapshot task failed"),
             }
+            tokio::task::spawn_blocking(release_freed_memory);
         }
         Ok(())
     }
@@ -335,7 +336,7 @@ impl Syncer {
 /// previous catalog once its last reader is done) back to the OS. glibc keeps
 /// freed heap pages, per thread arena, until asked; without this the resident
 /// size after a 100k-plan sync stays several times the catalog's.
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         unsafe extern "C" {

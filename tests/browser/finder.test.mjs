@@ -263,9 +263,9 @@ test("trip mode quotes an itinerary with legs and Buy links that carry the ref",
 });
 
 test("a Buy link goes through /go and lands on the plan's productUrl with the ref", async () => {
-  let landed = null;
+  const landed = [];
   const shop = await serve((req, res) => {
-    landed = req.url;
+    landed.push(req.url);
     res.writeHead(200, { "Content-Type": "text/html" });
     res.end("<!doctype html><title>Shop</title><p>checkout</p>");
   });
@@ -296,6 +296,6 @@ test("a Buy link goes through /go and lands on the plan's productUrl with the re
   const [shopPage] = await Promise.all([page.context().waitForEvent("page"), buy.click()]);
   await shopPage.waitForLoadState();
   assert.equal(shopPage.url(), `${shopUrl}?ref=acme-01`);
-  assert.equal(landed, "/esim/shop-1?ref=acme-01");
+  assert.ok(landed.includes("/esim/shop-1?ref=acme-01"), landed.join(" "));
   assert.deepEqual(errors, []);
 });
