@@ -5,6 +5,7 @@
 //! one chunk and its encoder's window, never a private copy of the catalog;
 //! one that reads nothing is cut off by the server's send deadline.
 
+use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,7 +13,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 
 use super::encoding::Encoding;
 use crate::catalog::{Catalog, Links};
@@ -27,7 +29,47 @@ enum Encoder {
     Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
+/// Chunks rendered at once, in all: about half the cores. Rendering and
+/// compressing runs on the blocking pool under this limit, so a crowd of
+/// mirror downloads never occupies the runtime's workers that every other
+/// request needs, nor more than its share of the CPU.
+static RENDER_SLOTS: std::sync::LazyLock<Arc<Semaphore>> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(Semaphore::new((cores / 2).max(1)))
+});
+
+type Acquiring = Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>;
+
+/// Where the next chunk is.
+enum Step {
+    /// Ready to render the next chunk (or finished when the renderer is).
+    Idle(Box<Renderer>),
+    /// Waiting for a render slot.
+    Waiting(Box<Renderer>, Acquiring),
+    /// Being rendered on the blocking pool.
+    Rendering(JoinHandle<(Box<Renderer>, Option<Bytes>)>),
+    Done,
+}
+
 pub(super) struct MirrorBody {
+    step: Step,
+}
+
+impl MirrorBody {
+    pub(super) fn new(
+        catalog: Arc<Catalog>,
+        ref_code: Option<RefCode>,
+        encoding: Encoding,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Self {
+        Self {
+            step: Step::Idle(Box::new(Renderer::new(catalog, ref_code, encoding, permit))),
+        }
+    }
+}
+
+/// Renders the mirror chunk by chunk (and compresses it).
+struct Renderer {
     catalog: Arc<Catalog>,
     ref_code: Option<RefCode>,
     /// The next plan to render; `None` once the closing bytes are out.
@@ -37,8 +79,8 @@ pub(super) struct MirrorBody {
     _permit: Option<OwnedSemaphorePermit>,
 }
 
-impl MirrorBody {
-    pub(super) fn new(
+impl Renderer {
+    fn new(
         catalog: Arc<Catalog>,
         ref_code: Option<RefCode>,
         encoding: Encoding,
@@ -129,6 +171,10 @@ impl MirrorBody {
             }
         }
     }
+
+    fn is_done(&self) -> bool {
+        self.next.is_none() && self.encoder.is_none()
+    }
 }
 
 impl http_body::Body for MirrorBody {
@@ -137,13 +183,53 @@ impl http_body::Body for MirrorBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(self.next_chunk().map(|chunk| Ok(Frame::data(chunk))))
+        loop {
+            match std::mem::replace(&mut self.step, Step::Done) {
+                Step::Done => return Poll::Ready(None),
+                Step::Idle(renderer) if renderer.is_done() => return Poll::Ready(None),
+                Step::Idle(renderer) => {
+                    let slot = Box::pin(RENDER_SLOTS.clone().acquire_owned());
+                    let acquiring: Acquiring =
+                        Box::pin(async move { slot.await.expect("the semaphore is never closed") });
+                    self.step = Step::Waiting(renderer, acquiring);
+                }
+                Step::Waiting(mut renderer, mut acquiring) => match acquiring.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.step = Step::Waiting(renderer, acquiring);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(slot) => {
+                        self.step = Step::Rendering(tokio::task::spawn_blocking(move || {
+                            let chunk = renderer.next_chunk();
+                            drop(slot);
+                            (renderer, chunk)
+                        }));
+                    }
+                },
+                Step::Rendering(mut rendering) => match Pin::new(&mut rendering).poll(cx) {
+                    Poll::Pending => {
+                        self.step = Step::Rendering(rendering);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok((renderer, chunk))) => {
+                        self.step = Step::Idle(renderer);
+                        return Poll::Ready(chunk.map(|c| Ok(Frame::data(c))));
+                    }
+                    // The blocking pool is shutting down: end the body.
+                    Poll::Ready(Err(_)) => return Poll::Ready(None),
+                },
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.next.is_none() && self.encoder.is_none()
+        match &self.step {
+            Step::Done => true,
+            Step::Idle(renderer) => renderer.is_done(),
+            _ => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -156,7 +242,10 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn collect(mut body: MirrorBody) -> Vec<u8> {
+    fn collect(body: MirrorBody) -> Vec<u8> {
+        let Step::Idle(mut body) = body.step else {
+            unreachable!("a new body is idle")
+        };
         let mut out = Vec::new();
         while let Some(chunk) = body.next_chunk() {
             out.extend_from_slice(&chunk);
