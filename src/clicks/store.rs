@@ -5,7 +5,7 @@ use sqlx::{AnyPool, Row};
 
 use super::Click;
 use super::report::{GroupBy, Report, ReportQuery, Row as ReportRow, Total};
-use crate::history::HistoryError;
+use crate::history::{HistoryError, placeholders};
 
 /// Columns of `clicks`, in insert order.
 const CLICK_COLUMNS: &str = "id, at, day, partner, ref_code, package_code, countries, \
@@ -17,31 +17,6 @@ const CLICK_ROWS: usize = 500;
 const COUNTRY_ARITY: usize = 6;
 /// Rows of `click_countries` per statement (a plan may cover 100+ countries).
 const COUNTRY_ROWS: usize = 1_000;
-
-/// `(…), (…)`: `rows` groups of `arity` placeholders: numbered (`$1`) for
-/// PostgreSQL, anonymous (`?`) for SQLite, where binding by name costs a
-/// scan of every parameter name per parameter (quadratic in the row count).
-fn placeholders(rows: usize, arity: usize, numbered: bool) -> String {
-    let mut sql = String::with_capacity(rows * arity * 5);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..arity {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            if numbered {
-                sql.push_str(&format!("${}", row * arity + column + 1));
-            } else {
-                sql.push('?');
-            }
-        }
-        sql.push(')');
-    }
-    sql
-}
 
 /// Inserts `batch` in one transaction (one commit, one sync to disk):
 /// multi-row inserts of up to [`CLICK_ROWS`] clicks, then their countries;
@@ -74,7 +49,7 @@ async fn insert_clicks(
 ) -> Result<(), HistoryError> {
     let sql = format!(
         "INSERT INTO clicks ({CLICK_COLUMNS}) VALUES {} ON CONFLICT (day, id) DO NOTHING",
-        placeholders(batch.len(), CLICK_ARITY, postgres)
+        placeholders(batch.len(), CLICK_ARITY, 0, postgres)
     );
     let mut query = sqlx::query(&sql);
     for click in batch {
@@ -108,7 +83,7 @@ async fn insert_countries(
         let sql = format!(
             "INSERT INTO click_countries (click_id, day, partner, country, visitor, human) \
              VALUES {} ON CONFLICT (day, click_id, country) DO NOTHING",
-            placeholders(chunk.len(), COUNTRY_ARITY, postgres)
+            placeholders(chunk.len(), COUNTRY_ARITY, 0, postgres)
         );
         let mut query = sqlx::query(&sql);
         for (click, country) in chunk {

@@ -90,6 +90,35 @@ const MIGRATIONS: [&str; 2] = [
     include_str!("../../migrations/0002_clicks.sql"),
 ];
 
+/// `($1, $2), ($3, $4)`: `count` tuples of `width` placeholders. Numbered
+/// after `skip` (`$n` works on both backends; sqlx's query builder writes `?`
+/// for the Any driver, which PostgreSQL rejects), or anonymous (`?`, SQLite
+/// only) where a statement has thousands of parameters: sqlx binds numbered
+/// ones by name, and SQLite finds a name by scanning every one, so a large
+/// insert with numbered placeholders costs time quadratic in its size.
+pub(crate) fn placeholders(count: usize, width: usize, skip: usize, numbered: bool) -> String {
+    let mut out = String::with_capacity(count * width * 5);
+    for r in 0..count {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            if numbered {
+                out.push('$');
+                out.push_str(&(skip + r * width + c + 1).to_string());
+            } else {
+                out.push('?');
+            }
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// One entry of `/changes`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {

@@ -96,6 +96,8 @@ impl History {
     ) -> Result<u64, HistoryError> {
         let now = millis(at);
         let hash = format!("{:016x}", plans.hash);
+        // Anonymous placeholders on SQLite: see `placeholders`.
+        let numbered = self.backend == Backend::Postgres;
         let mut tx = pool.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7355609)")
@@ -146,7 +148,7 @@ impl History {
         for chunk in diff.changes.chunks(100) {
             let sql = format!(
                 "INSERT INTO plan_changes (version, package_code, kind, fields, before_plan, after_plan) VALUES {}",
-                rows(chunk.len(), 6, 0)
+                super::placeholders(chunk.len(), 6, 0, numbered)
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {
@@ -164,7 +166,7 @@ impl History {
             let sql = format!(
                 "INSERT INTO current_plans (package_code, plan) VALUES {} \
                  ON CONFLICT (package_code) DO UPDATE SET plan = excluded.plan",
-                rows(chunk.len(), 2, 0)
+                super::placeholders(chunk.len(), 2, 0, numbered)
             );
             let mut q = sqlx::query(&sql);
             for (code, plan) in chunk {
@@ -175,7 +177,7 @@ impl History {
         for chunk in diff.removed.chunks(500) {
             let sql = format!(
                 "DELETE FROM current_plans WHERE package_code IN {}",
-                rows(1, chunk.len(), 0)
+                super::placeholders(1, chunk.len(), 0, numbered)
             );
             let mut q = sqlx::query(&sql);
             for code in chunk {
@@ -187,7 +189,7 @@ impl History {
         for chunk in diff.closed_prices.chunks(500) {
             let sql = format!(
                 "UPDATE plan_prices SET valid_to = $1 WHERE valid_to IS NULL AND package_code IN {}",
-                rows(1, chunk.len(), 1)
+                super::placeholders(1, chunk.len(), 1, true)
             );
             let mut q = sqlx::query(&sql).bind(now);
             for code in chunk {
@@ -199,7 +201,7 @@ impl History {
             let sql = format!(
                 "INSERT INTO plan_prices (package_code, price, valid_from, valid_to) VALUES {} \
                  ON CONFLICT (package_code, valid_from) DO UPDATE SET price = excluded.price, valid_to = NULL",
-                rows(chunk.len(), 3, 0).replace(')', ", NULL)")
+                super::placeholders(chunk.len(), 3, 0, numbered).replace(')', ", NULL)")
             );
             let mut q = sqlx::query(&sql);
             for (code, price) in chunk {
@@ -283,28 +285,6 @@ impl History {
             .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?.map(|v| v as u64))
     }
-}
-
-/// `($1, $2), ($3, $4)`: `count` tuples of `width` numbered placeholders,
-/// numbered after `skip` (numbered `$n` work on both backends; sqlx's query
-/// builder writes `?` for the Any driver, which PostgreSQL rejects).
-fn rows(count: usize, width: usize, skip: usize) -> String {
-    let mut out = String::with_capacity(count * width * 5);
-    for r in 0..count {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..width {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(skip + r * width + c + 1).to_string());
-        }
-        out.push(')');
-    }
-    out
 }
 
 /// One change row to store.
@@ -407,11 +387,12 @@ fn differing_fields(before: &Value, after: &Value) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::history::placeholders;
 
     #[test]
-    fn placeholders_are_numbered_across_rows() {
-        assert_eq!(rows(2, 2, 0), "($1, $2), ($3, $4)");
-        assert_eq!(rows(1, 3, 1), "($2, $3, $4)");
+    fn placeholders_are_numbered_across_rows_or_anonymous() {
+        assert_eq!(placeholders(2, 2, 0, true), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(1, 3, 1, true), "($2, $3, $4)");
+        assert_eq!(placeholders(2, 2, 0, false), "(?, ?), (?, ?)");
     }
 }

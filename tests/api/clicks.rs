@@ -546,11 +546,11 @@ async fn stopping_writes_every_buffered_click() {
                 .get(format!("{}/go/B?ref=globex&subid=s{i}", clicks.app.address))
                 .header("user-agent", BROWSER)
                 .send();
-            async move { request.await.unwrap().status().as_u16() }
+            async move { request.await.unwrap() }
         })
         .collect();
-    let statuses = futures_join_all(requests).await;
-    assert!(statuses.iter().all(|s| *s == 302));
+    let responses = crate::sync::futures_join(requests).await;
+    assert!(responses.iter().all(|r| r.status() == 302));
     let path = clicks.database();
     // Stop at once: the flusher has not run for most of them yet.
     clicks.app.stop().await;
@@ -568,17 +568,6 @@ async fn stopping_writes_every_buffered_click() {
         .await
         .unwrap();
     assert_eq!(countries, 600, "B covers two countries");
-}
-
-async fn futures_join_all<F: std::future::Future<Output = u16> + Send + 'static>(
-    futures: Vec<F>,
-) -> Vec<u16> {
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for handle in handles {
-        out.push(handle.await.unwrap());
-    }
-    out
 }
 
 #[tokio::test]
