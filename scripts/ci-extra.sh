@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks run by .ci/run after the tests: Dockerfile lint, compose and
-# Kubernetes validation, schemathesis, the MCP SDK client, the browser suite
+# Kubernetes validation, schemathesis, the feed parser, the MCP SDK client, the browser suite
 # and the container end-to-end test. Each prints
 # "N passed, N failed"; the exit status is non-zero if any failed.
 set -uo pipefail
@@ -48,6 +48,9 @@ run scripts/readme-test.sh
 
 step "schemathesis against /openapi.json (demo catalog)"
 run scripts/schemathesis.sh
+
+step "/changes.atom read by a real feed parser (feedparser)"
+run scripts/feed-test.sh
 
 step "MCP server checked by the official Python MCP SDK"
 run scripts/mcp-sdk-test.sh

@@ -432,6 +432,28 @@ impl History {
         Ok(ChangesPage { changes, more })
     }
 
+    /// The newest `limit` versions and their times, newest first.
+    pub async fn recent_versions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(u64, SystemTime)>, HistoryError> {
+        let conn = self.ready().await?;
+        let rows = sqlx::query(
+            "SELECT version, created_at FROM catalog_versions ORDER BY version DESC LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&conn.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64, _>(0)? as u64,
+                    from_millis(row.try_get(1)?),
+                ))
+            })
+            .collect()
+    }
+
     /// Every price `code` had, oldest first (empty for a code never seen).
     pub async fn prices(&self, code: &str) -> Result<Vec<PriceInterval>, HistoryError> {
         let conn = self.ready().await?;

@@ -110,7 +110,7 @@ fn decode_cursor(raw: &str) -> Option<(u64, u64, String)> {
 
 /// The version in use has no recorded changes yet (the database was slow
 /// or down when it came): answering now would skip them.
-fn require_recorded(view: &CatalogView) -> Result<(), ApiError> {
+pub(super) fn require_recorded(view: &CatalogView) -> Result<(), ApiError> {
     if view.catalog.is_recorded() {
         Ok(())
     } else {
@@ -164,7 +164,7 @@ async fn changes_list(
         .flatten()
         .map(|c: &Change| encode_cursor(query.since, c.version, &c.package_code));
     let bytes = shapes::changes_page(query.since, current, &page.changes, next);
-    Ok(body_response(&state, &view, &headers, bytes))
+    Ok(body_response(&state, &view, &headers, bytes, JSON))
 }
 
 async fn history_show(
@@ -184,19 +184,20 @@ async fn history_show(
     }
     let lowest = history::lowest_price_30d(&prices, SystemTime::now());
     let bytes = shapes::price_history(&code, &prices, lowest);
-    Ok(body_response(&state, &view, &headers, bytes))
+    Ok(body_response(&state, &view, &headers, bytes, JSON))
 }
 
-/// A JSON body with a weak ETag derived from its bytes.
-fn body_response(
+/// A body with a weak ETag derived from its bytes.
+pub(super) fn body_response(
     state: &AppState,
     view: &CatalogView,
     headers: &HeaderMap,
     bytes: Vec<u8>,
+    content_type: &'static str,
 ) -> Response {
     let etag = format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
     let max_age = respond::max_age(state, &view.status);
-    respond::cached(state, headers, &etag, max_age, JSON, || {
+    respond::cached(state, headers, &etag, max_age, content_type, || {
         Payload::Page(Arc::new(Page::new(Bytes::from(bytes))), Bytes::new())
     })
 }

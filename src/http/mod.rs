@@ -3,6 +3,7 @@
 //! catalog; nothing here parses upstream JSON or talks to upstream.
 
 mod admin;
+mod atom;
 mod cache;
 mod clicks;
 mod countries;
@@ -85,6 +86,7 @@ fn catalog_routes() -> Routes {
 fn client_routes() -> Routes {
     catalog_routes()
         .merge(history::routes())
+        .merge(atom::routes())
         .merge(clicks::routes())
         .merge(clicks::report_routes())
         .merge(ops::document_routes())

@@ -253,6 +253,14 @@ fn full_document() -> Value {
                     "410": error_response("history_expired: since is older than the history kept (HISTORY_RETENTION).")
                 }), catalog_errors())
             }},
+            "/changes.atom": {"get": {
+                "operationId": "changes_atom", "summary": "The last 50 catalog versions as an Atom 1.0 feed, newest first.",
+                "parameters": [
+                    {"name": "country", "in": "query", "required": false, "description": "Only versions that changed a plan covering all of these (ISO alpha-2, comma-separated); counts cover those plans only.", "schema": {"type": "string", "pattern": "^\\s*[A-Za-z]{2}\\s*(,\\s*[A-Za-z]{2}\\s*)*$", "example": "DE,FR"}},
+                    ref_param()
+                ],
+                "responses": merge(json!({"200": {"description": "Atom 1.0 feed.", "content": {"application/atom+xml": {"schema": {"type": "string"}}}}}), catalog_errors())
+            }},
             "/plans/{packageCode}/history": {"get": {
                 "operationId": "plans_history", "summary": "Every price a plan has had while this service watched it, and the lowest price of the last 30 days.",
                 "parameters": [{"name": "packageCode", "in": "path", "required": true, "schema": {"type": "string"}}],

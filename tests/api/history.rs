@@ -484,3 +484,121 @@ async fn a_deleted_sqlite_file_is_reopened_and_no_incomplete_change_list_is_serv
     assert!(ready["version"].as_u64().unwrap() >= 2, "{ready}");
     app.stop().await;
 }
+
+/// The Atom feed's entries as (id, title, updated, link href, content).
+fn atom_entries(xml: &str) -> Vec<(String, String, String, String, String)> {
+    let feed: atom_syndication::Feed = xml.parse().unwrap_or_else(|e| panic!("{e}: {xml}"));
+    feed.entries()
+        .iter()
+        .map(|e| {
+            (
+                e.id().to_owned(),
+                e.title().as_str().to_owned(),
+                e.updated().to_rfc3339(),
+                e.links()[0].href().to_owned(),
+                e.content()
+                    .and_then(|c| c.value())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_atom_feed_has_one_entry_per_version_newest_first_filtered_by_country() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in backends("atom", &dir).await {
+        let db = format!("--database-url={url}");
+        let app = spawn_ready(
+            v1(),
+            &[ADMIN_ARG, &db, "--public-url=https://plans.example"],
+        )
+        .await;
+        app.wait_for(|a| a.store.catalog().is_some_and(|c| c.version() == 1))
+            .await;
+        app.upstream.set(Reply::Json(v2()));
+        app.refresh().await;
+        app.upstream.set(Reply::Json(v3()));
+        app.refresh().await;
+
+        let response = app.get("/changes.atom?ref=acme-01").await;
+        assert_eq!(response.status(), 200, "{backend}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/atom+xml",
+            "{backend}"
+        );
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with("W/\""), "{etag}");
+        assert!(
+            response.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("stale-while-revalidate=60")
+        );
+        let entries = atom_entries(&response.text().await.unwrap());
+        let titles: Vec<&str> = entries.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "Catalog version 3: 0 added, 0 removed, 2 updated",
+                "Catalog version 2: 1 added, 1 removed, 1 updated",
+                "Catalog version 1: 0 added, 0 removed, 0 updated",
+            ],
+            "{backend}"
+        );
+        assert_eq!(entries[0].0, "urn:cmg-feed-proxy:version:3");
+        assert_eq!(entries[0].3, "https://plans.example/changes?since=2");
+        assert_eq!(entries[2].3, "https://plans.example/changes?since=0");
+        // Plan links carry the ref; a removed plan has no link.
+        assert!(
+            entries[1]
+                .4
+                .contains("https://www.connectmeguru.com/esim/d?ref=acme-01"),
+            "{}",
+            entries[1].4
+        );
+        assert!(!entries[1].4.contains("esim/c"), "{}", entries[1].4);
+
+        // Only versions that changed a plan covering Spain, counting those.
+        let (_, body) = (
+            200,
+            app.get("/changes.atom?country=es")
+                .await
+                .text()
+                .await
+                .unwrap(),
+        );
+        let titles: Vec<String> = atom_entries(&body).into_iter().map(|e| e.1).collect();
+        assert_eq!(
+            titles,
+            ["Catalog version 2: 1 added, 0 removed, 0 updated"],
+            "{backend}"
+        );
+        let body = app
+            .get("/changes.atom?country=DE,ES")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(atom_entries(&body).is_empty(), "no plan covers both");
+
+        // The same feed again is a 304.
+        let response = app
+            .get_with("/changes.atom?ref=acme-01", "if-none-match", &etag)
+            .await;
+        assert_eq!(response.status(), 304, "{backend}");
+        let (status, body) = app.get_json("/changes.atom?since=1").await;
+        assert_eq!(
+            (status, error_of(&body).0.as_str()),
+            (400, "unknown_parameter")
+        );
+        let (status, body) = app.get_json("/changes.atom?country=Germany").await;
+        assert_eq!(
+            (status, error_of(&body).1.as_deref()),
+            (400, Some("country"))
+        );
+        app.stop().await;
+    }
+}

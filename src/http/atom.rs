@@ -1,0 +1,241 @@
+//! `GET /changes.atom`: the last catalog versions as an Atom 1.0 feed (SPEC
+//! section 11), for feed readers and automation tools that poll feeds. Built
+//! with `atom_syndication` from the version history.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use atom_syndication::{Content, Entry, Feed, FixedDateTime, Link, Person};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::extract::{CatalogView, FromQuery, Partner, Query};
+use super::routes::Routes;
+use super::{ApiError, AppState};
+use crate::catalog::CountryCode;
+use crate::history::Change;
+use crate::query::params::{QueryError, parse_countries, parse_pairs};
+use crate::referral::{ProductUrl, RefCode};
+
+/// Versions in the feed.
+pub const VERSIONS: usize = 50;
+/// Plans listed in one entry's content (the title counts them all).
+const LISTED: usize = 100;
+/// Changes read for the feed at most (a 100k-plan repricing is not loaded
+/// whole; its entries then list what was read and say how many more).
+const MAX_CHANGES: usize = 200_000;
+
+pub(super) fn routes() -> Routes {
+    Routes::new().get("/changes.atom", changes_feed)
+}
+
+/// `country` (plans covering all of them) and the `ref` the Partner reads.
+struct FeedQuery {
+    countries: Vec<CountryCode>,
+}
+
+impl FromQuery for FeedQuery {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        let mut countries = Vec::new();
+        for (name, value) in parse_pairs(raw, &["country", "ref"])? {
+            if name == "country" {
+                countries = parse_countries(&value)?;
+            }
+        }
+        Ok(Self { countries })
+    }
+}
+
+/// What an entry shows of a changed plan (read from its stored JSON).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanSummary {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    product_url: String,
+    #[serde(default)]
+    location_codes: Vec<String>,
+}
+
+fn summary(json: Option<&str>) -> Option<PlanSummary> {
+    serde_json::from_str(json?).ok()
+}
+
+fn covers(plan: &Option<PlanSummary>, countries: &[CountryCode]) -> bool {
+    plan.as_ref().is_some_and(|p| {
+        countries.iter().all(|c| {
+            p.location_codes
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(c.as_str()))
+        })
+    })
+}
+
+fn date_time(at: SystemTime) -> FixedDateTime {
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .fixed_offset()
+}
+
+fn link(href: String, rel: &str, mime: Option<&str>) -> Link {
+    let mut link = Link::default();
+    link.set_href(href);
+    link.set_rel(rel);
+    link.set_mime_type(mime.map(str::to_owned));
+    link
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One version's entry: counts in the title, the changed plans (with the
+/// ref in their links) in the content.
+fn entry(
+    version: u64,
+    at: SystemTime,
+    changes: &[(&Change, Option<PlanSummary>)],
+    base: &str,
+    ref_code: Option<&RefCode>,
+) -> Entry {
+    let count = |kind: &str| changes.iter().filter(|(c, _)| c.kind == kind).count();
+    let (added, removed, updated) = (count("added"), count("removed"), count("updated"));
+    let mut entry = Entry::default();
+    entry.set_id(format!("urn:cmg-feed-proxy:version:{version}"));
+    entry.set_title(format!(
+        "Catalog version {version}: {added} added, {removed} removed, {updated} updated"
+    ));
+    entry.set_updated(date_time(at));
+    entry.set_links(vec![link(
+        format!("{base}/changes?since={}", version.saturating_sub(1)),
+        "alternate",
+        None,
+    )]);
+    let mut html = String::from("<ul>");
+    for (change, plan) in changes.iter().take(LISTED) {
+        let name = plan.as_ref().map_or("", |p| p.name.as_str());
+        let url = plan
+            .as_ref()
+            .and_then(|p| ProductUrl::parse(&p.product_url).ok())
+            .map(|u| u.with_ref(ref_code));
+        html.push_str(&format!("<li>{} ", escape(&change.kind)));
+        match url {
+            Some(url) if change.kind != "removed" => html.push_str(&format!(
+                "<a href=\"{}\">{}</a>",
+                escape(&url),
+                escape(name)
+            )),
+            _ => html.push_str(&escape(name)),
+        }
+        html.push_str(&format!(" ({})</li>", escape(&change.package_code)));
+    }
+    html.push_str("</ul>");
+    if changes.len() > LISTED {
+        html.push_str(&format!(
+            "<p>and {} more: see the change feed.</p>",
+            changes.len() - LISTED
+        ));
+    }
+    let mut content = Content::default();
+    content.set_content_type(Some("html".to_owned()));
+    content.set_value(Some(html));
+    entry.set_content(Some(content));
+    entry
+}
+
+async fn changes_feed(
+    State(state): State<AppState>,
+    Query(query): Query<FeedQuery>,
+    partner: Partner,
+    view: CatalogView,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    super::history::require_recorded(&view)?;
+    let versions = state.history.recent_versions(VERSIONS).await?;
+    let changes = match (versions.last(), versions.first()) {
+        (Some((oldest, _)), Some((newest, _))) => {
+            state
+                .history
+                .changes(oldest.saturating_sub(1), *newest, None, MAX_CHANGES)
+                .await?
+                .changes
+        }
+        _ => Vec::new(),
+    };
+    let mut by_version: BTreeMap<u64, Vec<(&Change, Option<PlanSummary>)>> = BTreeMap::new();
+    for change in &changes {
+        let after = summary(change.after.as_deref());
+        let before = summary(change.before.as_deref());
+        let kept = query.countries.is_empty()
+            || covers(&after, &query.countries)
+            || covers(&before, &query.countries);
+        if kept {
+            by_version
+                .entry(change.version)
+                .or_default()
+                .push((change, after.or(before)));
+        }
+    }
+    let base = state.config.public_url.as_deref().unwrap_or("");
+    let ref_code = partner.ref_code.as_ref();
+    let entries: Vec<Entry> = versions
+        .iter()
+        .filter_map(|(version, at)| {
+            let changes = by_version.remove(version).unwrap_or_default();
+            (query.countries.is_empty() || !changes.is_empty())
+                .then(|| entry(*version, *at, &changes, base, ref_code))
+        })
+        .collect();
+
+    let mut feed = Feed::default();
+    let filter: Vec<&str> = query.countries.iter().map(CountryCode::as_str).collect();
+    feed.set_id(if filter.is_empty() {
+        "urn:cmg-feed-proxy:changes".to_owned()
+    } else {
+        format!("urn:cmg-feed-proxy:changes:{}", filter.join(","))
+    });
+    feed.set_title(if filter.is_empty() {
+        "eSIM catalog changes".to_owned()
+    } else {
+        format!("eSIM catalog changes for {}", filter.join(", "))
+    });
+    feed.set_updated(date_time(
+        versions
+            .first()
+            .map_or(view.catalog.updated_at(), |(_, at)| *at),
+    ));
+    let mut author = Person::default();
+    author.set_name("cmg-feed-proxy");
+    feed.set_authors(vec![author]);
+    let mut self_query = Vec::new();
+    if !filter.is_empty() {
+        self_query.push(format!("country={}", filter.join(",")));
+    }
+    if let Some(code) = ref_code {
+        self_query.push(format!("ref={}", code.as_str()));
+    }
+    let self_href = if self_query.is_empty() {
+        format!("{base}/changes.atom")
+    } else {
+        format!("{base}/changes.atom?{}", self_query.join("&"))
+    };
+    feed.set_links(vec![link(self_href, "self", Some("application/atom+xml"))]);
+    feed.set_entries(entries);
+    let bytes = feed.to_string().into_bytes();
+    Ok(super::history::body_response(
+        &state,
+        &view,
+        &headers,
+        bytes,
+        "application/atom+xml",
+    ))
+}
