@@ -43,10 +43,23 @@ for path in sys.argv[1:]:
         i += 1
 PY
 )
+# What a command printed must be a success: JSON without an error object,
+# well-formed XML (the Atom feed), or response headers (-i) with a 2xx/3xx status.
+check='
+import json, sys, xml.dom.minidom
+text = sys.stdin.read()
+if text.startswith("HTTP/"):
+    sys.exit(0 if text.split()[1][0] in "23" else 1)
+if text.lstrip().startswith("<"):
+    xml.dom.minidom.parseString(text)
+    sys.exit(0)
+d = json.loads(text)
+sys.exit(1 if isinstance(d, dict) and "error" in d else 0)
+'
 while IFS= read -r cmd; do
   [ -n "$cmd" ] || continue
   out=$(bash -c "$cmd" 2>/dev/null); status=$?
-  if [ $status -eq 0 ] && printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(1 if isinstance(d, dict) and "error" in d else 0)'; then
+  if [ $status -eq 0 ] && printf '%s' "$out" | python3 -c "$check"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1)); echo "FAIL: $cmd"; printf '%s\n' "$out" | head -c 300; echo
