@@ -80,14 +80,28 @@ pub(super) struct Partner {
 
 impl Partner {
     /// The `ref` of a query string, if any.
-    fn explicit(raw: Option<&str>) -> Result<Option<RefCode>, QueryError> {
+    pub(super) fn explicit(raw: Option<&str>) -> Result<Option<RefCode>, QueryError> {
         url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
             .find(|(name, _)| name == "ref")
             .map(|(_, value)| parse_ref(&value))
             .transpose()
     }
 
+    /// The partner, counted in `cmg_partner_requests_total`.
     pub(super) fn resolve(
+        state: &AppState,
+        explicit: Option<RefCode>,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let partner = Self::identify(state, explicit, headers)?;
+        if let Some(id) = &partner.id {
+            state.metrics.record_partner(id);
+        }
+        Ok(partner)
+    }
+
+    /// The partner, not counted (a check before the request that counts).
+    pub(super) fn identify(
         state: &AppState,
         explicit: Option<RefCode>,
         headers: &HeaderMap,
@@ -119,9 +133,6 @@ impl Partner {
                 })
                 .unwrap_or_default(),
         };
-        if let Some(id) = &partner.id {
-            state.metrics.record_partner(id);
-        }
         Ok(partner)
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -70,9 +70,21 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
 
 /// `/mcp?ref=CODE`: a malformed ref is `invalid_parameter` and, with a
 /// partner registry, a ref nobody owns is `unknown_ref`, before any MCP
-/// message is read. Only `ref` (and the ignored `key`) may be given.
-async fn check_ref(_: Query<RefOnly>, _: Partner, request: Request, next: Next) -> Response {
-    next.run(request).await
+/// message is read. Only `ref` (and the ignored `key`) may be given. Not
+/// counted per partner here: the tool's own route call counts it, once.
+async fn check_ref(
+    State(state): State<AppState>,
+    _: Query<RefOnly>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let checked = Partner::explicit(request.uri().query())
+        .map_err(ApiError::from)
+        .and_then(|explicit| Partner::identify(&state, explicit, request.headers()));
+    match checked {
+        Ok(_) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// The largest MCP message read (tool calls are small JSON objects); the

@@ -426,3 +426,25 @@ async fn tool_answers_carry_click_urls_tagged_as_the_assistants() {
     let (_, body) = app.get_json("/plans/P0001").await;
     assert_eq!(body["clickUrl"], "https://plans.example/go/P0001");
 }
+
+#[tokio::test]
+async fn a_tool_call_counts_its_partner_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("partners.toml");
+    std::fs::write(&path, "[[partner]]\nid = \"acme\"\nref = \"acme-01\"\n").unwrap();
+    let app = spawn_ready(
+        simple_feed(3),
+        &[&format!("--partners-file={}", path.display())],
+    )
+    .await;
+    let result = call(&app, "/mcp?ref=acme-01", "search_plans", json!({})).await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("cmg_partner_requests_total{partner=\"acme\"} 1\n"),
+        "{metrics}"
+    );
+    // An unknown ref is still refused before any message is read.
+    let (status, body) = rpc(&app, "/mcp?ref=nobody", "tools/list", json!({})).await;
+    assert_eq!((status, error_of(&body).0.as_str()), (400, "unknown_ref"));
+}
