@@ -1,5 +1,5 @@
-//! Rendered response bodies, keyed by catalog version and normalised query,
-//! so a repeated query costs one lookup.
+//! Rendered response bodies, keyed by the catalog's content hash and the
+//! normalised query, so a repeated query costs one lookup.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +11,10 @@ use super::encoding;
 use crate::catalog::{Catalog, CatalogStore};
 
 /// Rendered bodies of catalog responses, bounded by total size. Keys carry the
-/// catalog version, and the first request that sees a new catalog drops every
-/// entry of the old one, so a sync never leaves dead pages in memory.
+/// catalog's content hash (a page never holds the version number: that is in
+/// the per-request `catalog` block), and the first request that sees a new
+/// catalog drops every entry of the old one, so a sync never leaves dead
+/// pages in memory.
 pub struct ResponseCache {
     cache: moka::sync::Cache<String, Arc<encoding::Page>>,
     version: AtomicU64,

@@ -134,13 +134,6 @@ impl Page {
         &self.identity
     }
 
-    /// Bytes held, for the cache's weigher (compressed forms included).
-    pub fn weight(&self) -> usize {
-        self.identity.len()
-            + self.gzip.get().map_or(0, |g| g.bytes.len())
-            + self.br.get().map_or(0, Bytes::len)
-    }
-
     /// Whether this page was already compressed in `encoding`.
     pub fn has(&self, encoding: Encoding) -> bool {
         match encoding {

@@ -60,7 +60,7 @@ pub struct AppState {
     pub sync: Option<SyncHandle>,
     /// Clicks on `/go` links: buffered, written in batches, reported.
     pub clicks: Arc<crate::clicks::ClickLog>,
-    /// Rendered response bodies keyed by catalog version and normalised query,
+    /// Rendered response bodies keyed by catalog content and normalised query,
     /// so a repeated query costs one lookup.
     pub responses: Arc<ResponseCache>,
 }
