@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::referral::PartnerRegistry;
 use crate::sync::{SyncHandle, SyncMetrics, SyncSettings, Syncer};
 use crate::upstream::UpstreamClient;
+use crate::webhooks::deliver::{Endpoints, Sender, SenderSettings, WebhookMetrics};
 
 /// Bytes of rendered responses kept in memory.
 const RESPONSE_CACHE_BYTES: u64 = 32 << 20;
@@ -36,6 +37,7 @@ pub struct Application {
     router: axum::Router,
     store: Arc<CatalogStore>,
     partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry>>)>,
+    webhooks: Webhooks,
     sync_task: Option<JoinHandle<()>>,
     stop_sync: watch::Sender<bool>,
     clicks: Arc<ClickLog>,
@@ -66,8 +68,12 @@ impl Application {
         let store = Arc::new(CatalogStore::new());
         let sync_metrics = SyncMetrics::default();
         let click_metrics = crate::clicks::ClickMetrics::default();
-        let metrics =
-            Arc::new(Metrics::new(store.clone(), &sync_metrics).with_clicks(&click_metrics));
+        let webhook_metrics = WebhookMetrics::default();
+        let metrics = Arc::new(
+            Metrics::new(store.clone(), &sync_metrics)
+                .with_clicks(&click_metrics)
+                .with_webhooks(&webhook_metrics),
+        );
         let (stop_sync, stop_rx) = watch::channel(false);
 
         // Moved out: the live registry is the swappable one (SIGHUP), so the
@@ -107,6 +113,31 @@ impl Application {
             tracing::warn!(error.cause_chain = %crate::history::describe(&e), "cannot agree on the visitor salt yet");
         }
         let click_task = clicks.spawn(stop_rx.clone());
+        let endpoints: Endpoints = Arc::new(ArcSwap::from_pointee(
+            partners
+                .as_ref()
+                .map_or_else(Vec::new, |(_, registry)| registry.load().endpoints()),
+        ));
+        history.send_webhooks_to(endpoints.clone(), config.public_url.clone());
+        let sender = Arc::new(
+            Sender::new(
+                history.clone(),
+                endpoints.clone(),
+                SenderSettings {
+                    timeout: config.webhook_timeout,
+                    allow_private: config.webhook_allow_private,
+                    schedule: config.webhook_retry_schedule.clone(),
+                },
+                webhook_metrics,
+            )
+            .map_err(StartError::Upstream)?,
+        );
+        sender.spawn(stop_rx.clone());
+        let webhooks = Webhooks {
+            endpoints,
+            sender: sender.clone(),
+            allow_private: config.webhook_allow_private,
+        };
 
         let (sync, sync_task) = match &config.source {
             Source::Demo => {
@@ -154,6 +185,7 @@ impl Application {
             store: store.clone(),
             history,
             clicks: clicks.clone(),
+            webhooks: sender,
             metrics,
             partners: partners.as_ref().map(|(_, p)| p.clone()),
             sync,
@@ -171,6 +203,7 @@ impl Application {
             router: http::router(state),
             store,
             partners,
+            webhooks,
             sync_task,
             stop_sync,
             clicks,
@@ -203,6 +236,7 @@ impl Application {
             server,
             router,
             partners,
+            webhooks,
             sync_task,
             stop_sync,
             clicks,
@@ -212,7 +246,7 @@ impl Application {
         let shutdown_timeout = server.shutdown_timeout;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
         // Always: SIGHUP's default action would kill the process.
-        tokio::spawn(reload_on_sighup(partners));
+        tokio::spawn(reload_on_sighup(partners, webhooks));
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: stopping sync, draining requests");
@@ -285,7 +319,18 @@ async fn restore_snapshot(store: &CatalogStore, path: &std::path::Path) -> Optio
 /// end it): reloads `PARTNERS_FILE` when one is configured, keeping the
 /// current registry when the new file is bad, and otherwise says in one line
 /// that there is nothing to reload.
-async fn reload_on_sighup(partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry>>)>) {
+/// What a registry reload updates besides the registry: the webhook
+/// endpoints, and the sender's 410-disabled set.
+struct Webhooks {
+    endpoints: Endpoints,
+    sender: Arc<Sender>,
+    allow_private: bool,
+}
+
+async fn reload_on_sighup(
+    partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry>>)>,
+    webhooks: Webhooks,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -296,7 +341,12 @@ async fn reload_on_sighup(partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry
         while hangups.recv().await.is_some() {
             match &partners {
                 Some((path, registry)) => {
-                    reload_partners(path, registry);
+                    if reload_partners(path, registry, webhooks.allow_private) {
+                        webhooks
+                            .endpoints
+                            .store(Arc::new(registry.load().endpoints()));
+                        webhooks.sender.registry_reloaded();
+                    }
                 }
                 None => {
                     tracing::info!("SIGHUP received; nothing to reload (PARTNERS_FILE is unset)")
@@ -306,13 +356,19 @@ async fn reload_on_sighup(partners: Option<(PathBuf, Arc<ArcSwap<PartnerRegistry
     }
     #[cfg(not(unix))]
     {
-        let _ = partners;
+        let _ = (partners, webhooks);
     }
 }
 
 /// Swaps in a freshly read registry, or keeps the current one on error.
-pub fn reload_partners(path: &std::path::Path, registry: &ArcSwap<PartnerRegistry>) -> bool {
-    match PartnerRegistry::load(path) {
+pub fn reload_partners(
+    path: &std::path::Path,
+    registry: &ArcSwap<PartnerRegistry>,
+    allow_private_webhooks: bool,
+) -> bool {
+    match PartnerRegistry::load(path)
+        .and_then(|r| r.check_webhooks(allow_private_webhooks).map(|()| r))
+    {
         Ok(new) => {
             tracing::info!(partners = new.len(), "partner registry reloaded");
             registry.store(Arc::new(new));

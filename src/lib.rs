@@ -36,8 +36,13 @@
 //!   test), the extractors (typed query, partner, catalog view, admin auth),
 //!   the response shapes, the response cache and compressed pages, the error
 //!   type, middleware and the MCP server.
+//! * [`webhooks`]: partners' webhook endpoints, the messages a version makes,
+//!   Standard Webhooks signing and delivery from the outbox.
 //! * [`server`]: the accept loop and connection limits of the public edge.
 //! * [`app`]: wires everything together; [`app::Application`] binds and runs.
+
+// The OpenAPI document is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod catalog;
@@ -55,3 +60,4 @@ pub mod sync;
 pub mod telemetry;
 pub mod trips;
 pub mod upstream;
+pub mod webhooks;

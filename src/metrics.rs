@@ -181,6 +181,12 @@ impl Metrics {
         self
     }
 
+    /// Registers the webhook sender's metrics (SPEC section 11).
+    pub fn with_webhooks(mut self, webhooks: &crate::webhooks::deliver::WebhookMetrics) -> Self {
+        webhooks.register(&mut self.registry);
+        self
+    }
+
     pub fn record_http(
         &self,
         route: RouteLabel,

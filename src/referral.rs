@@ -133,6 +133,8 @@ pub struct Partner {
     pub origins: Vec<String>,
     /// SHA-256 of the partner's `/partner/clicks` token, when it has one.
     pub token_sha256: Option<[u8; 32]>,
+    /// Its `[[partner.webhook]]` endpoints.
+    pub webhooks: Vec<crate::webhooks::Endpoint>,
 }
 
 /// The partner registry: who owns which ref, and which browser origins map to whom.
@@ -159,10 +161,8 @@ struct PartnerToml {
     #[serde(default)]
     origins: Vec<String>,
     token_sha256: Option<String>,
-    /// `[[partner.webhook]]` tables (section 11), not read yet.
     #[serde(default)]
-    #[allow(dead_code)]
-    webhook: Vec<toml::Value>,
+    webhook: Vec<crate::webhooks::WebhookToml>,
 }
 
 /// 64 hex digits, any case.
@@ -252,11 +252,18 @@ impl PartnerRegistry {
                 .map(parse_sha256)
                 .transpose()
                 .map_err(|e| at(format!("token_sha256 {e}")))?;
+            let mut webhooks = Vec::with_capacity(entry.webhook.len());
+            for (n, raw) in entry.webhook.into_iter().enumerate() {
+                let endpoint = crate::webhooks::Endpoint::from_toml(&entry.id, &ref_code, raw)
+                    .map_err(|e| at(format!("webhook #{}: {e}", n + 1)))?;
+                webhooks.push(endpoint);
+            }
             registry.partners.push(Partner {
                 id: entry.id,
                 ref_code,
                 origins,
                 token_sha256,
+                webhooks,
             });
         }
         // An empty or truncated file would silently break every partner's
@@ -269,6 +276,30 @@ impl PartnerRegistry {
 
     pub fn is_empty(&self) -> bool {
         self.partners.is_empty()
+    }
+
+    /// Every partner's webhook endpoints.
+    pub fn endpoints(&self) -> Vec<crate::webhooks::Endpoint> {
+        self.partners
+            .iter()
+            .flat_map(|p| p.webhooks.iter().cloned())
+            .collect()
+    }
+
+    /// `http://` endpoints need `WEBHOOK_ALLOW_PRIVATE`.
+    pub fn check_webhooks(&self, allow_private: bool) -> Result<(), RegistryError> {
+        for (i, partner) in self.partners.iter().enumerate() {
+            for endpoint in &partner.webhooks {
+                endpoint
+                    .check_scheme(allow_private)
+                    .map_err(|problem| RegistryError::Entry {
+                        number: i + 1,
+                        id: partner.id.clone(),
+                        problem,
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     pub fn len(&self) -> usize {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 pub use filter::{TextFilters, speed_tokens};
-pub use plan::{CountryCode, DropCounts, DropReason, Plan};
+pub use plan::{CountryCode, DropCounts, DropReason, Plan, price_per_gb};
 pub use render::Links;
 
 use build::Builder;

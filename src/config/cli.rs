@@ -140,6 +140,18 @@ pub struct Cli {
     #[arg(long, env = "CLICK_RETENTION", hide_env_values = true, default_value = "400d", value_parser = values::duration)]
     pub click_retention: Duration,
 
+    /// The longest one webhook delivery may take.
+    #[arg(long, env = "WEBHOOK_TIMEOUT", hide_env_values = true, default_value = "15s", value_parser = values::duration)]
+    pub webhook_timeout: Duration,
+
+    /// Allow webhook URLs that resolve to loopback, private or link-local addresses, and http:// (tests, internal receivers).
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", hide_env_values = true, num_args = 0..=1, default_value = "false", default_missing_value = "true", value_name = "BOOL", value_parser = values::flag)]
+    pub webhook_allow_private: bool,
+
+    /// Test hook: the webhook retry delays instead of SPEC's 5s,5m,30m,2h,5h,10h,10h.
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", hide = true, value_parser = values::durations)]
+    pub webhook_retry_schedule: Option<values::Durations>,
+
     /// Where the day's visitor-hash salt is kept so replicas on SQLite share it (with PostgreSQL it lives in the database).
     #[arg(long, env = "CLICK_SALT_FILE", hide_env_values = true, value_name = "PATH", value_parser = values::path)]
     pub click_salt_file: Option<PathBuf>,

@@ -195,6 +195,10 @@ pub struct Config {
     pub public_url: Option<String>,
     pub click_retention: Duration,
     pub click_salt_file: Option<PathBuf>,
+    pub webhook_timeout: Duration,
+    pub webhook_allow_private: bool,
+    /// Retry delays after the first attempt (SPEC's schedule unless a test sets it).
+    pub webhook_retry_schedule: Vec<Duration>,
 }
 
 impl Cli {
@@ -213,9 +217,11 @@ impl Cli {
         };
         let partners = match &self.partners_file {
             Some(path) => {
-                let registry = PartnerRegistry::load(path).map_err(|e| {
-                    ConfigError::new("PARTNERS_FILE", crate::telemetry::cause_chain(&e))
-                })?;
+                let registry = PartnerRegistry::load(path)
+                    .and_then(|r| r.check_webhooks(self.webhook_allow_private).map(|()| r))
+                    .map_err(|e| {
+                        ConfigError::new("PARTNERS_FILE", crate::telemetry::cause_chain(&e))
+                    })?;
                 Some((path.clone(), registry))
             }
             None => None,
@@ -260,6 +266,12 @@ impl Cli {
             public_url: self.public_url,
             click_retention: self.click_retention,
             click_salt_file: self.click_salt_file,
+            webhook_timeout: self.webhook_timeout,
+            webhook_allow_private: self.webhook_allow_private,
+            webhook_retry_schedule: self
+                .webhook_retry_schedule
+                .map(|d| d.0)
+                .unwrap_or_else(|| crate::webhooks::deliver::SCHEDULE.to_vec()),
         })
     }
 

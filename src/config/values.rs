@@ -69,6 +69,18 @@ pub fn feed_url(raw: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// Durations in order (one value for clap, not a list of values).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Durations(pub Vec<Duration>);
+
+/// Comma-separated durations (`1s,2s,5s`).
+pub fn durations(raw: &str) -> Result<Durations, String> {
+    raw.split(',')
+        .map(|d| duration(d.trim()))
+        .collect::<Result<_, _>>()
+        .map(Durations)
+}
+
 /// `PUBLIC_URL`: an http(s) base URL with a host and nothing after its
 /// path (no query, no fragment), kept without a trailing slash so
 /// `{PUBLIC_URL}/go/CODE` is one slash apart.

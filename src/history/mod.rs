@@ -85,9 +85,10 @@ fn backend(url: &str) -> Result<Backend, String> {
 }
 
 /// The schema, applied in order at first use; each file is idempotent.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../../migrations/0001_history.sql"),
     include_str!("../../migrations/0002_clicks.sql"),
+    include_str!("../../migrations/0003_webhooks.sql"),
 ];
 
 /// `($1, $2), ($3, $4)`: `count` tuples of `width` placeholders. Numbered
@@ -208,6 +209,9 @@ pub struct History {
     /// The newest sync generation recorded: a retry of an older catalog never
     /// lands after a newer one.
     recorded_generation: AtomicU64,
+    /// The webhook endpoints a new version makes messages for, and
+    /// `PUBLIC_URL` for their links (set once by the application).
+    webhooks: std::sync::OnceLock<(crate::webhooks::deliver::Endpoints, Option<String>)>,
 }
 
 fn millis(at: SystemTime) -> i64 {
@@ -243,6 +247,7 @@ impl History {
             retention,
             write: Mutex::new(()),
             recorded_generation: AtomicU64::new(0),
+            webhooks: std::sync::OnceLock::new(),
         })
     }
 
@@ -288,6 +293,16 @@ impl History {
         tracing::warn!("the SQLite history file was deleted or replaced; reopening it");
         tokio::spawn(async move { conn.pool.close().await });
         fresh
+    }
+
+    /// New versions make webhook messages for `endpoints` (in their own
+    /// transaction), linking under `public_url`.
+    pub fn send_webhooks_to(
+        &self,
+        endpoints: crate::webhooks::deliver::Endpoints,
+        public_url: Option<String>,
+    ) {
+        let _ = self.webhooks.set((endpoints, public_url));
     }
 
     /// `version` was shown to clients (a restored snapshot's): new versions

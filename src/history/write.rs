@@ -210,6 +210,40 @@ impl History {
             q.execute(&mut *tx).await?;
         }
 
+        // Webhook messages, in this version's own transaction: a crash never
+        // loses one, and only the replica that made the version makes them.
+        if let Some((endpoints, public_url)) = self.webhooks.get() {
+            let endpoints = endpoints.load_full();
+            if !endpoints.is_empty() && !diff.changes.is_empty() {
+                let previous = latest.as_ref().map_or(0, |(v, _)| *v as u64);
+                let lowest = lowest_prices(&mut tx, &diff, now).await?;
+                let changed: Vec<crate::webhooks::ChangedPlan> = diff
+                    .changes
+                    .iter()
+                    .map(|c| crate::webhooks::ChangedPlan {
+                        code: &c.code,
+                        kind: c.kind,
+                        before: c.before.as_deref(),
+                        after: c.after.as_deref(),
+                    })
+                    .collect();
+                let timestamp = humantime::format_rfc3339_seconds(at).to_string();
+                let mut messages = Vec::new();
+                for endpoint in endpoints.iter() {
+                    messages.extend(crate::webhooks::messages(
+                        endpoint,
+                        version as u64,
+                        previous,
+                        &timestamp,
+                        &changed,
+                        public_url.as_deref(),
+                        &|code| lowest.get(code).copied(),
+                    ));
+                }
+                crate::webhooks::outbox::insert(&mut tx, &messages, version, now, numbered).await?;
+            }
+        }
+
         // Retention: versions, their changes and closed prices older than it.
         let cutoff = millis(at.checked_sub(self.retention).unwrap_or(UNIX_EPOCH));
         sqlx::query(
@@ -285,6 +319,37 @@ impl History {
             .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?.map(|v| v as u64))
     }
+}
+
+/// The lowest price of the last 30 days of every updated plan, the new
+/// prices (written just before, in `tx`) included.
+async fn lowest_prices(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    diff: &Diff,
+    now: i64,
+) -> Result<std::collections::HashMap<String, f64>, HistoryError> {
+    let since = now - 30 * 86_400_000;
+    let codes: Vec<&str> = diff
+        .changes
+        .iter()
+        .filter(|c| c.kind == "updated")
+        .map(|c| c.code.as_str())
+        .collect();
+    let mut out = std::collections::HashMap::new();
+    for chunk in codes.chunks(500) {
+        let sql = format!(
+            "SELECT package_code, MIN(price) FROM plan_prices              WHERE (valid_to IS NULL OR valid_to >= $1) AND package_code IN {} GROUP BY package_code",
+            super::placeholders(1, chunk.len(), 1, true)
+        );
+        let mut q = sqlx::query(&sql).bind(since);
+        for code in chunk {
+            q = q.bind(*code);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            out.insert(row.try_get::<String, _>(0)?, row.try_get::<f64, _>(1)?);
+        }
+    }
+    Ok(out)
 }
 
 /// One change row to store.

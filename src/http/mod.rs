@@ -23,6 +23,7 @@ mod routes;
 mod shapes;
 mod trips;
 mod ui;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -60,6 +61,8 @@ pub struct AppState {
     pub sync: Option<SyncHandle>,
     /// Clicks on `/go` links: buffered, written in batches, reported.
     pub clicks: Arc<crate::clicks::ClickLog>,
+    /// The webhook sender (`/admin/webhooks`).
+    pub webhooks: Arc<crate::webhooks::deliver::Sender>,
     /// Rendered response bodies keyed by catalog content and normalised query,
     /// so a repeated query costs one lookup.
     pub responses: Arc<ResponseCache>,
@@ -100,7 +103,10 @@ fn probe_routes() -> Routes {
 
 /// Every documented route: the catalog, history, health, admin, ops and UI.
 fn api_routes() -> Routes {
-    client_routes().merge(admin::routes()).merge(probe_routes())
+    client_routes()
+        .merge(admin::routes())
+        .merge(webhooks::routes())
+        .merge(probe_routes())
 }
 
 /// What the router serves besides `/mcp` (a protocol endpoint, described by
@@ -130,7 +136,7 @@ pub fn router(state: AppState) -> Router {
         },
     );
     let admin = limits.apply(
-        admin::routes().into_router(),
+        admin::routes().merge(webhooks::routes()).into_router(),
         Policy {
             timeout: false,
             ..Policy::NO_BODY

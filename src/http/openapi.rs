@@ -150,6 +150,8 @@ pub fn document(admin: bool) -> Value {
         if let Some(paths) = doc["paths"].as_object_mut() {
             paths.remove("/admin/refresh");
             paths.remove("/admin/clicks");
+            paths.remove("/admin/webhooks");
+            paths.remove("/admin/webhooks/{id}/retry");
         }
     }
     doc
@@ -336,6 +338,34 @@ fn full_document() -> Value {
                 "parameters": report_parameters(false),
                 "responses": report_responses(false)
             }},
+            "/admin/webhooks": {"get": {
+                "operationId": "admin_webhooks", "summary": "Webhook endpoints with message counts, and the last 100 messages.",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": {"description": "Endpoints and messages.", "content": {"application/json": {"schema": {"type": "object", "required": ["endpoints", "messages"], "properties": {
+                        "endpoints": {"type": "array", "items": {"type": "object"}},
+                        "messages": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookMessage"}}
+                    }}}}},
+                    "400": error_response("unknown_parameter: this route takes none."),
+                    "401": error_response("unauthorized: missing or wrong bearer token."),
+                    "404": error_response("not_found: ADMIN_TOKEN is not set."),
+                    "429": error_response("rate_limited, with Retry-After."),
+                    "503": error_response("history_unavailable: the database cannot answer; Retry-After.")
+                }
+            }},
+            "/admin/webhooks/{id}/retry": {"post": {
+                "operationId": "admin_webhook_retry", "summary": "Send a pending or failed webhook message again now; answers after the attempt.",
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The message after the attempt.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookMessage"}}}},
+                    "400": error_response("unknown_parameter: this route takes none."),
+                    "401": error_response("unauthorized: missing or wrong bearer token."),
+                    "404": error_response("not_found: no such message, or ADMIN_TOKEN is not set."),
+                    "429": error_response("rate_limited, with Retry-After."),
+                    "503": error_response("overloaded: an attempt holds the message; or history_unavailable. Retry-After.")
+                }
+            }},
             "/admin/refresh": {"post": {
                 "operationId": "admin_refresh", "summary": "Sync with upstream now (joins a sync in flight).",
                 "security": [{"bearer": []}],
@@ -378,6 +408,15 @@ fn full_document() -> Value {
                         "clickUrl": {"type": "string", "format": "uri", "description": "PUBLIC_URL/go/CODE?ref=REF, when PUBLIC_URL is set (section 10)."}
                     }}
                 ]},
+                "WebhookMessage": {"type": "object", "required": ["id", "partner", "type", "status", "attempts", "nextAttemptAt", "lastStatus"], "properties": {
+                    "id": {"type": "string"},
+                    "partner": {"type": "string"},
+                    "type": {"type": "string", "enum": ["catalog.updated", "plan.added", "plan.price_dropped"]},
+                    "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                    "attempts": {"type": "integer"},
+                    "nextAttemptAt": {"type": ["string", "null"], "format": "date-time"},
+                    "lastStatus": {"type": ["integer", "null"]}
+                }},
                 "ClickReport": {"type": "object", "required": ["from", "to", "groupBy", "rows", "total"], "properties": {
                     "from": {"type": "string", "format": "date"},
                     "to": {"type": "string", "format": "date"},

@@ -15,3 +15,4 @@ mod query;
 mod shapes;
 mod sync;
 mod trips;
+mod webhooks;

@@ -209,10 +209,14 @@ async fn reloading_the_registry_swaps_it_and_a_bad_file_keeps_the_old_one() {
         cmg_feed_proxy::referral::PartnerRegistry::load(&path).unwrap(),
     );
     std::fs::write(&path, "[[partner]]\nid='new'\nref='new-1'\n").unwrap();
-    assert!(cmg_feed_proxy::app::reload_partners(&path, &registry));
+    assert!(cmg_feed_proxy::app::reload_partners(
+        &path, &registry, false
+    ));
     assert_eq!(registry.load().partners()[0].id, "new");
     std::fs::write(&path, "[[partner]]\nid='broken'\nref='-no'\n").unwrap();
-    assert!(!cmg_feed_proxy::app::reload_partners(&path, &registry));
+    assert!(!cmg_feed_proxy::app::reload_partners(
+        &path, &registry, false
+    ));
     assert_eq!(registry.load().partners()[0].id, "new");
 }
 
