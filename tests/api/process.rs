@@ -783,3 +783,96 @@ async fn sigterm_writes_every_click_and_no_log_line_names_the_visitor() {
         .unwrap();
     assert_eq!(count, 50, "SIGTERM wrote every buffered click");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_in_flight_when_the_process_is_killed_is_sent_after_restart() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The receiver holds the first request unanswered, then answers 200.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (ids_tx, mut ids) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        let mut first = true;
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 65536];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let text = String::from_utf8_lossy(&request[..n]).to_lowercase();
+            let id = text
+                .lines()
+                .find_map(|l| l.strip_prefix("webhook-id:"))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            let _ = ids_tx.send(id);
+            if first {
+                first = false;
+                held.push(socket);
+            } else {
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let partners = dir.path().join("partners.toml");
+    std::fs::write(
+        &partners,
+        format!(
+            "[[partner]]\nid = \"acme\"\nref = \"acme-01\"\n[[partner.webhook]]\n\
+             url = \"http://127.0.0.1:{port}/hook\"\n\
+             secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nevents = [\"catalog.updated\"]\n"
+        ),
+    )
+    .unwrap();
+    let upstream = FakeUpstream::start(Reply::Json(simple_feed(3))).await;
+    let addr = free_addr();
+    let start = || {
+        command()
+            .env("CMG_API_KEY", KEY)
+            .env("CMG_FEED_URL", &upstream.url)
+            .env("LISTEN_ADDR", &addr)
+            .env("ADMIN_TOKEN", ADMIN)
+            .env("PARTNERS_FILE", &partners)
+            .env("WEBHOOK_ALLOW_PRIVATE", "1")
+            .env("WEBHOOK_TIMEOUT", "2s")
+            .env(
+                "DATABASE_URL",
+                format!("sqlite:{}", dir.path().join("h.db").display()),
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let child = ready(start(), &addr).await;
+    upstream.set(Reply::Json(simple_feed(4)));
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/admin/refresh"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(10), ids.recv())
+        .await
+        .expect("the first attempt arrives")
+        .unwrap();
+    assert!(first.starts_with("msg_"), "{first}");
+    // Killed mid-attempt: no answer was ever stored.
+    signal(&child, "KILL");
+    let _ = exit_code(child).await;
+    let child = ready(start(), &addr).await;
+    let again = tokio::time::timeout(Duration::from_secs(15), ids.recv())
+        .await
+        .expect("sent again after the lease ends")
+        .unwrap();
+    assert_eq!(again, first, "the same message, the same webhook-id");
+    terminate(&child);
+    assert_eq!(exit_code(child).await, Some(0));
+}

@@ -485,3 +485,44 @@ fn bad_webhook_tables_are_one_line_errors_naming_the_problem() {
         );
     }
 }
+
+#[tokio::test]
+async fn two_replicas_on_one_postgres_send_each_message_once() {
+    let Some(url) = crate::history::postgres_url("webhook_replicas").await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let partners = one_endpoint(&receiver, "hook").replace(
+        "events = [\"catalog.updated\"]",
+        "events = [\"catalog.updated\", \"plan.added\", \"plan.price_dropped\"]",
+    );
+    let db = format!("--database-url={url}");
+    let (one, _d1) = start(
+        &receiver,
+        partners.clone(),
+        &["--webhook-allow-private", &db],
+    )
+    .await;
+    let (two, _d2) = start(&receiver, partners, &["--webhook-allow-private", &db]).await;
+    // Both replicas see v2 and v3; each version's messages are made once.
+    for app in [&one, &two] {
+        app.upstream.set(Reply::Json(v2()));
+        app.refresh().await;
+    }
+    for app in [&one, &two] {
+        app.upstream.set(Reply::Json(v3()));
+        app.refresh().await;
+    }
+    // v2: catalog.updated, plan.added D, plan.price_dropped B; v3: catalog.updated.
+    wait_until(|| receiver.got("hook").len() >= 4).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = receiver.got("hook");
+    let ids: std::collections::HashSet<String> = got
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!((got.len(), ids.len()), (4, 4), "each message sent once");
+    receiver.verify("hook", SECRET_A);
+    one.stop().await;
+    two.stop().await;
+}
