@@ -232,7 +232,9 @@ impl Sender {
             .oldest_pending
             .set(oldest.map_or(0, |at| (now_ms() - at).max(0) / 1000));
         let free = self.all.available_permits();
-        if free == 0 {
+        // Nothing pending: no write at all (an idle SQLite file stays free
+        // for other writers, an idle PostgreSQL untouched).
+        if free == 0 || oldest.is_none() {
             return Ok(());
         }
         let claimed = outbox::claim(

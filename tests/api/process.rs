@@ -206,7 +206,10 @@ fn help_lists_every_variable_and_never_prints_secret_values() {
         .arg("--help")
         .env("CMG_API_KEY", KEY)
         .env("ADMIN_TOKEN", "admin-secret-value")
-        .env("CMG_FEED_URL", "https://mirror.example/feed?x=private")
+        .env(
+            "CMG_FEED_URL",
+            "https://mirror.example/feed?x=feed-url-value",
+        )
         .env("DATABASE_URL", "postgres://cmg:db-help-pass@db.example/cmg"));
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
@@ -236,13 +239,18 @@ fn help_lists_every_variable_and_never_prints_secret_values() {
         "SHUTDOWN_TIMEOUT",
         "DATABASE_URL",
         "HISTORY_RETENTION",
+        "PUBLIC_URL",
+        "CLICK_RETENTION",
+        "CLICK_SALT_FILE",
+        "WEBHOOK_TIMEOUT",
+        "WEBHOOK_ALLOW_PRIVATE",
         "healthcheck",
     ] {
         assert!(help.contains(variable), "{variable} in --help");
     }
     assert!(!help.contains(KEY));
     assert!(!help.contains("admin-secret-value"));
-    assert!(!help.contains("private"));
+    assert!(!help.contains("feed-url-value"));
 }
 
 /// A ready demo instance on a free port, and its address.
@@ -873,6 +881,94 @@ async fn a_webhook_in_flight_when_the_process_is_killed_is_sent_after_restart() 
         .expect("sent again after the lease ends")
         .unwrap();
     assert_eq!(again, first, "the same message, the same webhook-id");
+    terminate(&child);
+    assert_eq!(exit_code(child).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_rotates_a_webhook_secret_and_the_next_messages_are_signed_with_it() {
+    const OLD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const NEW: &str = "whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldCBrZXkhIQ==";
+    type Got = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+    use std::sync::Arc;
+    let got: Got = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push((headers, body));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let partners = dir.path().join("partners.toml");
+    let registry = |secret: &str| {
+        format!(
+            "[[partner]]\nid = \"acme\"\nref = \"acme-01\"\n[[partner.webhook]]\n\
+             url = \"http://127.0.0.1:{port}/hook\"\nsecret = \"{secret}\"\nevents = [\"catalog.updated\"]\n"
+        )
+    };
+    std::fs::write(&partners, registry(OLD)).unwrap();
+    let upstream = FakeUpstream::start(Reply::Json(simple_feed(3))).await;
+    let addr = free_addr();
+    let child = command()
+        .env("CMG_API_KEY", KEY)
+        .env("CMG_FEED_URL", &upstream.url)
+        .env("LISTEN_ADDR", &addr)
+        .env("ADMIN_TOKEN", ADMIN)
+        .env("PARTNERS_FILE", &partners)
+        .env("WEBHOOK_ALLOW_PRIVATE", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = ready(child, &addr).await;
+    let client = reqwest::Client::new();
+    let refresh = || {
+        client
+            .post(format!("http://{addr}/admin/refresh"))
+            .bearer_auth(ADMIN)
+            .send()
+    };
+    let wait_for = |n: usize| {
+        let got = got.clone();
+        async move {
+            for _ in 0..200 {
+                if got.lock().unwrap().len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("{n} messages not received");
+        }
+    };
+    upstream.set(Reply::Json(simple_feed(4)));
+    assert_eq!(refresh().await.unwrap().status(), 200);
+    wait_for(1).await;
+    std::fs::write(&partners, registry(NEW)).unwrap();
+    signal(&child, "HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    upstream.set(Reply::Json(simple_feed(5)));
+    assert_eq!(refresh().await.unwrap().status(), 200);
+    wait_for(2).await;
+    let got = got.lock().unwrap().clone();
+    let old = standardwebhooks::Webhook::new(OLD).unwrap();
+    let new = standardwebhooks::Webhook::new(NEW).unwrap();
+    assert!(old.verify(&got[0].1, &got[0].0).is_ok());
+    assert!(
+        new.verify(&got[1].1, &got[1].0).is_ok(),
+        "signed with the rotated secret"
+    );
+    assert!(old.verify(&got[1].1, &got[1].0).is_err());
     terminate(&child);
     assert_eq!(exit_code(child).await, Some(0));
 }

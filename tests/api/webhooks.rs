@@ -526,3 +526,60 @@ async fn two_replicas_on_one_postgres_send_each_message_once() {
     one.stop().await;
     two.stop().await;
 }
+
+#[tokio::test]
+async fn a_receiver_slower_than_the_timeout_gets_the_same_message_again() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // First request: never answered. Second: 200. Both ids recorded.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ids = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = ids.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            let text = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+            let id = text
+                .lines()
+                .find_map(|l| l.strip_prefix("webhook-id:"))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            let first = {
+                let mut ids = seen.lock().unwrap();
+                ids.push(id);
+                ids.len() == 1
+            };
+            if first {
+                held.push(socket);
+            } else {
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        }
+    });
+    let receiver = Receiver {
+        url: format!("http://127.0.0.1:{port}"),
+        ..Receiver::default()
+    };
+    let (app, _dir) = start(
+        &receiver,
+        one_endpoint(&receiver, "hook"),
+        &["--webhook-allow-private", "--webhook-timeout=1s"],
+    )
+    .await;
+    app.upstream.set(Reply::Json(v2()));
+    app.refresh().await;
+    wait_until(|| ids.lock().unwrap().len() >= 2).await;
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(ids[0], ids[1], "the same webhook-id after a timeout");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let listed = admin_webhooks(&app).await;
+    assert_eq!(listed["messages"][0]["status"], "delivered", "{listed}");
+    assert_eq!(listed["messages"][0]["attempts"], 2, "{listed}");
+    app.stop().await;
+}
