@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn v1() -> Vec<u8> {
+pub(crate) fn v1() -> Vec<u8> {
     feed(&[
         plan("A", &["DE"], 1.0, 7, 5.0),
         plan("B", &["FR"], 2.0, 7, 6.0),
@@ -16,7 +16,7 @@ fn v1() -> Vec<u8> {
 }
 
 /// B's price cut, C removed, D added.
-fn v2() -> Vec<u8> {
+pub(crate) fn v2() -> Vec<u8> {
     feed(&[
         plan("A", &["DE"], 1.0, 7, 5.0),
         plan("B", &["FR"], 2.0, 7, 4.5),
@@ -25,7 +25,7 @@ fn v2() -> Vec<u8> {
 }
 
 /// A renamed and its duration changed; B's price up again.
-fn v3() -> Vec<u8> {
+pub(crate) fn v3() -> Vec<u8> {
     let mut a = plan("A", &["DE"], 1.0, 10, 5.0);
     a["name"] = "A renamed".into();
     feed(&[

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::history::{v1, v2, v3};
 
 const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SECRET_B: &str = "whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldCBrZXkhIQ==";
@@ -28,6 +29,69 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Self {
+        let receiver = Self::default();
+        let state = receiver.clone();
+        let app = axum::Router::new().route(
+            "/{path}",
+            axum::routing::post(
+                move |axum::extract::Path(path): axum::extract::Path<String>,
+                      headers: axum::http::HeaderMap,
+                      body: axum::body::Bytes| {
+                    let state = state.clone();
+                    async move {
+                        state
+                            .got
+                            .lock()
+                            .unwrap()
+                            .push((headers, body.to_vec(), path));
+                        let (status, retry_after) = state
+                            .answers
+                            .lock()
+                            .unwrap()
+                            .pop_front()
+                            .unwrap_or((200, None));
+                        let mut response = axum::http::Response::builder().status(status);
+                        if let Some(after) = retry_after {
+                            response = response.header("retry-after", after);
+                        }
+                        response.body(axum::body::Body::from("ok")).unwrap()
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            ..receiver
+        }
+    }
+
+    fn got(&self, path: &str) -> Vec<(axum::http::HeaderMap, Value)> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, p)| p == path)
+            .map(|(h, b, _)| (h.clone(), serde_json::from_slice(b).unwrap()))
+            .collect()
+    }
+
+    /// Every request to `path` verifies with `secret`.
+    fn verify(&self, path: &str, secret: &str) {
+        let webhook = standardwebhooks::Webhook::new(secret).unwrap();
+        for (headers, body, p) in self.got.lock().unwrap().iter() {
+            if p == path {
+                webhook
+                    .verify(body, headers)
+                    .unwrap_or_else(|e| panic!("signature of {path}: {e:?}"));
+            }
+        }
+    }
+}
+
+async fn start() -> Self {
         let receiver = Self::default();
         let state = receiver.clone();
         let app = axum::Router::new().route(
