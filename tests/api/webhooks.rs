@@ -54,6 +54,9 @@ impl Receiver {
                         if let Some(after) = retry_after {
                             response = response.header("retry-after", after);
                         }
+                        if status == 302 {
+                            response = response.header("location", "/elsewhere");
+                        }
                         response.body(axum::body::Body::from("ok")).unwrap()
                     }
                 },
@@ -554,5 +557,36 @@ async fn a_receiver_slower_than_the_timeout_gets_the_same_message_again() {
     let listed = admin_webhooks(&app).await;
     assert_eq!(listed["messages"][0]["status"], "delivered", "{listed}");
     assert_eq!(listed["messages"][0]["attempts"], 2, "{listed}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_a_later_retry_after_is_honoured() {
+    let receiver = Receiver::start().await;
+    // 302 to another path (never followed), then 429 asking for 2 s, then 200.
+    receiver
+        .answers
+        .lock()
+        .unwrap()
+        .extend([(302, None), (429, Some("2")), (200, None)]);
+    let (app, _dir) = start(
+        &receiver,
+        one_endpoint(&receiver, "hook"),
+        &["--webhook-allow-private"],
+    )
+    .await;
+    app.upstream.set(Reply::Json(v2()));
+    app.refresh().await;
+    wait_until(|| receiver.got("hook").len() == 2).await;
+    let second = std::time::Instant::now();
+    wait_until(|| receiver.got("hook").len() == 3).await;
+    let waited = second.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1700),
+        "Retry-After: 2 honoured over the 300 ms schedule: {waited:?}"
+    );
+    assert!(receiver.got("elsewhere").is_empty());
+    let listed = admin_webhooks(&app).await;
+    assert_eq!(listed["messages"][0]["status"], "delivered");
     app.stop().await;
 }
