@@ -291,15 +291,67 @@ mod tests {
         assert!(four.contains(&"3G/4G") && !four.contains(&"5G"));
     }
 
+    /// Query strings made of real parameter names with short values: most
+    /// parse, so the assertions below run (random text is almost always an
+    /// unknown parameter).
+    fn query_strings() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            "[0-9]{1,3}",
+            "[0-9]{1,2}\\.[0-9]{1,2}",
+            prop::sample::select(vec![
+                "DE", "fr,de", "US", "5G", "price", "-data", "name", "orange"
+            ])
+            .prop_map(str::to_owned),
+            "[a-zA-Z0-9.,%+-]{0,6}",
+        ];
+        prop::collection::vec(
+            (
+                prop::sample::select(crate::query::PLAN_PARAMETERS.to_vec()),
+                value,
+            ),
+            0..5,
+        )
+        .prop_map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+    }
+
+    #[test]
+    fn the_query_generator_mostly_yields_valid_queries() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = query_strings();
+        let valid = (0..1000)
+            .filter(|_| {
+                let raw = strategy.new_tree(&mut runner).unwrap().current();
+                PlanQuery::parse(Some(&raw)).is_ok()
+            })
+            .count();
+        assert!(valid >= 250, "only {valid} of 1000 generated queries parse");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
         #[test]
         fn any_query_string_parses_or_is_rejected_without_panicking(raw in "[a-z_=&%0-9A-F.,+-]{0,80}") {
+            if let Ok(q) = PlanQuery::parse(Some(&raw)) {
+                let selection = q.run(&fixture().1);
+                prop_assert!(selection.page.len() <= q.limit);
+            }
+        }
+
+        #[test]
+        fn any_valid_query_runs_within_its_page(raw in query_strings()) {
             let (_, catalog) = fixture();
             if let Ok(q) = PlanQuery::parse(Some(&raw)) {
                 let selection = q.run(catalog);
                 prop_assert!(selection.page.len() <= q.limit);
                 prop_assert!(selection.total >= selection.page.len());
+                prop_assert!(selection.page.iter().all(|&i| (i as usize) < catalog.len()));
             }
         }
     }
