@@ -7,7 +7,7 @@
 //! the timeout.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -397,52 +397,47 @@ fn cors(state: &AppState) -> CorsLayer {
     }
 }
 
-/// A token bucket per client: `per_minute` requests, refilled continuously.
+/// `per_minute` requests per client address, as `governor`'s GCRA: a burst
+/// of `per_minute`, then one every `60 s / per_minute`.
 struct RateLimiter {
-    per_minute: u32,
+    limiter: governor::DefaultKeyedRateLimiter<IpAddr>,
+    clock: governor::clock::DefaultClock,
     trust_forwarded_for: bool,
-    buckets: moka::sync::Cache<IpAddr, Arc<Mutex<Bucket>>>,
+    /// Checks since idle addresses were last forgotten.
+    checks: std::sync::atomic::AtomicU32,
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
+/// How often the limiter forgets addresses whose allowance is full again
+/// (their state says nothing any more): keeps its memory bounded by the
+/// clients of the last minute or so.
+const FORGET_EVERY: u32 = 4096;
 
 impl RateLimiter {
     fn new(per_minute: u32, trust_forwarded_for: bool) -> Self {
+        let per_minute = std::num::NonZeroU32::new(per_minute.max(1)).expect("at least one");
         Self {
-            per_minute,
+            limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
+            clock: governor::clock::DefaultClock::default(),
             trust_forwarded_for,
-            // Bounded: an idle client's bucket is full again after a minute anyway.
-            buckets: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(120))
-                .build(),
+            checks: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
-    /// `Ok` to proceed, or the seconds until a token is available.
+    /// `Ok` to proceed, or the whole seconds until the next request is allowed.
     fn check(&self, client: IpAddr) -> Result<(), u64> {
-        let capacity = f64::from(self.per_minute);
-        let per_sec = capacity / 60.0;
-        let bucket = self.buckets.get_with(client, || {
-            Arc::new(Mutex::new(Bucket {
-                tokens: capacity,
-                at: Instant::now(),
-            }))
-        });
-        let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        bucket.tokens =
-            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_sec).min(capacity);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - bucket.tokens) / per_sec).ceil() as u64)
+        use governor::clock::Clock;
+        if self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % FORGET_EVERY
+            == 0
+        {
+            self.limiter.retain_recent();
         }
+        self.limiter.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
     }
 
     fn client(&self, request: &Request) -> Option<IpAddr> {
@@ -503,6 +498,30 @@ mod tests {
     use axum::body::Body;
     use axum::routing::get;
     use tower::ServiceExt;
+
+    #[test]
+    fn the_rate_limit_allows_a_burst_then_one_per_interval_per_address() {
+        let limiter = RateLimiter::new(2, false);
+        let (a, b): (IpAddr, IpAddr) = (
+            "203.0.113.1".parse().unwrap(),
+            "203.0.113.2".parse().unwrap(),
+        );
+        assert_eq!(limiter.check(a), Ok(()));
+        assert_eq!(limiter.check(a), Ok(()));
+        // Two a minute: the next one is 30 s away (rounded up to whole seconds).
+        let wait = limiter.check(a).unwrap_err();
+        assert!((29..=30).contains(&wait), "{wait}");
+        assert_eq!(
+            limiter.check(b),
+            Ok(()),
+            "another address has its own allowance"
+        );
+        let sixty = RateLimiter::new(60, false);
+        for _ in 0..60 {
+            assert_eq!(sixty.check(a), Ok(()));
+        }
+        assert_eq!(sixty.check(a), Err(1));
+    }
 
     #[tokio::test]
     async fn a_request_past_the_timeout_is_a_json_503_counted_as_a_timeout() {
