@@ -98,6 +98,9 @@ pub(super) struct Limits {
     body_timeout: Duration,
 }
 
+/// A timeout that never fires (a century).
+const NEVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// What one route group allows.
 #[derive(Clone, Copy)]
 pub(super) struct Policy {
@@ -164,11 +167,12 @@ impl Limits {
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
                     self.concurrency.clone(),
                 ))
-                .option_layer(policy.timeout.then(|| {
-                    middleware::from_fn_with_state(
-                        (self.timeout, self.metrics.clone()),
-                        request_timeout,
-                    )
+                // Always a layer (tower's `Either` needs one error type on
+                // both sides); without REQUEST_TIMEOUT it never fires.
+                .layer(tower::timeout::TimeoutLayer::new(if policy.timeout {
+                    self.timeout
+                } else {
+                    NEVER
                 })),
         )
     }
@@ -245,8 +249,13 @@ pub(super) fn compression() -> CompressionLayer<impl Predicate> {
 /// `HandleErrorLayer` target: load shedding and timeouts become JSON 503s,
 /// counted by reason.
 fn overloaded(metrics: &Metrics, error: &tower::BoxError) -> ApiError {
-    tracing::warn!(error.cause_chain = %error, "request shed");
-    metrics.record_overloaded(false);
+    let timed_out = error.is::<tower::timeout::error::Elapsed>();
+    if timed_out {
+        tracing::warn!("request timed out (REQUEST_TIMEOUT)");
+    } else {
+        tracing::warn!(error.cause_chain = %error, "request shed");
+    }
+    metrics.record_overloaded(timed_out);
     ApiError::Overloaded
 }
 
@@ -301,23 +310,6 @@ async fn bound_uri(request: Request, next: Next) -> Response {
         return ApiError::UriTooLong(MAX_URI).into_response();
     }
     next.run(request).await
-}
-
-/// `REQUEST_TIMEOUT`: past it the request is answered 503 `overloaded` and
-/// its handler dropped.
-async fn request_timeout(
-    State((timeout, metrics)): State<(Duration, Arc<Metrics>)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!("request timed out");
-            metrics.record_overloaded(true);
-            ApiError::Overloaded.into_response()
-        }
-    }
 }
 
 /// Counts requests and latency by matched route template (never the raw URI).
@@ -533,12 +525,16 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(300)).await;
             "done"
         };
-        let app = Router::new()
-            .route("/plans", get(slow))
-            .layer(middleware::from_fn_with_state(
-                (Duration::from_millis(50), metrics.clone()),
-                request_timeout,
-            ));
+        let handled = metrics.clone();
+        let app = Router::new().route("/plans", get(slow)).layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |error: tower::BoxError| {
+                    let response = overloaded(&handled, &error);
+                    async move { response }
+                }))
+                .layer(tower::load_shed::LoadShedLayer::new())
+                .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(50))),
+        );
         let call = |path: &str| {
             app.clone()
                 .oneshot(Request::get(path).body(Body::empty()).unwrap())
@@ -549,11 +545,9 @@ mod tests {
             .await
             .unwrap();
         assert!(String::from_utf8_lossy(&body).contains("overloaded"));
-        assert!(
-            metrics
-                .render(crate::metrics::Format::Text)
-                .contains("reason=\"timeout\"} 1")
-        );
+        let text = metrics.render(crate::metrics::Format::Text);
+        assert!(text.contains("reason=\"timeout\"} 1"), "{text}");
+        assert!(text.contains("reason=\"shed\"} 0"), "a timeout is not counted as shed");
     }
 
     #[test]
