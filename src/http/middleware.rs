@@ -547,7 +547,10 @@ mod tests {
         assert!(String::from_utf8_lossy(&body).contains("overloaded"));
         let text = metrics.render(crate::metrics::Format::Text);
         assert!(text.contains("reason=\"timeout\"} 1"), "{text}");
-        assert!(text.contains("reason=\"shed\"} 0"), "a timeout is not counted as shed");
+        assert!(
+            text.contains("reason=\"shed\"} 0"),
+            "a timeout is not counted as shed"
+        );
     }
 
     #[test]
