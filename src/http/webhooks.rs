@@ -59,11 +59,28 @@ async fn webhooks_list(
     Ok(Json(json!({"endpoints": endpoints, "messages": messages})).into_response())
 }
 
+/// The `{id}` of a message route; one that is not UTF-8 names no message.
+struct MessageId(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MessageId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Self(id))
+            .map_err(|_| ApiError::NotFound("no webhook message with that id".into()))
+    }
+}
+
 async fn webhook_retry(
     State(state): State<AppState>,
     _: AdminAuth,
     _: Query<NoParameters>,
-    Path(id): Path<String>,
+    MessageId(id): MessageId,
 ) -> Result<Response, ApiError> {
     let pool = state.history.database().await.map_err(unavailable)?;
     let not_found = || {

@@ -132,6 +132,18 @@ async fn wait_until(condition: impl Fn() -> bool) {
     panic!("not reached in 10 s");
 }
 
+/// `/admin/webhooks` once `ready` holds (within 10 s).
+async fn listed_when(app: &TestApp, ready: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let listed = admin_webhooks(app).await;
+        if ready(&listed) {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not listed in 10 s: {}", admin_webhooks(app).await);
+}
+
 async fn admin_webhooks(app: &TestApp) -> Value {
     app.client
         .get(format!("{}/admin/webhooks", app.address))
@@ -254,7 +266,12 @@ min_drop_percent = 20
         .collect();
     assert_eq!(ids.len(), 4, "one id per message");
 
-    let listed = admin_webhooks(&app).await;
+    let listed = listed_when(&app, |l| {
+        l["endpoints"]
+            .as_array()
+            .is_some_and(|e| e.iter().all(|e| e["counts"]["pending"] == 0))
+    })
+    .await;
     assert_eq!(listed["endpoints"].as_array().unwrap().len(), 3);
     assert_eq!(
         listed["endpoints"][0]["counts"],
@@ -316,8 +333,8 @@ async fn failures_are_retried_with_the_same_id_and_410_disables_the_endpoint() {
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     receiver.verify("hook", SECRET_A);
-    let listed = admin_webhooks(&app).await;
-    assert_eq!(listed["messages"][0]["status"], "delivered");
+    // The receiver has answered; the sender stores the outcome just after.
+    let listed = listed_when(&app, |l| l["messages"][0]["status"] == "delivered").await;
     assert_eq!(listed["messages"][0]["attempts"], 3);
     assert_eq!(listed["messages"][0]["lastStatus"], 200);
 
@@ -326,8 +343,7 @@ async fn failures_are_retried_with_the_same_id_and_410_disables_the_endpoint() {
     app.upstream.set(Reply::Json(v3()));
     app.refresh().await;
     wait_until(|| receiver.got("hook").len() == 4).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let listed = admin_webhooks(&app).await;
+    let listed = listed_when(&app, |l| l["messages"][0]["status"] == "failed").await;
     assert_eq!(listed["endpoints"][0]["enabled"], false, "{listed}");
     assert_eq!(listed["messages"][0]["status"], "failed", "{listed}");
     assert_eq!(listed["endpoints"][0]["counts"]["failed"], 1);
@@ -553,9 +569,7 @@ async fn a_receiver_slower_than_the_timeout_gets_the_same_message_again() {
     wait_until(|| ids.lock().unwrap().len() >= 2).await;
     let ids = ids.lock().unwrap().clone();
     assert_eq!(ids[0], ids[1], "the same webhook-id after a timeout");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let listed = admin_webhooks(&app).await;
-    assert_eq!(listed["messages"][0]["status"], "delivered", "{listed}");
+    let listed = listed_when(&app, |l| l["messages"][0]["status"] == "delivered").await;
     assert_eq!(listed["messages"][0]["attempts"], 2, "{listed}");
     app.stop().await;
 }
@@ -586,7 +600,16 @@ async fn redirects_are_not_followed_and_a_later_retry_after_is_honoured() {
         "Retry-After: 2 honoured over the 300 ms schedule: {waited:?}"
     );
     assert!(receiver.got("elsewhere").is_empty());
-    let listed = admin_webhooks(&app).await;
-    assert_eq!(listed["messages"][0]["status"], "delivered");
+    listed_when(&app, |l| l["messages"][0]["status"] == "delivered").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_id_that_is_not_utf8_is_a_json_404() {
+    let app = spawn_ready(simple_feed(1), &[ADMIN_ARG]).await;
+    let response = app.post("/admin/webhooks/%FF%FE/retry", Some(ADMIN)).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_of(&body).0, "not_found");
     app.stop().await;
 }
