@@ -447,6 +447,39 @@ impl History {
         Ok(ChangesPage { changes, more })
     }
 
+    /// Every change of versions `since+1 ..= upto`, streamed row by row into
+    /// `each` (memory stays flat however many changes a version has).
+    pub async fn scan_changes(
+        &self,
+        since: u64,
+        upto: u64,
+        mut each: impl FnMut(Change),
+    ) -> Result<(), HistoryError> {
+        use futures_util::TryStreamExt;
+        let conn = self.ready().await?;
+        let mut rows = sqlx::query(
+            "SELECT c.version, v.created_at, c.package_code, c.kind, c.fields, c.before_plan, c.after_plan \
+             FROM plan_changes c JOIN catalog_versions v ON v.version = c.version \
+             WHERE c.version > $1 AND c.version <= $2 ORDER BY c.version, c.package_code",
+        )
+        .bind(since as i64)
+        .bind(upto as i64)
+        .fetch(&conn.pool);
+        while let Some(row) = rows.try_next().await? {
+            let fields: String = row.try_get(4)?;
+            each(Change {
+                version: row.try_get::<i64, _>(0)? as u64,
+                at: from_millis(row.try_get(1)?),
+                package_code: row.try_get(2)?,
+                kind: row.try_get(3)?,
+                fields: serde_json::from_str(&fields).map_err(HistoryError::Corrupt)?,
+                before: row.try_get(5)?,
+                after: row.try_get(6)?,
+            });
+        }
+        Ok(())
+    }
+
     /// The newest `limit` versions and their times, newest first.
     pub async fn recent_versions(
         &self,

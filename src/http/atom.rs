@@ -23,9 +23,6 @@ use crate::referral::{ProductUrl, RefCode};
 pub const VERSIONS: usize = 50;
 /// Plans listed in one entry's content (the title counts them all).
 const LISTED: usize = 100;
-/// Changes read for the feed at most (a 100k-plan repricing is not loaded
-/// whole; its entries then list what was read and say how many more).
-const MAX_CHANGES: usize = 200_000;
 
 pub(super) fn routes() -> Routes {
     Routes::new().get("/changes.atom", changes_feed)
@@ -98,17 +95,33 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// What one version's entry shows: its counts (after the filter) and the
+/// first changed plans. Changes are streamed from the database into these,
+/// so a version that changed 100,000 plans costs counting, not memory.
+#[derive(Default)]
+struct VersionSummary {
+    added: usize,
+    removed: usize,
+    updated: usize,
+    listed: Vec<(Change, Option<PlanSummary>)>,
+}
+
+impl VersionSummary {
+    fn total(&self) -> usize {
+        self.added + self.removed + self.updated
+    }
+}
+
 /// One version's entry: counts in the title, the changed plans (with the
 /// ref in their links) in the content.
 fn entry(
     version: u64,
     at: SystemTime,
-    changes: &[(&Change, Option<PlanSummary>)],
+    summary: &VersionSummary,
     base: &str,
     ref_code: Option<&RefCode>,
 ) -> Entry {
-    let count = |kind: &str| changes.iter().filter(|(c, _)| c.kind == kind).count();
-    let (added, removed, updated) = (count("added"), count("removed"), count("updated"));
+    let (added, removed, updated) = (summary.added, summary.removed, summary.updated);
     let mut entry = Entry::default();
     entry.set_id(format!("urn:cmg-feed-proxy:version:{version}"));
     entry.set_title(format!(
@@ -121,7 +134,7 @@ fn entry(
         None,
     )]);
     let mut html = String::from("<ul>");
-    for (change, plan) in changes.iter().take(LISTED) {
+    for (change, plan) in &summary.listed {
         let name = plan.as_ref().map_or("", |p| p.name.as_str());
         let url = plan
             .as_ref()
@@ -139,10 +152,10 @@ fn entry(
         html.push_str(&format!(" ({})</li>", escape(&change.package_code)));
     }
     html.push_str("</ul>");
-    if changes.len() > LISTED {
+    if summary.total() > summary.listed.len() {
         html.push_str(&format!(
             "<p>and {} more: see the change feed.</p>",
-            changes.len() - LISTED
+            summary.total() - summary.listed.len()
         ));
     }
     let mut content = Content::default();
@@ -161,38 +174,39 @@ async fn changes_feed(
 ) -> Result<Response, ApiError> {
     super::history::require_recorded(&view)?;
     let versions = state.history.recent_versions(VERSIONS).await?;
-    let changes = match (versions.last(), versions.first()) {
-        (Some((oldest, _)), Some((newest, _))) => {
-            state
-                .history
-                .changes(oldest.saturating_sub(1), *newest, None, MAX_CHANGES)
-                .await?
-                .changes
-        }
-        _ => Vec::new(),
-    };
-    let mut by_version: BTreeMap<u64, Vec<(&Change, Option<PlanSummary>)>> = BTreeMap::new();
-    for change in &changes {
-        let after = summary(change.after.as_deref());
-        let before = summary(change.before.as_deref());
-        let kept = query.countries.is_empty()
-            || covers(&after, &query.countries)
-            || covers(&before, &query.countries);
-        if kept {
-            by_version
-                .entry(change.version)
-                .or_default()
-                .push((change, after.or(before)));
-        }
+    let mut by_version: BTreeMap<u64, VersionSummary> = BTreeMap::new();
+    if let (Some((oldest, _)), Some((newest, _))) = (versions.last(), versions.first()) {
+        let countries = &query.countries;
+        state
+            .history
+            .scan_changes(oldest.saturating_sub(1), *newest, |change| {
+                let after = summary(change.after.as_deref());
+                let before = summary(change.before.as_deref());
+                let kept =
+                    countries.is_empty() || covers(&after, countries) || covers(&before, countries);
+                if !kept {
+                    return;
+                }
+                let version = by_version.entry(change.version).or_default();
+                match change.kind.as_str() {
+                    "added" => version.added += 1,
+                    "removed" => version.removed += 1,
+                    _ => version.updated += 1,
+                }
+                if version.listed.len() < LISTED {
+                    version.listed.push((change, after.or(before)));
+                }
+            })
+            .await?;
     }
     let base = state.config.public_url.as_deref().unwrap_or("");
     let ref_code = partner.ref_code.as_ref();
     let entries: Vec<Entry> = versions
         .iter()
         .filter_map(|(version, at)| {
-            let changes = by_version.remove(version).unwrap_or_default();
-            (query.countries.is_empty() || !changes.is_empty())
-                .then(|| entry(*version, *at, &changes, base, ref_code))
+            let summary = by_version.remove(version).unwrap_or_default();
+            (query.countries.is_empty() || summary.total() > 0)
+                .then(|| entry(*version, *at, &summary, base, ref_code))
         })
         .collect();
 

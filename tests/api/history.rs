@@ -602,3 +602,27 @@ async fn the_atom_feed_has_one_entry_per_version_newest_first_filtered_by_countr
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_atom_entry_counts_every_change_and_lists_the_first_hundred() {
+    let repriced = |bump: f64| {
+        let plans: Vec<Value> = (0..150)
+            .map(|i| plan(&format!("P{i:04}"), &["DE"], 1.0, 30, 5.0 + i as f64 + bump))
+            .collect();
+        feed(&plans)
+    };
+    let app = spawn_ready(repriced(0.0), &[ADMIN_ARG]).await;
+    app.wait_for(|a| a.store.catalog().is_some_and(|c| c.version() == 1))
+        .await;
+    app.upstream.set(Reply::Json(repriced(1.0)));
+    app.refresh().await;
+    let body = app.get("/changes.atom").await.text().await.unwrap();
+    let entries = atom_entries(&body);
+    assert_eq!(
+        entries[0].1,
+        "Catalog version 2: 0 added, 0 removed, 150 updated"
+    );
+    assert_eq!(entries[0].4.matches("<li>").count(), 100);
+    assert!(entries[0].4.contains("and 50 more"), "{}", entries[0].4);
+    app.stop().await;
+}
