@@ -102,6 +102,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabel {
+    role: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EncodingLabel {
     encoding: &'static str,
 }
@@ -157,6 +162,17 @@ impl Metrics {
             "cmg_page_compressions",
             "Cached pages compressed, by encoding (each page at most once per encoding)",
             compressions.clone(),
+        );
+        // The sync role (SPEC section 13): every instance syncs for itself
+        // today, so it is `single`; leader election will set the others.
+        let role = Family::<RoleLabel, prometheus_client::metrics::gauge::Gauge>::default();
+        for (name, value) in [("leader", 0), ("follower", 0), ("single", 1)] {
+            role.get_or_create(&RoleLabel { role: name }).set(value);
+        }
+        registry.register(
+            "cmg_sync_role",
+            "The instance's sync role: 1 for the current one (leader, follower or single)",
+            role,
         );
         // Known label values start at zero, so a rate() has a baseline.
         for reason in ["shed", "timeout"] {

@@ -26,6 +26,13 @@ async fn cold_start_with_upstream_down_is_alive_but_not_ready_until_upstream_hea
         );
     }
     assert_eq!(body["role"], "single");
+    let metrics = app.metrics().await;
+    for (role, value) in [("leader", 0), ("follower", 0), ("single", 1)] {
+        assert!(
+            metrics.contains(&format!("cmg_sync_role{{role=\"{role}\"}} {value}\n")),
+            "{role}: {metrics}"
+        );
+    }
     assert_eq!(error_of(&body).0, "catalog_unavailable");
     let response = app.get("/plans?country=DE").await;
     assert_eq!(response.status(), 503);
