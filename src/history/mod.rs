@@ -431,16 +431,7 @@ impl History {
         .await?;
         let mut changes = Vec::with_capacity(rows.len());
         for row in rows {
-            let fields: String = row.try_get(4)?;
-            changes.push(Change {
-                version: row.try_get::<i64, _>(0)? as u64,
-                at: from_millis(row.try_get(1)?),
-                package_code: row.try_get(2)?,
-                kind: row.try_get(3)?,
-                fields: serde_json::from_str(&fields).map_err(HistoryError::Corrupt)?,
-                before: row.try_get(5)?,
-                after: row.try_get(6)?,
-            });
+            changes.push(change_from_row(&row)?);
         }
         let more = changes.len() > limit;
         changes.truncate(limit);
@@ -466,16 +457,7 @@ impl History {
         .bind(upto as i64)
         .fetch(&conn.pool);
         while let Some(row) = rows.try_next().await? {
-            let fields: String = row.try_get(4)?;
-            each(Change {
-                version: row.try_get::<i64, _>(0)? as u64,
-                at: from_millis(row.try_get(1)?),
-                package_code: row.try_get(2)?,
-                kind: row.try_get(3)?,
-                fields: serde_json::from_str(&fields).map_err(HistoryError::Corrupt)?,
-                before: row.try_get(5)?,
-                after: row.try_get(6)?,
-            });
+            each(change_from_row(&row)?);
         }
         Ok(())
     }
@@ -521,6 +503,21 @@ impl History {
             })
             .collect()
     }
+}
+
+/// A `plan_changes` row joined with its version's time, in the column order
+/// `changes` and `scan_changes` select.
+fn change_from_row(row: &sqlx::any::AnyRow) -> Result<Change, HistoryError> {
+    let fields: String = row.try_get(4)?;
+    Ok(Change {
+        version: row.try_get::<i64, _>(0)? as u64,
+        at: from_millis(row.try_get(1)?),
+        package_code: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        fields: serde_json::from_str(&fields).map_err(HistoryError::Corrupt)?,
+        before: row.try_get(5)?,
+        after: row.try_get(6)?,
+    })
 }
 
 /// Whether every change after version `since` is kept, given the oldest
