@@ -468,6 +468,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn clicks_older_than_the_retention_are_deleted() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let history =
+            Arc::new(History::connect("sqlite::memory:", Duration::from_secs(86_400)).unwrap());
+        let now = Arc::new(AtomicU64::new(20_000 * 86_400));
+        let clock = {
+            let now = now.clone();
+            Arc::new(move || UNIX_EPOCH + Duration::from_secs(now.load(Ordering::SeqCst)))
+        };
+        let settings = ClickSettings {
+            retention: Duration::from_secs(10 * 86_400),
+            salt_file: None,
+            capacity: 10,
+        };
+        let log = ClickLog::with_clock(history.clone(), settings, ClickMetrics::default(), clock);
+        log.record(visit("203.0.113.1"));
+        now.fetch_add(5 * 86_400, Ordering::SeqCst);
+        log.record(visit("203.0.113.1"));
+        log.flush().await.unwrap();
+        let count = |table: &'static str| {
+            let history = history.clone();
+            async move {
+                let pool = history.database().await.unwrap();
+                let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                n
+            }
+        };
+        assert_eq!(log.purge().await.unwrap(), 0, "both within 10 days");
+        // Eleven days after the first click: it goes, with its country row.
+        now.fetch_add(6 * 86_400, Ordering::SeqCst);
+        assert_eq!(log.purge().await.unwrap(), 1);
+        assert_eq!(
+            (count("clicks").await, count("click_countries").await),
+            (1, 1)
+        );
+    }
+
+    #[tokio::test]
     async fn a_full_buffer_drops_and_counts() {
         let history =
             Arc::new(History::connect("sqlite::memory:", Duration::from_secs(86_400)).unwrap());
