@@ -258,12 +258,7 @@ impl Sender {
                     });
                 }
                 // Its endpoint is busy: give it back for a later poll.
-                None => {
-                    sqlx::query("UPDATE webhook_messages SET lease_until = 0 WHERE id = $1")
-                        .bind(message.id.as_str())
-                        .execute(&pool)
-                        .await?;
-                }
+                None => outbox::release(&pool, &message.id).await?,
             }
         }
         Ok(())

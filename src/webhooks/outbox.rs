@@ -114,6 +114,15 @@ pub async fn claim_one(
     Ok(row.as_ref().map(claimed).transpose()?)
 }
 
+/// Gives a claimed message back without an attempt (its endpoint is busy).
+pub async fn release(pool: &AnyPool, id: &str) -> Result<(), HistoryError> {
+    sqlx::query("UPDATE webhook_messages SET lease_until = 0 WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// How an attempt ended, as stored.
 #[derive(Clone, Debug)]
 pub struct Finished {
