@@ -131,7 +131,14 @@ pub struct ClickLog {
     metrics: ClickMetrics,
     settings: ClickSettings,
     clock: Clock,
+    /// Reports run at once, at most: one over a year of clicks takes
+    /// seconds of database time, and a crowd of them must not take all of
+    /// it (the others wait, within REQUEST_TIMEOUT).
+    reports: tokio::sync::Semaphore,
 }
+
+/// Click reports computed at the same time, at most.
+const CONCURRENT_REPORTS: usize = 2;
 
 impl ClickLog {
     pub fn new(history: Arc<History>, settings: ClickSettings, metrics: ClickMetrics) -> Self {
@@ -157,6 +164,7 @@ impl ClickLog {
             metrics,
             settings,
             clock,
+            reports: tokio::sync::Semaphore::new(CONCURRENT_REPORTS),
         }
     }
 
@@ -250,6 +258,7 @@ impl ClickLog {
 
     /// The report over `query`, for one partner or all.
     pub async fn report(&self, query: &ReportQuery) -> Result<Report, HistoryError> {
+        let _slot = self.reports.acquire().await.expect("never closed");
         let pool = self.history.database().await?;
         store::report(&pool, query).await
     }
