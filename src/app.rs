@@ -42,6 +42,8 @@ pub struct Application {
     stop_sync: watch::Sender<bool>,
     clicks: Arc<ClickLog>,
     click_task: JoinHandle<()>,
+    /// The exchange-rate refresher, when rates are fetched.
+    rates_task: Option<JoinHandle<()>>,
 }
 
 /// Why the application could not start; the cause is kept for the log.
@@ -179,8 +181,38 @@ impl Application {
             }
         };
 
+        let rates = Arc::new(crate::markets::RatesStore::new());
+        let rates_task = match (&config.source, &config.rates_url) {
+            (Source::Demo, _) => {
+                rates.publish(crate::markets::Rates::builtin());
+                None
+            }
+            (Source::Upstream(upstream), Some(url)) => {
+                let client = UpstreamClient::keyless(
+                    url.clone(),
+                    upstream.timeout,
+                    crate::sync::rates::MAX_BYTES,
+                    "application/xml, text/xml",
+                )
+                .map_err(StartError::Upstream)?;
+                let refresher = crate::sync::rates::RatesSync {
+                    client,
+                    store: rates.clone(),
+                    history: history.clone(),
+                    file: config
+                        .snapshot_path
+                        .as_deref()
+                        .map(crate::sync::rates::file_beside),
+                    interval: config.rates_interval,
+                };
+                Some(refresher.start(stop_sync.subscribe()).await)
+            }
+            (Source::Upstream(_), None) => None,
+        };
+
         let config = Arc::new(config);
         let state = AppState {
+            rates,
             config: config.clone(),
             store: store.clone(),
             history,
@@ -208,6 +240,7 @@ impl Application {
             stop_sync,
             clicks,
             click_task,
+            rates_task,
         })
     }
 
@@ -241,6 +274,7 @@ impl Application {
             stop_sync,
             clicks,
             click_task,
+            rates_task,
             ..
         } = self;
         let shutdown_timeout = server.shutdown_timeout;
@@ -256,6 +290,9 @@ impl Application {
         crate::server::serve(listener, router, server, signal).await?;
         if let Some(task) = sync_task {
             let _ = task.await;
+        }
+        if let Some(task) = rates_task {
+            task.abort();
         }
         // The clicks the drained requests made are written within what is
         // left of SHUTDOWN_TIMEOUT.

@@ -50,6 +50,7 @@ pub mod clicks;
 pub mod config;
 pub mod history;
 pub mod http;
+pub mod markets;
 pub mod metrics;
 pub mod numbers;
 pub mod query;

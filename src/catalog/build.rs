@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use super::{Catalog, CountryCode, CountrySummary, DropCounts, DropReason, Plan, Row, SortKey};
-use super::{plan, render, speed_tokens};
+use super::{RegionSummary, plan, render, speed_tokens};
+use crate::markets::{Continent, cldr, fold, regions::Reach};
 
 /// Interns strings: equal strings get equal ids.
 #[derive(Default)]
@@ -76,7 +77,7 @@ impl Builder {
         let code = span(start, self.codes.len());
 
         let start = self.names_lc.len();
-        self.names_lc.push_str(&plan.name.to_lowercase());
+        self.names_lc.push_str(&fold(&plan.name));
         let name = span(start, self.names_lc.len());
 
         let start = self.countries.len();
@@ -89,18 +90,17 @@ impl Builder {
         codes.dedup();
         self.countries.extend_from_slice(&codes);
         let countries = span(start, self.countries.len());
+        let reach = Reach::of(codes.iter().map(CountryCode::as_str));
 
         let start = self.plan_places.len();
         for place in &plan.location_names {
-            let id = self.places.id(&place.to_lowercase(), |p| p.into());
+            let id = self.places.id(&fold(place), |p| p.into());
             self.plan_places.push(id);
         }
         let places = span(start, self.plan_places.len());
         self.note_country_names(&plan);
 
-        let operator = self
-            .operators
-            .id(&plan.operator.to_lowercase(), |o| o.into());
+        let operator = self.operators.id(&fold(&plan.operator), |o| o.into());
         let speed = self.speeds.id(&plan.speed, |s| {
             speed_tokens(s)
                 .into_iter()
@@ -108,7 +108,7 @@ impl Builder {
                 .collect()
         });
 
-        self.rendered.push(&plan);
+        self.rendered.push(&plan, reach.scope);
         self.rows.push(Row {
             retail_price: plan.retail_price,
             data_amount: plan.data_amount,
@@ -119,6 +119,7 @@ impl Builder {
             places,
             operator,
             speed,
+            reach,
         });
     }
 
@@ -185,6 +186,13 @@ impl Builder {
             })
             .collect();
         country_summaries.sort_by_cached_key(|c| (c.name.to_lowercase(), c.code));
+        let region_summaries = summarise_regions(&rows, &countries);
+        let cldr = cldr::data();
+        let country_text = country_summaries
+            .iter()
+            .map(|c| (c.code, cldr.search_text(c.code.as_str())))
+            .filter(|(_, text)| !text.is_empty())
+            .collect();
 
         let code_of = |i: u32| {
             let (s, e) = rows[i as usize].code;
@@ -239,11 +247,40 @@ impl Builder {
             rendered: rendered.shrink(),
             by_country,
             country_summaries,
+            country_text,
+            region_summaries,
             orders,
             ranks,
             dropped,
         }
     }
+}
+
+/// `/regions`: per continent, the plans all of whose countries lie in it.
+fn summarise_regions(rows: &[Row], countries: &[CountryCode]) -> Vec<RegionSummary> {
+    Continent::ALL
+        .into_iter()
+        .filter_map(|continent| {
+            let members = rows.iter().filter(|r| r.reach.region == Some(continent));
+            let mut covered: Vec<CountryCode> = Vec::new();
+            let (mut plan_count, mut min_price) = (0, f64::INFINITY);
+            for row in members {
+                plan_count += 1;
+                min_price = min_price.min(row.retail_price);
+                covered.extend_from_slice(
+                    &countries[row.countries.0 as usize..row.countries.1 as usize],
+                );
+            }
+            covered.sort_unstable();
+            covered.dedup();
+            (plan_count > 0).then_some(RegionSummary {
+                continent,
+                countries: covered.len(),
+                plan_count,
+                min_price,
+            })
+        })
+        .collect()
 }
 
 /// The primary order of `key`; ties are broken by packageCode by the caller.

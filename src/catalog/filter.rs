@@ -18,6 +18,8 @@ pub(super) struct TextHits {
     /// Per operator id / place id: contains the phrase.
     pub(super) operators: Vec<bool>,
     pub(super) places: Vec<bool>,
+    /// Countries one of whose CLDR names contains the phrase, sorted.
+    pub(super) countries: Vec<super::CountryCode>,
 }
 
 impl TextFilters<'_> {
@@ -49,6 +51,11 @@ impl TextFilters<'_> {
                 .iter()
                 .any(|&p| text.places[p as usize])
             || catalog.names_lc[row.name.0 as usize..row.name.1 as usize].contains(&text.phrase)
+            || (!text.countries.is_empty()
+                && catalog
+                    .countries_of(index)
+                    .iter()
+                    .any(|c| text.countries.binary_search(c).is_ok()))
     }
 }
 

@@ -27,6 +27,7 @@ use build::Builder;
 use filter::TextHits;
 pub use store::{CatalogStore, Outcome, Published, RefreshRecord, SyncStatus};
 
+use crate::markets::{Continent, Scope, regions::Reach};
 use crate::upstream::wire::WireFeed;
 
 /// The mirror's `aggregator` when the feed gives none (or one that cannot be served).
@@ -127,6 +128,19 @@ struct Row {
     operator: u32,
     /// Index in `Catalog::speeds`.
     speed: u32,
+    /// Scope, and the continent all its countries lie in.
+    reach: Reach,
+}
+
+/// One row of `/regions`: a continent and the plans all of whose countries
+/// lie in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegionSummary {
+    pub continent: Continent,
+    /// Distinct countries those plans cover.
+    pub countries: usize,
+    pub plan_count: usize,
+    pub min_price: f64,
 }
 
 /// An immutable, indexed catalog.
@@ -165,6 +179,10 @@ pub struct Catalog {
     rendered: render::Rendered,
     by_country: HashMap<CountryCode, Vec<u32>>,
     country_summaries: Vec<CountrySummary>,
+    /// Each covered country's folded names in every served language (CLDR),
+    /// which `q` also matches.
+    country_text: Vec<(CountryCode, &'static str)>,
+    region_summaries: Vec<RegionSummary>,
     /// `orders[k]` lists plan indexes in sort order `k`.
     orders: Vec<Vec<u32>>,
     /// `ranks[k][i]` is plan `i`'s position in `orders[k]`.
@@ -310,6 +328,15 @@ impl Catalog {
         self.row(index).duration
     }
 
+    pub fn scope(&self, index: u32) -> Scope {
+        self.row(index).reach.scope
+    }
+
+    /// The continent all of the plan's countries lie in, if one.
+    pub fn region(&self, index: u32) -> Option<Continent> {
+        self.row(index).reach.region
+    }
+
     /// The plan's valid country codes, sorted.
     pub fn countries_of(&self, index: u32) -> &[CountryCode] {
         let (start, end) = self.row(index).countries;
@@ -333,10 +360,20 @@ impl Catalog {
                 .map(|listed| speed.iter().all(|t| listed.iter().any(|l| **l == **t)))
                 .collect()
         });
-        let text = phrase.map(|phrase| TextHits {
-            phrase: phrase.to_owned(),
-            operators: self.operators.iter().map(|o| o.contains(phrase)).collect(),
-            places: self.places.iter().map(|p| p.contains(phrase)).collect(),
+        let text = phrase.map(|phrase| {
+            let mut countries: Vec<CountryCode> = self
+                .country_text
+                .iter()
+                .filter(|(_, names)| names.contains(phrase))
+                .map(|(code, _)| *code)
+                .collect();
+            countries.sort_unstable();
+            TextHits {
+                phrase: phrase.to_owned(),
+                operators: self.operators.iter().map(|o| o.contains(phrase)).collect(),
+                places: self.places.iter().map(|p| p.contains(phrase)).collect(),
+                countries,
+            }
         });
         TextFilters {
             catalog: self,
@@ -362,6 +399,11 @@ impl Catalog {
         &self.country_summaries
     }
 
+    /// Continents with at least one plan wholly inside, in `Continent` order.
+    pub fn regions(&self) -> &[RegionSummary] {
+        &self.region_summaries
+    }
+
     pub fn order(&self, key: SortKey) -> &[u32] {
         &self.orders[key as usize]
     }
@@ -378,8 +420,10 @@ impl Catalog {
     /// when `mirror`), with `ref_code` spliced into `productUrl`.
     pub fn write_plan(&self, out: &mut Vec<u8>, index: u32, links: Links<'_>, mirror: bool) {
         let code = self.package_code(index);
+        let row = self.row(index);
+        let money = (row.retail_price, row.data_amount);
         self.rendered
-            .write(out, index as usize, code, links, mirror);
+            .write(out, index as usize, code, money, links, mirror);
     }
 
     /// Plan `index`'s `productUrl` carrying `ref_code` (what `/go` redirects to).

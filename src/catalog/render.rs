@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::Plan;
+use crate::markets::{Display, Scope};
 use crate::referral::RefCode;
 
 /// Byte ranges of one plan inside the arena.
@@ -60,7 +61,7 @@ impl Rendered {
         self
     }
 
-    pub(super) fn push(&mut self, plan: &Plan) {
+    pub(super) fn push(&mut self, plan: &Plan, scope: Scope) {
         let arena = &mut self.arena;
         let start = arena.len() as u32;
         write_json(
@@ -96,6 +97,9 @@ impl Rendered {
         let mirror_end = arena.len() as u32;
         arena.extend_from_slice(b",\"pricePerGb\":");
         write_json(arena, &plan.price_per_gb());
+        arena.extend_from_slice(b",\"scope\":\"");
+        arena.extend_from_slice(scope.as_str().as_bytes());
+        arena.push(b'"');
         let end = arena.len() as u32;
         self.spans.push(Span {
             start,
@@ -106,12 +110,14 @@ impl Rendered {
         });
     }
 
-    /// Plan `index` as JSON; `code` is its packageCode (for the `clickUrl`).
+    /// Plan `index` as JSON; `code` is its packageCode (for the `clickUrl`),
+    /// `money` its price and GB (for the `display` object).
     pub(super) fn write(
         &self,
         out: &mut Vec<u8>,
         index: usize,
         code: &str,
+        money: (f64, f64),
         links: Links<'_>,
         mirror: bool,
     ) {
@@ -127,6 +133,9 @@ impl Rendered {
             out.extend_from_slice(code.as_str().as_bytes());
         }
         out.extend_from_slice(tail);
+        if let (Some(display), false) = (links.display, mirror) {
+            display.write_plan(out, money.0, money.1);
+        }
         if let (Some(base), false) = (links.click_base, mirror) {
             out.extend_from_slice(b",\"clickUrl\":");
             let mut url = String::with_capacity(base.len() + code.len() + 90);
@@ -150,13 +159,15 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
     .remove(b'_')
     .remove(b'~');
 
-/// What the links of a rendered plan carry: the partner's ref in
-/// `productUrl`, and with `PUBLIC_URL` a `clickUrl` through `/go`.
+/// What a rendered plan carries besides the feed's fields: the partner's
+/// ref in `productUrl`, with `PUBLIC_URL` a `clickUrl` through `/go`, and
+/// with `currency` its `display` prices.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Links<'a> {
     pub ref_code: Option<&'a RefCode>,
     /// `PUBLIC_URL` without its trailing slash.
     pub click_base: Option<&'a str>,
+    pub display: Option<&'a Display>,
 }
 
 impl<'a> Links<'a> {
@@ -164,7 +175,13 @@ impl<'a> Links<'a> {
         Self {
             ref_code,
             click_base,
+            display: None,
         }
+    }
+
+    /// The same links, with prices also shown as `display`.
+    pub fn with_display(self, display: Option<&'a Display>) -> Self {
+        Self { display, ..self }
     }
 }
 

@@ -152,6 +152,14 @@ pub struct Cli {
     #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", hide = true, value_parser = values::durations)]
     pub webhook_retry_schedule: Option<values::Durations>,
 
+    /// Where exchange rates for display currencies come from (the ECB's reference-rates XML), or "none" to turn display currencies off.
+    #[arg(long, env = "RATES_URL", hide_env_values = true, default_value = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml", value_name = "URL", value_parser = values::rates_url)]
+    pub rates_url: values::RatesUrl,
+
+    /// Time between exchange-rate refreshes (e.g. 6h).
+    #[arg(long, env = "RATES_INTERVAL", hide_env_values = true, default_value = "6h", value_parser = values::duration)]
+    pub rates_interval: Duration,
+
     /// Where the day's visitor-hash salt is kept so replicas on SQLite share it (with PostgreSQL it lives in the database).
     #[arg(long, env = "CLICK_SALT_FILE", hide_env_values = true, value_name = "PATH", value_parser = values::path)]
     pub click_salt_file: Option<PathBuf>,

@@ -197,6 +197,9 @@ pub struct Config {
     pub click_salt_file: Option<PathBuf>,
     pub webhook_timeout: Duration,
     pub webhook_allow_private: bool,
+    /// `RATES_URL`: where exchange rates come from; `None` for `none`.
+    pub rates_url: Option<url::Url>,
+    pub rates_interval: Duration,
     /// Retry delays after the first attempt (SPEC's schedule unless a test sets it).
     pub webhook_retry_schedule: Vec<Duration>,
 }
@@ -267,6 +270,11 @@ impl Cli {
             click_retention: self.click_retention,
             click_salt_file: self.click_salt_file,
             webhook_timeout: self.webhook_timeout,
+            rates_url: match self.rates_url {
+                values::RatesUrl::None => None,
+                values::RatesUrl::Url(url) => Some(url),
+            },
+            rates_interval: self.rates_interval,
             webhook_allow_private: self.webhook_allow_private,
             webhook_retry_schedule: self
                 .webhook_retry_schedule

@@ -74,6 +74,20 @@ pub fn feed_url(raw: &str) -> Result<url::Url, String> {
 pub struct Durations(pub Vec<Duration>);
 
 /// Comma-separated durations (`1s,2s,5s`).
+/// `RATES_URL`: a feed-style URL, or `none` (display currencies off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RatesUrl {
+    None,
+    Url(url::Url),
+}
+
+pub fn rates_url(raw: &str) -> Result<RatesUrl, String> {
+    if raw.trim().eq_ignore_ascii_case("none") {
+        return Ok(RatesUrl::None);
+    }
+    feed_url(raw).map(RatesUrl::Url)
+}
+
 pub fn durations(raw: &str) -> Result<Durations, String> {
     raw.split(',')
         .map(|d| duration(d.trim()))

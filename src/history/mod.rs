@@ -85,10 +85,11 @@ fn backend(url: &str) -> Result<Backend, String> {
 }
 
 /// The schema, applied in order at first use; each file is idempotent.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../../migrations/0001_history.sql"),
     include_str!("../../migrations/0002_clicks.sql"),
     include_str!("../../migrations/0003_webhooks.sql"),
+    include_str!("../../migrations/0004_rates.sql"),
 ];
 
 /// `($1, $2), ($3, $4)`: `count` tuples of `width` placeholders. Numbered
@@ -382,6 +383,32 @@ impl History {
     /// Whether `DATABASE_URL` is PostgreSQL (shared by replicas).
     pub fn is_postgres(&self) -> bool {
         self.backend == Backend::Postgres
+    }
+
+    /// Keeps the last good exchange rates (`stored` is their JSON), unless
+    /// the database holds rates of a later day.
+    pub async fn store_rates(&self, date: &str, stored: &str) -> Result<(), HistoryError> {
+        let conn = self.ready().await?;
+        sqlx::query(
+            "INSERT INTO exchange_rates (id, rate_date, rates, fetched_at) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET rate_date = excluded.rate_date, rates = excluded.rates, \
+             fetched_at = excluded.fetched_at WHERE exchange_rates.rate_date <= excluded.rate_date",
+        )
+        .bind(date)
+        .bind(stored)
+        .bind(millis(SystemTime::now()))
+        .execute(&conn.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The exchange rates kept by [`store_rates`](Self::store_rates), as JSON.
+    pub async fn load_rates(&self) -> Result<Option<String>, HistoryError> {
+        let conn = self.ready().await?;
+        let row = sqlx::query("SELECT rates FROM exchange_rates WHERE id = 1")
+            .fetch_optional(&conn.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
     }
 
     /// The oldest version kept and whether it is a baseline (a version

@@ -1,31 +1,57 @@
-//! `GET /countries`: every covered country with its plan count and lowest price.
+//! `GET /countries` and `GET /regions`: every covered country, and every
+//! continent with a plan wholly inside, with plan counts and lowest prices,
+//! named in `lang` and priced in `currency` when asked.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::extract::{CatalogView, NoParameters, Query};
+use super::extract::{CatalogView, Market, PlaceParameters, Query};
 use super::respond::{self, PageKey};
 use super::routes::Routes;
 use super::{ApiError, AppState, shapes};
+use crate::catalog::Links;
 
 pub(super) fn routes() -> Routes {
-    Routes::new().get("/countries", countries_list)
+    Routes::new()
+        .get("/countries", countries_list)
+        .get("/regions", regions_list)
 }
 
 async fn countries_list(
     State(state): State<AppState>,
-    _: Query<NoParameters>,
+    _: Query<PlaceParameters>,
+    market: Market,
     view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let lang = market.lang.map_or("", |l| l.as_str());
     let key = PageKey {
         route: "countries",
-        query: "",
-        links: crate::catalog::Links::default(),
+        query: lang,
+        links: Links::default().with_display(market.display.as_ref()),
         with_catalog_block: true,
     };
     Ok(respond::page(&state, &headers, &view, key, || {
-        shapes::countries(&view.catalog)
+        shapes::countries(&view.catalog, &market)
+    }))
+}
+
+async fn regions_list(
+    State(state): State<AppState>,
+    _: Query<PlaceParameters>,
+    market: Market,
+    view: CatalogView,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = market.lang.map_or("", |l| l.as_str());
+    let key = PageKey {
+        route: "regions",
+        query: lang,
+        links: Links::default().with_display(market.display.as_ref()),
+        with_catalog_block: true,
+    };
+    Ok(respond::page(&state, &headers, &view, key, || {
+        shapes::regions(&view.catalog, &market)
     }))
 }

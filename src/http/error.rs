@@ -61,6 +61,10 @@ pub enum ApiError {
     /// then would be incomplete).
     #[error("{0}")]
     HistoryUnavailable(&'static str),
+    /// 503 `rates_unavailable`, with `Retry-After`: a display currency was
+    /// asked for before any exchange rates were loaded.
+    #[error("exchange rates have not been loaded yet; retry shortly, or ask for currency=USD")]
+    RatesUnavailable,
     /// 503 `overloaded`: shed under load or timed out; safe to retry.
     #[error("the server is busy; retry shortly")]
     Overloaded,
@@ -106,15 +110,16 @@ impl ApiError {
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BodyUnreadable => StatusCode::BAD_REQUEST,
-            Self::CatalogUnavailable | Self::HistoryUnavailable(_) | Self::Overloaded => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::CatalogUnavailable
+            | Self::HistoryUnavailable(_)
+            | Self::RatesUnavailable
+            | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// Every code [`code`](Self::code) can return (for the OpenAPI document).
-    pub const CODES: [&'static str; 13] = [
+    pub const CODES: [&'static str; 14] = [
         "invalid_parameter",
         "unknown_parameter",
         "unknown_ref",
@@ -126,6 +131,7 @@ impl ApiError {
         "rate_limited",
         "catalog_unavailable",
         "history_unavailable",
+        "rates_unavailable",
         "overloaded",
         "internal_error",
     ];
@@ -146,6 +152,7 @@ impl ApiError {
             Self::RateLimited(_) => "rate_limited",
             Self::CatalogUnavailable => "catalog_unavailable",
             Self::HistoryUnavailable(_) => "history_unavailable",
+            Self::RatesUnavailable => "rates_unavailable",
             Self::Overloaded => "overloaded",
             Self::Internal(_) => "internal_error",
         }
@@ -209,7 +216,10 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         let retry_after = match self {
             Self::RateLimited(secs) => Some(secs.max(1)),
-            Self::CatalogUnavailable | Self::HistoryUnavailable(_) | Self::Overloaded => Some(5),
+            Self::CatalogUnavailable
+            | Self::HistoryUnavailable(_)
+            | Self::RatesUnavailable
+            | Self::Overloaded => Some(5),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -255,6 +265,7 @@ mod tests {
             ApiError::RateLimited(1),
             ApiError::CatalogUnavailable,
             ApiError::HistoryUnavailable(""),
+            ApiError::RatesUnavailable,
             ApiError::Overloaded,
             ApiError::internal("x"),
         ];

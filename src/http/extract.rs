@@ -11,8 +11,9 @@ use axum::http::{HeaderMap, header};
 
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
+use crate::markets::{Display, Lang};
 use crate::query::PlanQuery;
-use crate::query::params::{QueryError, parse_pairs, parse_ref};
+use crate::query::params::{QueryError, parse_currency, parse_pairs, parse_ref};
 use crate::referral::RefCode;
 use crate::trips::TripQuery;
 
@@ -40,6 +41,91 @@ pub(super) struct RefOnly;
 impl FromQuery for RefOnly {
     fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
         parse_pairs(raw, &["ref"]).map(|_| Self)
+    }
+}
+
+/// `/plans/{packageCode}`: `ref` and `currency`.
+pub(super) struct PlanParameters;
+
+impl FromQuery for PlanParameters {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        parse_pairs(raw, &["ref", "currency"]).map(|_| Self)
+    }
+}
+
+/// `/countries` and `/regions`: `lang` and `currency`.
+pub(super) struct PlaceParameters;
+
+impl FromQuery for PlaceParameters {
+    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+        parse_pairs(raw, &["lang", "currency"]).map(|_| Self)
+    }
+}
+
+/// The market a response is shown for (SPEC section 12): `currency`
+/// resolved against the exchange rates in force, and `lang` negotiated
+/// down to a served language. The one place both are parsed; put it after
+/// the route's `Query<T>`, which decides whether the route takes them.
+#[derive(Debug, Default)]
+pub(super) struct Market {
+    pub display: Option<Display>,
+    pub lang: Option<Lang>,
+}
+
+impl Market {
+    pub(super) fn from_raw(state: &AppState, raw: Option<&str>) -> Result<Self, ApiError> {
+        let mut market = Self::default();
+        for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            match name.as_ref() {
+                "currency" => market.display = Some(display(state, &value)?),
+                "lang" => {
+                    market.lang =
+                        Some(
+                            Lang::negotiate(&value).map_err(|e| ApiError::InvalidParameter {
+                                parameter: Some("lang".into()),
+                                message: e.to_string(),
+                            })?,
+                        );
+                }
+                _ => {}
+            }
+        }
+        Ok(market)
+    }
+}
+
+/// `currency` as a [`Display`]: USD always; another currency when the rates
+/// in force list it (400 when they do not, 503 before any rates).
+fn display(state: &AppState, value: &str) -> Result<Display, ApiError> {
+    let code = parse_currency(value)?;
+    if code == "USD" {
+        return Ok(Display::usd());
+    }
+    if state.config.rates_url.is_none() && !state.config.is_demo() {
+        return Err(ApiError::InvalidParameter {
+            parameter: Some("currency".into()),
+            message: "display currencies are turned off on this server (RATES_URL=none); only USD is shown".into(),
+        });
+    }
+    let rates = state.rates.get().ok_or(ApiError::RatesUnavailable)?;
+    rates.display(&code).ok_or_else(|| {
+        let listed: Vec<&str> = rates.currencies().collect();
+        ApiError::InvalidParameter {
+            parameter: Some("currency".into()),
+            message: format!(
+                "currency {code} is not in the reference rates of {}; available: {}",
+                rates.date(),
+                listed.join(", ")
+            ),
+        }
+    })
+}
+
+impl FromRequestParts<AppState> for Market {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Self::from_raw(state, parts.uri.query())
     }
 }
 

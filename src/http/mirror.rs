@@ -1,9 +1,9 @@
-//! The whole-catalog mirror of a large catalog as a body made while it is
-//! sent: about 64 KiB at a time, rendered from the shared, immutable catalog
-//! with the partner's ref spliced into each plan, and compressed chunk by
-//! chunk when an encoding was negotiated. A client that reads slowly holds
-//! one chunk and its encoder's window, never a private copy of the catalog;
-//! one that reads nothing is cut off by the server's send deadline.
+//! Large catalog bodies made while they are sent (the whole-catalog mirror,
+//! the exports): about 64 KiB at a time, rendered from the shared, immutable
+//! catalog by a [`Source`], and compressed chunk by chunk when an encoding
+//! was negotiated. A client that reads slowly holds one chunk and its
+//! encoder's window, never a private copy of the catalog; one that reads
+//! nothing is cut off by the server's send deadline.
 
 use std::future::Future;
 use std::io::Write;
@@ -21,7 +21,14 @@ use crate::catalog::{Catalog, Links};
 use crate::referral::RefCode;
 
 /// Rendered bytes per chunk, before compression.
-const CHUNK: usize = 64 * 1024;
+pub(super) const CHUNK: usize = 64 * 1024;
+
+/// What a streamed body renders.
+pub(super) trait Source: Send + 'static {
+    /// Appends the next piece (about [`CHUNK`] bytes) to `out`; true when
+    /// it was the last.
+    fn render(&mut self, out: &mut Vec<u8>) -> bool;
+}
 
 enum Encoder {
     Identity,
@@ -51,29 +58,75 @@ enum Step {
     Done,
 }
 
-pub(super) struct MirrorBody {
+pub(super) struct StreamBody {
     step: Step,
 }
 
-impl MirrorBody {
+impl StreamBody {
     pub(super) fn new(
+        source: Box<dyn Source>,
+        encoding: Encoding,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Self {
+        Self {
+            step: Step::Idle(Box::new(Renderer::new(source, encoding, permit))),
+        }
+    }
+
+    /// The upstream-shaped mirror with `ref_code` in every `productUrl`.
+    pub(super) fn mirror(
         catalog: Arc<Catalog>,
         ref_code: Option<RefCode>,
         encoding: Encoding,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Self {
-        Self {
-            step: Step::Idle(Box::new(Renderer::new(catalog, ref_code, encoding, permit))),
-        }
+        let source = MirrorSource {
+            catalog,
+            ref_code,
+            next: 0,
+        };
+        Self::new(Box::new(source), encoding, permit)
     }
 }
 
-/// Renders the mirror chunk by chunk (and compresses it).
-struct Renderer {
+/// The mirror, plan by plan.
+struct MirrorSource {
     catalog: Arc<Catalog>,
     ref_code: Option<RefCode>,
-    /// The next plan to render; `None` once the closing bytes are out.
-    next: Option<u32>,
+    /// The next plan to render.
+    next: u32,
+}
+
+impl Source for MirrorSource {
+    fn render(&mut self, out: &mut Vec<u8>) -> bool {
+        let start = self.next;
+        if start == 0 {
+            self.catalog.write_feed_head(out);
+        }
+        let total = self.catalog.len() as u32;
+        let mut index = start;
+        while index < total && out.len() < CHUNK {
+            if index > 0 {
+                out.push(b',');
+            }
+            let links = Links::new(self.ref_code.as_ref(), None);
+            self.catalog.write_plan(out, index, links, true);
+            index += 1;
+        }
+        self.next = index;
+        let last = index >= total;
+        if last {
+            out.extend_from_slice(b"]}");
+        }
+        last
+    }
+}
+
+/// Renders a source chunk by chunk (and compresses it).
+struct Renderer {
+    source: Box<dyn Source>,
+    /// Whether the source gave its last piece.
+    finished: bool,
     encoder: Option<Encoder>,
     /// A compression slot, held while compressing (see `respond::streamed`).
     _permit: Option<OwnedSemaphorePermit>,
@@ -81,8 +134,7 @@ struct Renderer {
 
 impl Renderer {
     fn new(
-        catalog: Arc<Catalog>,
-        ref_code: Option<RefCode>,
+        source: Box<dyn Source>,
         encoding: Encoding,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Self {
@@ -101,43 +153,22 @@ impl Renderer {
             ))),
         };
         Self {
-            catalog,
-            ref_code,
-            next: Some(0),
+            source,
+            finished: false,
             encoder: Some(encoder),
             _permit: permit,
         }
     }
 
-    /// The next rendered piece (the head with the first plans, then plans,
-    /// the last ending with the closing brackets), or `None` when done.
+    /// The source's next piece and whether it is the last, or `None` when
+    /// done.
     fn render(&mut self) -> Option<(Vec<u8>, bool)> {
-        let start = self.next?;
+        if self.finished {
+            return None;
+        }
         let mut out = Vec::with_capacity(CHUNK + 1024);
-        if start == 0 {
-            self.catalog.write_feed_head(&mut out);
-        }
-        let total = self.catalog.len() as u32;
-        let mut index = start;
-        while index < total && out.len() < CHUNK {
-            if index > 0 {
-                out.push(b',');
-            }
-            self.catalog.write_plan(
-                &mut out,
-                index,
-                Links::new(self.ref_code.as_ref(), None),
-                true,
-            );
-            index += 1;
-        }
-        let last = index >= total;
-        if last {
-            out.extend_from_slice(b"]}");
-            self.next = None;
-        } else {
-            self.next = Some(index);
-        }
+        let last = self.source.render(&mut out);
+        self.finished = last;
         Some((out, last))
     }
 
@@ -173,11 +204,11 @@ impl Renderer {
     }
 
     fn is_done(&self) -> bool {
-        self.next.is_none() && self.encoder.is_none()
+        self.finished && self.encoder.is_none()
     }
 }
 
-impl http_body::Body for MirrorBody {
+impl http_body::Body for StreamBody {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
@@ -242,7 +273,7 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn collect(body: MirrorBody) -> Vec<u8> {
+    fn collect(body: StreamBody) -> Vec<u8> {
         let Step::Idle(mut body) = body.step else {
             unreachable!("a new body is idle")
         };
@@ -263,14 +294,14 @@ mod tests {
         let ref_code = RefCode::parse("shop-1").ok();
         let mut whole = Vec::new();
         catalog.write_feed(&mut whole, ref_code.as_ref(), &[]);
-        let identity = collect(MirrorBody::new(
+        let identity = collect(StreamBody::mirror(
             catalog.clone(),
             ref_code.clone(),
             Encoding::Identity,
             None,
         ));
         assert_eq!(identity, whole);
-        let gzip = collect(MirrorBody::new(
+        let gzip = collect(StreamBody::mirror(
             catalog.clone(),
             ref_code.clone(),
             Encoding::Gzip,
@@ -281,7 +312,12 @@ mod tests {
             .read_to_end(&mut decoded)
             .unwrap();
         assert_eq!(decoded, whole);
-        let br = collect(MirrorBody::new(catalog, ref_code, Encoding::Brotli, None));
+        let br = collect(StreamBody::mirror(
+            catalog,
+            ref_code,
+            Encoding::Brotli,
+            None,
+        ));
         let mut decoded = Vec::new();
         brotli::Decompressor::new(&br[..], 4096)
             .read_to_end(&mut decoded)

@@ -9,6 +9,7 @@ mod clicks;
 mod countries;
 pub mod encoding;
 pub mod error;
+mod export;
 mod extract;
 mod health;
 mod history;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub clicks: Arc<crate::clicks::ClickLog>,
     /// The webhook sender (`/admin/webhooks`).
     pub webhooks: Arc<crate::webhooks::deliver::Sender>,
+    /// The exchange rates in force, for display currencies.
+    pub rates: Arc<crate::markets::RatesStore>,
     /// Rendered response bodies keyed by catalog content and normalised query,
     /// so a repeated query costs one lookup.
     pub responses: Arc<ResponseCache>,
@@ -82,6 +85,7 @@ fn catalog_routes() -> Routes {
         .merge(plans::routes())
         .merge(countries::routes())
         .merge(trips::routes())
+        .merge(export::routes())
 }
 
 /// What clients call besides the catalog searches: history, the OpenAPI

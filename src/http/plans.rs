@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::extract::{CatalogView, PackageCode, Partner, Query, RefOnly};
+use super::extract::{CatalogView, Market, PackageCode, Partner, PlanParameters, Query, RefOnly};
 use super::respond::{self, JSON, PageKey, Payload, SearchQuery};
 use super::routes::Routes;
 use super::{ApiError, AppState, shapes};
@@ -35,15 +35,16 @@ impl SearchQuery for PlanQuery {
 async fn plans_show(
     State(state): State<AppState>,
     PackageCode(code): PackageCode,
-    _: Query<RefOnly>,
+    _: Query<PlanParameters>,
     partner: Partner,
+    market: Market,
     CatalogView { catalog, status }: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let index = catalog.index_of(&code).ok_or_else(|| {
         ApiError::NotFound(format!("no plan with packageCode {:?}", truncate(&code)))
     })?;
-    let links = state.links(&partner);
+    let links = state.links(&partner).with_display(market.display.as_ref());
     let etag = respond::etag(&catalog, status.stale, "plan", &code, links);
     let max_age = respond::max_age(&state, &status);
     Ok(respond::cached(
@@ -89,7 +90,7 @@ async fn aggregator_mirror(
             max_age,
             JSON,
             |encoding, permit| {
-                Body::new(super::mirror::MirrorBody::new(
+                Body::new(super::mirror::StreamBody::mirror(
                     catalog, ref_code, encoding, permit,
                 ))
             },

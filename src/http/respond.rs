@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
 use super::encoding::{Encoding, MIN_COMPRESS, Page};
-use super::extract::{CatalogView, FromQuery, Partner, Query};
+use super::extract::{CatalogView, FromQuery, Market, Partner, Query};
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, Links, SyncStatus};
 use crate::referral::RefCode;
@@ -40,11 +40,26 @@ pub(super) fn etag(
     hasher.update(&catalog.version().to_le_bytes());
     hasher.update(&[u8::from(stale)]);
     let ref_code = links.ref_code.map_or("", RefCode::as_str);
-    for part in [route, query, ref_code, links.click_base.unwrap_or("")] {
+    let (currency, rate_date) = display_key(links);
+    for part in [
+        route,
+        query,
+        ref_code,
+        links.click_base.unwrap_or(""),
+        currency,
+        rate_date,
+    ] {
         hasher.update(part.as_bytes());
         hasher.update(&[0]);
     }
     format!("W/\"{:016x}\"", hasher.digest())
+}
+
+/// What a page's display prices depend on: the currency and the rates' date.
+fn display_key<'a>(links: Links<'a>) -> (&'a str, &'a str) {
+    links
+        .display
+        .map_or(("", ""), |d| (d.currency(), d.rate_date().unwrap_or("")))
 }
 
 /// Seconds a client may cache a catalog response: never past the next sync.
@@ -98,8 +113,9 @@ pub(super) fn page(
     let stale = key.with_catalog_block && status.stale;
     let etag = etag(catalog, stale, key.route, key.query, key.links);
     cached(state, headers, &etag, max_age(state, status), JSON, || {
+        let (currency, rate_date) = display_key(key.links);
         let cache_key = format_args!(
-            "{}|{}|{}",
+            "{}|{}|{}|{currency}|{rate_date}",
             key.route,
             key.query,
             key.links.ref_code.map_or("", RefCode::as_str)
@@ -133,11 +149,12 @@ pub(super) async fn search<Q: SearchQuery>(
     State(state): State<AppState>,
     Query(query): Query<Q>,
     partner: Partner,
+    market: Market,
     view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let canonical = query.canonical();
-    let links = state.links(&partner);
+    let links = state.links(&partner).with_display(market.display.as_ref());
     let key = PageKey {
         route: Q::ROUTE,
         query: &canonical,

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::extract::Market;
 use crate::catalog::{Catalog, Links, SyncStatus};
 use crate::history::{Change, PriceInterval};
 use crate::query::{PlanQuery, Selection};
@@ -40,32 +41,94 @@ pub(super) fn plan_page(
     out
 }
 
-/// One row of `/countries`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Country<'a> {
-    code: &'a str,
-    name: &'a str,
-    plan_count: usize,
-    min_price: f64,
-}
-
-/// `[{"code", "name", "planCount", "minPrice"}]`.
-pub(super) fn countries(catalog: &Catalog) -> Vec<u8> {
-    let rows: Vec<Country> = catalog
+/// `{"countries":[{"code", "name", "planCount", "minPrice", "display"?}],`:
+/// names from the feed, or CLDR's in `lang` (sorted by that name).
+pub(super) fn countries(catalog: &Catalog, market: &Market) -> Vec<u8> {
+    let cldr = crate::markets::cldr::data();
+    let mut rows: Vec<(&str, &str, usize, f64)> = catalog
         .countries()
         .iter()
-        .map(|c| Country {
-            code: c.code.as_str(),
-            name: &c.name,
-            plan_count: c.plan_count,
-            min_price: crate::numbers::clean(c.min_price),
+        .map(|c| {
+            let code = c.code.as_str();
+            let name = market
+                .lang
+                .and_then(|lang| cldr.country_name(lang, code))
+                .unwrap_or(&c.name);
+            (code, name, c.plan_count, c.min_price)
         })
         .collect();
-    let mut out = b"{\"countries\":".to_vec();
-    write_json(&mut out, &rows);
-    out.push(b',');
+    if market.lang.is_some() {
+        rows.sort_by_cached_key(|(code, name, ..)| (crate::markets::fold(name), *code));
+    }
+    let mut out = b"{\"countries\":[".to_vec();
+    for (n, (code, name, plan_count, min_price)) in rows.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        place_row(
+            &mut out,
+            ("code", code),
+            name,
+            plan_count,
+            None,
+            min_price,
+            market,
+        );
+    }
+    out.extend_from_slice(b"],");
     out
+}
+
+/// `{"regions":[{"code", "name", "countries", "planCount", "minPrice", "display"?}],`:
+/// continents with a plan wholly inside, names in `lang` (English without).
+pub(super) fn regions(catalog: &Catalog, market: &Market) -> Vec<u8> {
+    let cldr = crate::markets::cldr::data();
+    let lang = market.lang.unwrap_or(crate::markets::Lang::En);
+    let mut out = b"{\"regions\":[".to_vec();
+    for (n, region) in catalog.regions().iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let name = cldr.continent_name(lang, region.continent);
+        let code = region.continent.as_str();
+        let countries = Some(region.countries);
+        place_row(
+            &mut out,
+            ("code", code),
+            name,
+            region.plan_count,
+            countries,
+            region.min_price,
+            market,
+        );
+    }
+    out.extend_from_slice(b"],");
+    out
+}
+
+/// One row of `/countries` or `/regions`.
+fn place_row(
+    out: &mut Vec<u8>,
+    code: (&str, &str),
+    name: &str,
+    plan_count: usize,
+    countries: Option<usize>,
+    min_price: f64,
+    market: &Market,
+) {
+    out.extend_from_slice(b"{\"code\":");
+    write_json(out, code.1);
+    out.extend_from_slice(b",\"name\":");
+    write_json(out, name);
+    if let Some(countries) = countries {
+        out.extend_from_slice(format!(",\"countries\":{countries}").as_bytes());
+    }
+    out.extend_from_slice(format!(",\"planCount\":{plan_count},\"minPrice\":").as_bytes());
+    write_json(out, &crate::numbers::clean(min_price));
+    if let Some(display) = &market.display {
+        display.write(out, &[("minPrice", Some(display.amount(min_price)))]);
+    }
+    out.push(b'}');
 }
 
 /// `"catalog":{updatedAt, stale, planCount, version}}`: the end of a catalog
@@ -115,6 +178,15 @@ pub(super) fn trip_quote(
         }
         out.extend_from_slice(b"{\"totalPrice\":");
         write_json(&mut out, &crate::numbers::from_cents(option.total_cents));
+        if let Some(display) = links.display {
+            // The sum of the legs' displayed prices, as SPEC defines it.
+            let total = option
+                .legs
+                .iter()
+                .map(|leg| display.amount(catalog.retail_price(leg.plan)))
+                .sum();
+            display.write(&mut out, &[("totalPrice", Some(total))]);
+        }
         out.extend_from_slice(format!(",\"esims\":{},\"legs\":[", option.legs.len()).as_bytes());
         for (m, leg) in option.legs.iter().enumerate() {
             if m > 0 {

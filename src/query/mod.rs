@@ -14,6 +14,7 @@ mod parse;
 mod run;
 
 use crate::catalog::{CountryCode, SortKey};
+use crate::markets::{Continent, Scope};
 
 pub use params::{QueryError, parse_pairs};
 
@@ -33,6 +34,33 @@ pub const PLAN_PARAMETERS: &[&str] = &[
     "limit",
     "offset",
     "ref",
+    "scope",
+    "region",
+    "unlimited",
+    "currency",
+];
+
+/// Every parameter the exports accept: the `/plans` filters and `sort`,
+/// `ref`, `currency` and `lang`, without `limit` and `offset` (an export is
+/// every match).
+pub const EXPORT_PARAMETERS: &[&str] = &[
+    "country",
+    "min_gb",
+    "max_gb",
+    "min_days",
+    "max_days",
+    "min_price",
+    "max_price",
+    "speed",
+    "operator",
+    "q",
+    "sort",
+    "ref",
+    "scope",
+    "region",
+    "unlimited",
+    "currency",
+    "lang",
 ];
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -70,6 +98,12 @@ pub struct PlanQuery {
     /// A lower-cased phrase (white space collapsed) that must occur in the
     /// name, the operator or one of the location names.
     pub text: Option<String>,
+    /// Only plans of this scope.
+    pub scope: Option<Scope>,
+    /// Only plans all of whose countries lie in this continent.
+    pub region: Option<Continent>,
+    /// `Some(true)`: only unlimited (0 GB) plans; `Some(false)`: none.
+    pub unlimited: Option<bool>,
     pub sort: SortKey,
     pub limit: usize,
     pub offset: usize,
@@ -85,6 +119,9 @@ impl Default for PlanQuery {
             speed: Vec::new(),
             operator: None,
             text: None,
+            scope: None,
+            region: None,
+            unlimited: None,
             sort: SortKey::default(),
             limit: DEFAULT_LIMIT,
             offset: 0,

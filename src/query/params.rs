@@ -214,7 +214,35 @@ pub(crate) fn parse_text(name: &str, value: &str, max_chars: usize) -> Result<St
             format!("{name} must be at most {max_chars} characters"),
         ));
     }
-    Ok(trimmed.to_lowercase())
+    Ok(crate::markets::fold(trimmed))
+}
+
+/// `true` or `false` (any case).
+pub(crate) fn parse_bool(name: &str, value: &str) -> Result<bool, QueryError> {
+    if value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(QueryError::invalid(
+            name,
+            format!("{name} must be true or false"),
+        ))
+    }
+}
+
+/// An ISO 4217 code (any case), upper-cased; whether rates list it is the
+/// caller's business.
+pub(crate) fn parse_currency(value: &str) -> Result<String, QueryError> {
+    let code = value.to_ascii_uppercase();
+    if crate::markets::money::minor_unit(&code).is_some() {
+        Ok(code)
+    } else {
+        Err(QueryError::invalid(
+            "currency",
+            "currency must be an ISO 4217 code such as EUR, GBP or JPY",
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -3,17 +3,29 @@
 use std::fmt::Write as _;
 
 use super::params::{
-    QueryError, parse_countries, parse_days, parse_int, parse_number, parse_pairs, parse_speed,
-    parse_text,
+    QueryError, parse_bool, parse_countries, parse_days, parse_int, parse_number, parse_pairs,
+    parse_speed, parse_text,
 };
-use super::{MAX_LIMIT, PLAN_PARAMETERS, PlanQuery};
+use super::{EXPORT_PARAMETERS, MAX_LIMIT, PLAN_PARAMETERS, PlanQuery};
 use crate::catalog::SortKey;
+use crate::markets::{Continent, Scope};
 
 impl PlanQuery {
     /// Parses the raw query string of `/plans`.
     pub fn parse(raw: Option<&str>) -> Result<Self, QueryError> {
+        Self::parse_with(raw, PLAN_PARAMETERS)
+    }
+
+    /// Parses the raw query string of an export: every match, no page.
+    pub fn parse_export(raw: Option<&str>) -> Result<Self, QueryError> {
+        let mut query = Self::parse_with(raw, EXPORT_PARAMETERS)?;
+        query.limit = u32::MAX as usize;
+        Ok(query)
+    }
+
+    fn parse_with(raw: Option<&str>, allowed: &[&str]) -> Result<Self, QueryError> {
         let mut query = Self::default();
-        for (name, value) in parse_pairs(raw, PLAN_PARAMETERS)? {
+        for (name, value) in parse_pairs(raw, allowed)? {
             let v = value.as_str();
             match name.as_str() {
                 "country" => query.countries = parse_countries(v)?,
@@ -42,9 +54,24 @@ impl PlanQuery {
                 "offset" => {
                     query.offset = parse_int(&name, v, 0, u32::MAX as usize)?;
                 }
+                "scope" => {
+                    query.scope = Some(Scope::parse(v).ok_or_else(|| {
+                        QueryError::invalid("scope", "scope must be local, regional or global")
+                    })?);
+                }
+                "region" => {
+                    query.region = Some(Continent::parse(v).ok_or_else(|| {
+                        QueryError::invalid(
+                            "region",
+                            "region must be africa, americas, asia, europe or oceania",
+                        )
+                    })?);
+                }
+                "unlimited" => query.unlimited = Some(parse_bool(&name, v)?),
                 // The ref is the partner's business (`http::extract::Partner`
-                // parses and resolves it); nothing here depends on it.
-                "ref" => {}
+                // parses and resolves it), the currency the market's
+                // (`http::extract::Market`); nothing here depends on them.
+                "ref" | "currency" | "lang" => {}
                 _ => unreachable!("parse_pairs only lets accepted names through"),
             }
         }
@@ -75,7 +102,7 @@ impl PlanQuery {
         let num = |b: Option<f64>| b.map(|v| v.to_string()).unwrap_or_default();
         let _ = write!(
             key,
-            "|{}-{}|{}-{}|{}-{}|{}|{}|{}|{}|{}|{}",
+            "|{}-{}|{}-{}|{}-{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             num(self.gb.min),
             num(self.gb.max),
             num(self.days.min),
@@ -85,6 +112,9 @@ impl PlanQuery {
             self.speed.join("/"),
             self.operator.as_deref().unwrap_or(""),
             self.text.as_deref().unwrap_or(""),
+            self.scope.map_or("", Scope::as_str),
+            self.region.map_or("", Continent::as_str),
+            self.unlimited.map_or("", |u| if u { "1" } else { "0" }),
             self.sort.as_str(),
             self.limit,
             self.offset,

@@ -13,6 +13,19 @@ impl PlanQuery {
             && self.price.contains(catalog.retail_price(index))
     }
 
+    /// Whether plan `index` is of the scope, region and kind asked for.
+    fn in_market(&self, catalog: &Catalog, index: u32) -> bool {
+        self.scope.is_none_or(|s| catalog.scope(index) == s)
+            && self.region.is_none_or(|r| catalog.region(index) == Some(r))
+            && self
+                .unlimited
+                .is_none_or(|u| (catalog.data_amount(index) == 0.0) == u)
+    }
+
+    fn has_market_filters(&self) -> bool {
+        self.scope.is_some() || self.region.is_some() || self.unlimited.is_some()
+    }
+
     fn covers_countries(&self, catalog: &Catalog, index: u32) -> bool {
         let have = catalog.countries_of(index);
         self.countries.iter().all(|c| have.binary_search(c).is_ok())
@@ -32,7 +45,11 @@ impl PlanQuery {
         let end = self.offset.saturating_add(self.limit);
         let (ordered, narrowed) = self.narrow(catalog, self.sort);
 
-        if self.countries.is_empty() && filters.is_empty() && !self.has_bounds_besides(narrowed) {
+        if self.countries.is_empty()
+            && filters.is_empty()
+            && !self.has_market_filters()
+            && !self.has_bounds_besides(narrowed)
+        {
             let page = ordered
                 .get(self.offset.min(ordered.len())..end.min(ordered.len()))
                 .unwrap_or(&[]);
@@ -58,7 +75,10 @@ impl PlanQuery {
             }
         }
         let keep = |i: u32| {
-            self.in_bounds(catalog, i) && self.covers_countries(catalog, i) && filters.matches(i)
+            self.in_bounds(catalog, i)
+                && self.covers_countries(catalog, i)
+                && self.in_market(catalog, i)
+                && filters.matches(i)
         };
 
         if in_order {

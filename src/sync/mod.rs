@@ -5,6 +5,7 @@
 //! arrive while a sync runs join it instead of starting another.
 
 mod metrics;
+pub mod rates;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -18,7 +18,15 @@ use crate::catalog::CountryCode;
 use crate::query::params::{QueryError, parse_int, parse_number, parse_pairs, parse_speed};
 
 /// Every parameter `/trips` accepts.
-pub const TRIP_PARAMETERS: &[&str] = &["stops", "gb_per_day", "max_esims", "speed", "limit", "ref"];
+pub const TRIP_PARAMETERS: &[&str] = &[
+    "stops",
+    "gb_per_day",
+    "max_esims",
+    "speed",
+    "limit",
+    "ref",
+    "currency",
+];
 
 pub const MAX_STOPS: usize = 10;
 pub const MAX_DAYS: u32 = 365;
@@ -90,7 +98,7 @@ impl TripQuery {
                 "speed" => query.speed = parse_speed(v)?,
                 "limit" => query.limit = parse_int(&name, v, 1, MAX_OPTIONS)?,
                 // The partner's business (`http::extract::Partner`).
-                "ref" => {}
+                "ref" | "currency" => {}
                 _ => unreachable!("parse_pairs only lets accepted names through"),
             }
         }

@@ -56,6 +56,8 @@ pub struct Fetched {
 pub struct UpstreamClient {
     http: reqwest::Client,
     config: UpstreamConfig,
+    /// What `Accept` asks for.
+    accept: &'static str,
 }
 
 impl UpstreamClient {
@@ -80,7 +82,30 @@ impl UpstreamClient {
             }))
             .build()
             .map_err(reqwest::Error::without_url)?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            config,
+            accept: "application/json",
+        })
+    }
+
+    /// A client for another document on the same terms (timeout, size cap,
+    /// redirects only within its origin) that sends no key: the exchange
+    /// rates.
+    pub fn keyless(
+        url: Url,
+        timeout: Duration,
+        max_bytes: u64,
+        accept: &'static str,
+    ) -> Result<Self, reqwest::Error> {
+        let mut client = Self::new(UpstreamConfig {
+            url,
+            key: Secret::new(""),
+            timeout,
+            max_bytes,
+        })?;
+        client.accept = accept;
+        Ok(client)
     }
 
     /// The key, for the catalog's check that no plan carries it.
@@ -106,12 +131,14 @@ impl UpstreamClient {
 
     async fn fetch_inner(&self) -> Result<Bytes, FetchError> {
         let mut url = self.config.url.clone();
-        url.query_pairs_mut()
-            .append_pair("key", self.config.key.expose());
+        if !self.config.key.expose().is_empty() {
+            url.query_pairs_mut()
+                .append_pair("key", self.config.key.expose());
+        }
         let mut response = self
             .http
             .get(url)
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, self.accept)
             .send()
             .await
             .map_err(|e| self.classify(e))?;
