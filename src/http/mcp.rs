@@ -34,10 +34,12 @@ use super::{ApiError, AppState, openapi};
 
 const INSTRUCTIONS: &str = "Tools over a catalog of eSIM data plans for travellers. \
 search_plans finds plans by country (ISO alpha-2 codes such as DE or FR,DE), data (GB), \
-duration (days), price, speed and text; get_plan shows one plan by packageCode; \
+duration (days), price, speed, text, scope (local, regional, global), region (a continent) \
+and unlimited; get_plan shows one plan by packageCode; \
 list_countries lists every covered country with its cheapest price; plan_trip finds the \
 cheapest way to cover a multi-country itinerary (stops such as FR:3,DE:4) with one to three eSIMs. \
-All prices are in US dollars (USD). Every productUrl is the plan's buy link: give it to the \
+All prices are in US dollars (USD); with currency (EUR, GBP, JPY...) each also carries a \
+display object with the converted, approximate amount. Every productUrl is the plan's buy link: give it to the \
 traveller unchanged, it carries the partner's referral code. dataAmount 0 means unlimited data.";
 
 /// The `/mcp` route: the transport service behind a check of the URL's `ref`.
@@ -334,6 +336,8 @@ fn tool_list() -> Vec<Tool> {
                       "schema": {"type": "string", "minLength": 1}});
     let mut get_plan = vec![code];
     get_plan.extend(ref_only);
+    get_plan.push(openapi::currency_param());
+    let places = [openapi::lang_param(), openapi::currency_param()];
     vec![
         Tool::new(
             "search_plans",
@@ -347,8 +351,8 @@ fn tool_list() -> Vec<Tool> {
         ),
         Tool::new(
             "list_countries",
-            "Every country the catalog covers, with its plan count and lowest price (USD). Answers like GET /countries.",
-            object_schema(&[], &[]),
+            "Every country the catalog covers, with its plan count and lowest price (USD), named in lang and priced also in currency when given. Answers like GET /countries.",
+            object_schema(&places, &[]),
         ),
         Tool::new(
             "plan_trip",
@@ -646,6 +650,8 @@ mod tests {
         let mut got = props(3);
         got.sort();
         assert_eq!(got, trips);
+        assert_eq!(props(1), ["packageCode", "ref", "currency"]);
+        assert_eq!(props(2), ["lang", "currency"]);
     }
 
     #[test]

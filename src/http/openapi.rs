@@ -72,7 +72,42 @@ pub fn plans_parameters() -> Vec<Value> {
         json!({"name": "offset", "in": "query", "required": false, "description": "Matches to skip.",
          "schema": {"type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 0}}),
         ref_param(),
+        json!({"name": "scope", "in": "query", "required": false,
+         "description": "local (one country), regional, or global (countries of three or more continents).",
+         "schema": {"type": "string", "enum": ["local", "regional", "global"]}}),
+        json!({"name": "region", "in": "query", "required": false,
+         "description": "A continent (UN M49, from CLDR): plans all of whose countries lie in it.",
+         "schema": {"type": "string", "enum": ["africa", "americas", "asia", "europe", "oceania"]}}),
+        json!({"name": "unlimited", "in": "query", "required": false,
+         "description": "true: only unlimited plans (dataAmount 0); false: none of them.",
+         "schema": {"type": "boolean"}}),
+        currency_param(),
     ]
+}
+
+/// The parameters of the exports: those of `/plans` but `limit` and
+/// `offset`, plus `lang`.
+fn export_parameters() -> Vec<Value> {
+    let mut params: Vec<Value> = plans_parameters()
+        .into_iter()
+        .filter(|p| !matches!(p["name"].as_str(), Some("limit" | "offset")))
+        .collect();
+    params.push(lang_param());
+    params
+}
+
+/// `currency`: display prices beside the USD ones (section 12).
+pub(crate) fn currency_param() -> Value {
+    json!({"name": "currency", "in": "query", "required": false,
+           "description": "ISO 4217 code (any case): every USD amount also shown converted, in a display object, at the latest reference rates. USD needs no rates; a currency the rates do not list is invalid_parameter; before any rates, 503 rates_unavailable.",
+           "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$", "example": "EUR"}})
+}
+
+/// `lang`: country and region names from CLDR in that language.
+pub(crate) fn lang_param() -> Value {
+    json!({"name": "lang", "in": "query", "required": false,
+           "description": "BCP 47 language tag (de, pt-BR, zh-Hans): names in that language from CLDR, sorted by it; an unsupported one falls back to its language, then to en. Served: en, de, fr, es, it, pt, nl, pl, sv, tr, ja, ko, zh, ar.",
+           "schema": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$", "example": "de"}})
 }
 
 /// The query parameters of `/trips`, one per name in
@@ -91,6 +126,7 @@ pub fn trips_parameters() -> Vec<Value> {
         json!({"name": "limit", "in": "query", "required": false, "description": "Options returned.",
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_OPTIONS, "default": DEFAULT_OPTIONS}}),
         ref_param(),
+        currency_param(),
     ]
 }
 
@@ -130,7 +166,20 @@ fn catalog_errors() -> Value {
         "304": {"description": "Not modified (If-None-Match matched the ETag)."},
         "400": error_response("invalid_parameter, unknown_parameter or unknown_ref; `parameter` names the offending query parameter."),
         "429": error_response("rate_limited, with Retry-After."),
-        "503": error_response("catalog_unavailable before the first catalog loads, with Retry-After.")
+        "503": error_response("catalog_unavailable before the first catalog loads; rates_unavailable when a display currency is asked for before any exchange rates; both with Retry-After.")
+    })
+}
+
+/// A streamed export's success answer.
+fn export_ok(content_type: &str, description: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": {
+            "ETag": {"schema": {"type": "string"}},
+            "Cache-Control": {"schema": {"type": "string"}},
+            "Content-Disposition": {"schema": {"type": "string"}}
+        },
+        "content": {content_type: {"schema": {"type": "string"}}}
     })
 }
 
@@ -231,7 +280,8 @@ fn full_document() -> Value {
                 "operationId": "plans_show", "summary": "One plan.",
                 "parameters": [
                     {"name": "packageCode", "in": "path", "required": true, "schema": {"type": "string"}},
-                    ref_param()
+                    ref_param(),
+                    currency_param()
                 ],
                 "responses": merge(json!({
                     "200": json_ok("The plan.", json!({"$ref": "#/components/schemas/PlanWithPricePerGb"})),
@@ -273,9 +323,27 @@ fn full_document() -> Value {
             }},
             "/countries": {"get": {
                 "operationId": "countries_list", "summary": "Every covered country, by name.",
+                "parameters": [lang_param(), currency_param()],
                 "responses": merge(json!({"200": json_ok("Countries.", json!({"type": "object", "required": ["countries", "catalog"], "properties": {
                     "countries": {"type": "array", "items": {"$ref": "#/components/schemas/Country"}},
                     "catalog": {"$ref": "#/components/schemas/CatalogInfo"}}}))}), catalog_errors())
+            }},
+            "/regions": {"get": {
+                "operationId": "regions_list", "summary": "Every continent with a plan all of whose countries lie in it.",
+                "parameters": [lang_param(), currency_param()],
+                "responses": merge(json!({"200": json_ok("Regions.", json!({"type": "object", "required": ["regions", "catalog"], "properties": {
+                    "regions": {"type": "array", "items": {"$ref": "#/components/schemas/Region"}},
+                    "catalog": {"$ref": "#/components/schemas/CatalogInfo"}}}))}), catalog_errors())
+            }},
+            "/export/plans.csv": {"get": {
+                "operationId": "export_csv", "summary": "Every plan matching the /plans filters as CSV (RFC 4180, UTF-8, header row, CRLF), streamed.",
+                "parameters": export_parameters(),
+                "responses": merge(json!({"200": export_ok("text/csv", "packageCode,name,productUrl,clickUrl,countries,countryNames,dataGb,days,speed,operator,priceUsd,pricePerGbUsd,scope,displayCurrency,displayPrice; lists joined by |.")}), catalog_errors())
+            }},
+            "/export/plans.ndjson": {"get": {
+                "operationId": "export_ndjson", "summary": "Every plan matching the /plans filters, one JSON object per line as on /plans, streamed.",
+                "parameters": export_parameters(),
+                "responses": merge(json!({"200": export_ok("application/x-ndjson", "One plan per line.")}), catalog_errors())
             }},
             "/api/products/aggregator": {"get": {
                 "operationId": "aggregator_mirror",
@@ -405,6 +473,8 @@ fn full_document() -> Value {
                     {"$ref": "#/components/schemas/Plan"},
                     {"type": "object", "required": ["pricePerGb"], "properties": {
                         "pricePerGb": {"type": ["number", "null"], "description": "retailPrice / dataAmount; null when dataAmount is 0."},
+                        "scope": {"type": "string", "enum": ["local", "regional", "global"]},
+                        "display": {"$ref": "#/components/schemas/Display"},
                         "clickUrl": {"type": "string", "format": "uri", "description": "PUBLIC_URL/go/CODE?ref=REF, when PUBLIC_URL is set (section 10)."}
                     }}
                 ]},
@@ -449,6 +519,7 @@ fn full_document() -> Value {
                     "gbPerDay": {"type": "number"},
                     "options": {"type": "array", "items": {"type": "object", "required": ["totalPrice", "esims", "legs"], "properties": {
                         "totalPrice": {"type": "number", "description": "Each plan's retailPrice rounded to the cent, summed."},
+                        "display": {"$ref": "#/components/schemas/Display"},
                         "esims": {"type": "integer"},
                         "legs": {"type": "array", "items": {"type": "object", "required": ["countries", "days", "plan"], "properties": {
                             "countries": {"type": "array", "items": {"type": "string"}},
@@ -484,7 +555,24 @@ fn full_document() -> Value {
                 }},
                 "Country": {"type": "object", "required": ["code", "name", "planCount", "minPrice"], "properties": {
                     "code": {"type": "string"}, "name": {"type": "string"},
-                    "planCount": {"type": "integer"}, "minPrice": {"type": "number"}
+                    "planCount": {"type": "integer"}, "minPrice": {"type": "number"},
+                    "display": {"$ref": "#/components/schemas/Display"}
+                }},
+                "Region": {"type": "object", "required": ["code", "name", "countries", "planCount", "minPrice"], "properties": {
+                    "code": {"type": "string", "enum": ["africa", "americas", "asia", "europe", "oceania"]},
+                    "name": {"type": "string"},
+                    "countries": {"type": "integer", "description": "Distinct countries of the plans wholly inside."},
+                    "planCount": {"type": "integer"}, "minPrice": {"type": "number"},
+                    "display": {"$ref": "#/components/schemas/Display"}
+                }},
+                "Display": {"type": "object", "required": ["currency", "approximate", "rateDate"], "description": "USD amounts converted at the reference rates of rateDate, rounded to the currency's minor unit (pricePerGb to 4 places).", "properties": {
+                    "currency": {"type": "string"},
+                    "retailPrice": {"type": "number"},
+                    "pricePerGb": {"type": ["number", "null"]},
+                    "totalPrice": {"type": "number"},
+                    "minPrice": {"type": "number"},
+                    "approximate": {"type": "boolean", "description": "false for USD."},
+                    "rateDate": {"type": ["string", "null"], "format": "date"}
                 }},
                 "Feed": {"type": "object", "required": ["success", "aggregator", "plans"], "properties": {
                     "success": {"type": "boolean", "const": true},

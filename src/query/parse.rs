@@ -167,7 +167,7 @@ mod tests {
         );
         assert_eq!(q.speed, ["5G"]);
         assert_eq!(q.operator.as_deref(), Some("orange"));
-        assert_eq!(q.text.as_deref(), Some("türkiye unlimited"));
+        assert_eq!(q.text.as_deref(), Some("turkiye unlimited"), "folded");
         assert_eq!((q.sort, q.limit, q.offset), (SortKey::PriceDesc, 500, 3));
     }
 
@@ -199,6 +199,11 @@ mod tests {
             ("q=%20", "q"),
             ("operator=", "operator"),
             ("country=DE&country=FR", "country"),
+            ("scope=continental", "scope"),
+            ("region=antarctica", "region"),
+            ("region=", "region"),
+            ("unlimited=yes", "unlimited"),
+            ("unlimited=1", "unlimited"),
         ];
         for (raw, parameter) in cases {
             assert_eq!(invalid_parameter(raw), parameter, "{raw}");

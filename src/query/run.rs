@@ -202,11 +202,44 @@ mod tests {
 
     /// The oracle, written from the SPEC over the source plans and sharing
     /// nothing with the code under test but `Plan::price_per_gb` (the rounding
-    /// SPEC "Numbers" fixes): filter everything, then sort with a comparator.
+    /// SPEC "Numbers" fixes), the folding of text and CLDR's data (names,
+    /// continents): filter everything, then sort with a comparator.
     fn oracle(plans: &[Plan], q: &PlanQuery) -> Vec<u32> {
+        use crate::markets::{Continent, Lang, Scope, cldr};
         let within =
             |b: Bounds, v: f64| b.min.is_none_or(|m| v >= m) && b.max.is_none_or(|m| v <= m);
-        let lower = |s: &str| s.to_lowercase();
+        let lower = |s: &str| crate::markets::fold(s);
+        let codes = |p: &Plan| -> Vec<String> {
+            let mut codes = p.location_codes.clone();
+            codes.sort();
+            codes.dedup();
+            codes
+        };
+        let continents = |p: &Plan| -> Vec<Option<Continent>> {
+            codes(p).iter().map(|c| Continent::of(c)).collect()
+        };
+        let scope = |p: &Plan| {
+            let mut placed: Vec<Continent> = continents(p).into_iter().flatten().collect();
+            placed.sort();
+            placed.dedup();
+            match (codes(p).len(), placed.len()) {
+                (0 | 1, _) => Scope::Local,
+                (_, n) if n >= 3 => Scope::Global,
+                _ => Scope::Regional,
+            }
+        };
+        let in_region = |p: &Plan, r: Continent| {
+            !p.location_codes.is_empty() && continents(p).iter().all(|c| *c == Some(r))
+        };
+        let named = |p: &Plan, t: &str| {
+            p.location_codes.iter().any(|code| {
+                Lang::ALL.iter().any(|&l| {
+                    cldr::data()
+                        .country_name(l, code)
+                        .is_some_and(|n| lower(n).contains(t))
+                })
+            })
+        };
         let generations = |speed: &str| -> Vec<String> {
             speed
                 .to_uppercase()
@@ -230,7 +263,11 @@ mod tests {
                     lower(&p.name).contains(t)
                         || lower(&p.operator).contains(t)
                         || p.location_names.iter().any(|n| lower(n).contains(t))
+                        || named(p, t)
                 })
+                && q.scope.is_none_or(|s| scope(p) == s)
+                && q.region.is_none_or(|r| in_region(p, r))
+                && q.unlimited.is_none_or(|u| (p.data_amount == 0.0) == u)
         };
         let mut hits: Vec<u32> = (0..plans.len() as u32)
             .filter(|&i| keep(&plans[i as usize]))
@@ -266,7 +303,21 @@ mod tests {
             "operator=voda&sort=name",
             "q=europe%20%20unlimited",
             "q=T%C3%BCRKIYE",
+            "q=turkiye",
             "q=vodafone",
+            "q=Deutschland",
+            "q=Allemagne",
+            "q=%E3%83%89%E3%82%A4%E3%83%84",
+            "q=%EB%8F%85%EC%9D%BC",
+            "q=ALEMANHA",
+            "scope=local",
+            "scope=regional&sort=name",
+            "scope=global&sort=-price",
+            "region=europe",
+            "region=asia&scope=local",
+            "region=americas&unlimited=false",
+            "unlimited=true&sort=duration",
+            "unlimited=false&country=DE&sort=price_per_gb",
             "min_price=5&max_price=10&sort=price_per_gb",
             "min_days=30&max_days=30&sort=-duration",
             "min_price=5&max_price=10",
@@ -319,7 +370,8 @@ mod tests {
             "[0-9]{1,3}",
             "[0-9]{1,2}\\.[0-9]{1,2}",
             prop::sample::select(vec![
-                "DE", "fr,de", "US", "5G", "price", "-data", "name", "orange"
+                "DE", "fr,de", "US", "5G", "price", "-data", "name", "orange", "local", "europe",
+                "true", "EUR"
             ])
             .prop_map(str::to_owned),
             "[a-zA-Z0-9.,%+-]{0,6}",
@@ -389,7 +441,10 @@ mod tests {
             sort in prop::sample::select(SortKey::ALL.to_vec()),
             speed in prop::sample::select(vec!["", "5G", "4G"]),
             operator in prop::sample::select(vec!["", "voda", "o"]),
-            text in prop::sample::select(vec!["", "europe", "germany", "unlimited 7"]),
+            text in prop::sample::select(vec!["", "europe", "germany", "unlimited 7", "deutschland", "日本"]),
+            scope in prop::sample::select(vec![None, Some(crate::markets::Scope::Local), Some(crate::markets::Scope::Regional), Some(crate::markets::Scope::Global)]),
+            region in prop::sample::select(vec![None, Some(crate::markets::Continent::Europe), Some(crate::markets::Continent::Asia)]),
+            unlimited in prop::option::of(any::<bool>()),
             limit in 1usize..60,
             offset in 0usize..400,
         ) {
@@ -406,6 +461,9 @@ mod tests {
             q.speed = speed_tokens(speed);
             q.operator = (!operator.is_empty()).then(|| operator.to_owned());
             q.text = (!text.is_empty()).then(|| text.to_owned());
+            q.scope = scope;
+            q.region = region;
+            q.unlimited = unlimited;
             let full = oracle(plans, &q);
             let got = q.run(catalog);
             prop_assert_eq!(got.total, full.len());

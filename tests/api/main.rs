@@ -8,6 +8,7 @@ mod hardening;
 mod health;
 mod helpers;
 mod history;
+mod markets;
 mod mcp;
 mod partners;
 mod process;
