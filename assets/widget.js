@@ -21,6 +21,16 @@
     .split(",").map(function (c) { return c.trim().toUpperCase(); }).filter(Boolean);
   // Buy links go through /go so the partner's click report counts them.
   var subid = pageParams ? "finder" : "widget";
+  // Names in the browser's language (CLDR, from the API), prices in the
+  // currency picked on the page (kept in the page's URL) or data-currency.
+  var lang = script.getAttribute("data-lang") || (pageParams && pageParams.get("lang")) ||
+    (navigator.languages && navigator.languages[0]) || navigator.language || "en";
+  if (!/^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$/.test(lang)) lang = "en";
+  var currency = (script.getAttribute("data-currency") || (pageParams && pageParams.get("currency")) || "USD").toUpperCase();
+  var CURRENCIES = ["USD", "EUR", "GBP", "JPY", "AUD", "CAD", "CHF", "CNY", "CZK", "DKK", "HKD", "HUF", "IDR", "ILS",
+    "INR", "ISK", "KRW", "MXN", "MYR", "NOK", "NZD", "PHP", "PLN", "RON", "SEK", "SGD", "THB", "TRY", "BRL", "ZAR"];
+  if (!/^[A-Z]{3}$/.test(currency)) currency = "USD";
+  if (CURRENCIES.indexOf(currency) < 0) CURRENCIES.push(currency);
   var pageSize = Math.min(Math.max(parseInt(script.getAttribute("data-limit") || "12", 10) || 12, 1), 100);
 
   var host;
@@ -123,10 +133,29 @@
     .forEach(function (o) { sort.appendChild(el("option", { value: o[0] }, o[1])); });
   sortLabel.appendChild(sort); form.appendChild(sortLabel);
 
-  var fiveLabel = el("label", { "class": "check", "for": uid + "-5g" });
-  var fiveG = el("input", { id: uid + "-5g", type: "checkbox", name: "speed" });
-  fiveLabel.appendChild(fiveG); fiveLabel.appendChild(document.createTextNode("5G only"));
-  form.appendChild(fiveLabel);
+  function select(name, labelText, options) {
+    var label = el("label", { "for": uid + "-" + name }, labelText);
+    var box = el("select", { id: uid + "-" + name, name: name });
+    options.forEach(function (o) { box.appendChild(el("option", { value: o[0] }, o[1])); });
+    label.appendChild(box); form.appendChild(label);
+    return box;
+  }
+  var region = select("region", "Region", [["", "Any region"], ["africa", "Africa"], ["americas", "Americas"],
+    ["asia", "Asia"], ["europe", "Europe"], ["oceania", "Oceania"]]);
+  var scope = select("scope", "Coverage", [["", "Any coverage"], ["local", "One country"],
+    ["regional", "Regional"], ["global", "Global"]]);
+  var currencyBox = select("currency", "Currency", CURRENCIES.map(function (c) { return [c, c]; }));
+  currencyBox.value = currency;
+
+  function check(name, text) {
+    var label = el("label", { "class": "check", "for": uid + "-" + name });
+    var box = el("input", { id: uid + "-" + name, type: "checkbox", name: name });
+    label.appendChild(box); label.appendChild(document.createTextNode(text));
+    form.appendChild(label);
+    return box;
+  }
+  var fiveG = check("5g", "5G only");
+  var unlimited = check("unlimited", "Unlimited data only");
   plansPanel.appendChild(form);
 
   var notice = el("div", { "class": "stale", role: "status", hidden: "" });
@@ -215,7 +244,7 @@
     var li = el("li", { "class": "leg" });
     var text = el("div");
     text.appendChild(el("strong", null, leg.countries.join(", ") + " · " + leg.days + " days"));
-    text.appendChild(el("p", { "class": "meta" }, leg.plan.name + " · " + fmtData(leg.plan.dataAmount) + " · " + leg.plan.duration + " days · " + fmtMoney(leg.plan.retailPrice)));
+    text.appendChild(el("p", { "class": "meta" }, leg.plan.name + " · " + fmtData(leg.plan.dataAmount) + " · " + leg.plan.duration + " days · " + priceOf(leg.plan, "retailPrice")));
     li.appendChild(text);
     var href = buyHref(leg.plan);
     if (href) {
@@ -239,6 +268,7 @@
     if (positive(gbDay)) params.set("gb_per_day", positive(gbDay));
     params.set("max_esims", esims.value);
     if (ref) params.set("ref", ref);
+    if (currency !== "USD") params.set("currency", currency);
     tripStatus.textContent = "Finding trip options…";
     tripResults.textContent = "";
     fetch(api + "/trips?" + params.toString(), { headers: { Accept: "application/json" } })
@@ -258,7 +288,7 @@
         tripStatus.textContent = body.options.length + " options for " + body.days + " days";
         body.options.forEach(function (o, i) {
           var box = el("section", { "class": "option", "aria-label": "Option " + (i + 1) });
-          box.appendChild(el("h3", null, "Option " + (i + 1) + ": " + fmtMoney(o.totalPrice) + " · " + o.esims + (o.esims === 1 ? " eSIM" : " eSIMs")));
+          box.appendChild(el("h3", null, "Option " + (i + 1) + ": " + priceOf(o, "totalPrice") + " · " + o.esims + (o.esims === 1 ? " eSIM" : " eSIMs")));
           var legs = el("ul", { "class": "legs" });
           o.legs.forEach(function (leg) { legs.appendChild(legRow(leg)); });
           box.appendChild(legs);
@@ -272,6 +302,7 @@
   });
 
   var countries = [];
+  var shownPlans = [];
   var selected = initialCountries.slice();
   var offset = 0;
   var active = -1;
@@ -304,13 +335,18 @@
     destInput.value = ""; closeSuggest(); offset = 0; renderChips(); load();
   }
 
+  // Case and accents do not matter ("turkiye" finds "Türkiye").
+  function fold(text) {
+    return String(text).normalize("NFD").replace(/[\u0300-\u036f\u3099\u309a]/g, "").toLowerCase();
+  }
+
   function showSuggest() {
-    var q = destInput.value.trim().toLowerCase();
+    var q = fold(destInput.value.trim());
     suggest.textContent = "";
     if (!q) { closeSuggest(); return; }
     var matches = countries.filter(function (c) {
       return selected.indexOf(c.code) < 0 &&
-        (c.name.toLowerCase().indexOf(q) >= 0 || c.code.toLowerCase() === q);
+        (fold(c.name).indexOf(q) >= 0 || c.code.toLowerCase() === q);
     }).slice(0, 8);
     matches.forEach(function (c, i) {
       var li = el("li", { id: uid + "-opt-" + i, role: "option", "data-code": c.code, "aria-selected": "false" },
@@ -350,12 +386,36 @@
   [minGb, minDays, maxPrice].forEach(function (input) {
     input.addEventListener("change", function () { offset = 0; load(); });
   });
-  sort.addEventListener("change", function () { offset = 0; load(); });
+  [sort, region, scope].forEach(function (box) {
+    box.addEventListener("change", function () { offset = 0; load(); });
+  });
   fiveG.addEventListener("change", function () { offset = 0; load(); });
+  unlimited.addEventListener("change", function () { offset = 0; load(); });
+  currencyBox.addEventListener("change", function () {
+    currency = currencyBox.value;
+    if (pageParams) {
+      // Kept in the page's own URL, so a reload or a shared link keeps it.
+      var url = new URL(location.href);
+      if (currency === "USD") url.searchParams.delete("currency"); else url.searchParams.set("currency", currency);
+      history.replaceState(null, "", url.toString());
+    }
+    load();
+  });
   prev.addEventListener("click", function () { offset = Math.max(0, offset - pageSize); load(); });
   next.addEventListener("click", function () { offset += pageSize; load(); });
 
   function fmtMoney(v) { return "$" + Number(v).toFixed(2); }
+  // An amount of `what` (retailPrice, pricePerGb, totalPrice): the display
+  // amount in the chosen currency, formatted for the browser's language.
+  function priceOf(item, what) {
+    var shown = item.display && item.display.currency === currency ? item.display[what] : null;
+    if (currency === "USD" || shown === null || shown === undefined) return fmtMoney(item[what]);
+    try {
+      return new Intl.NumberFormat(lang, { style: "currency", currency: currency, maximumFractionDigits: what === "pricePerGb" ? 4 : undefined }).format(shown);
+    } catch (e) {
+      return shown + " " + currency;
+    }
+  }
   function fmtData(gb) { return gb === 0 ? "Unlimited" : (gb < 1 ? Math.round(gb * 1024) + " MB" : gb + " GB"); }
   function fmtAge(seconds) {
     if (seconds < 90) return "just now";
@@ -371,13 +431,13 @@
   function card(plan) {
     var li = el("li", { "class": "card" });
     li.appendChild(el("h3", null, plan.name));
-    var names = plan.locationNames || [];
+    var names = (plan.locationCodes || []).map(countryName);
     var coverage = names.length > 3 ? names.slice(0, 3).join(", ") + " +" + (names.length - 3) + " more" : names.join(", ");
     li.appendChild(el("p", { "class": "meta" }, "Coverage: " + (coverage || (plan.locationCodes || []).join(", "))));
     li.appendChild(el("p", { "class": "meta" }, fmtData(plan.dataAmount) + " \u00b7 " + plan.duration + " days \u00b7 " + plan.speed));
     li.appendChild(el("p", { "class": "meta" }, "Operator: " + plan.operator));
-    li.appendChild(el("p", { "class": "price" }, fmtMoney(plan.retailPrice)));
-    li.appendChild(el("span", { "class": "ppg" }, plan.pricePerGb === null ? "Unlimited data" : fmtMoney(plan.pricePerGb) + " per GB"));
+    li.appendChild(el("p", { "class": "price" }, priceOf(plan, "retailPrice")));
+    li.appendChild(el("span", { "class": "ppg" }, plan.pricePerGb === null ? "Unlimited data" : priceOf(plan, "pricePerGb") + " per GB"));
     var href = buyHref(plan);
     if (href) {
       var a = el("a", { "class": "buy", href: href, target: "_blank", rel: "noopener noreferrer" }, "Buy");
@@ -394,6 +454,10 @@
     if (positive(minDays)) params.set("min_days", positive(minDays));
     if (positive(maxPrice)) params.set("max_price", positive(maxPrice));
     if (fiveG.checked) params.set("speed", "5G");
+    if (unlimited.checked) params.set("unlimited", "true");
+    if (region.value) params.set("region", region.value);
+    if (scope.value) params.set("scope", scope.value);
+    if (currency !== "USD") params.set("currency", currency);
     params.set("sort", sort.value);
     params.set("limit", String(pageSize));
     params.set("offset", String(offset));
@@ -413,6 +477,7 @@
           return;
         }
         var body = res.body;
+        shownPlans = body.plans;
         body.plans.forEach(function (p) { results.appendChild(card(p)); });
         var from = body.total ? body.offset + 1 : 0;
         var to = body.offset + body.plans.length;
@@ -433,11 +498,26 @@
       });
   }
 
-  fetch(api + "/countries", { headers: { Accept: "application/json" } })
+  // Region names in the browser's language.
+  fetch(api + "/regions?lang=" + encodeURIComponent(lang), { headers: { Accept: "application/json" } })
+    .then(function (r) { return r.ok ? r.json() : {}; })
+    .then(function (body) {
+      (body.regions || []).forEach(function (r) {
+        var option = region.querySelector('option[value="' + r.code + '"]');
+        if (option) option.textContent = r.name;
+      });
+    })
+    .catch(function () {});
+  fetch(api + "/countries?lang=" + encodeURIComponent(lang), { headers: { Accept: "application/json" } })
     .then(function (r) { return r.ok ? r.json() : []; })
     .then(function (list) {
       countries = list && Array.isArray(list.countries) ? list.countries : [];
       renderChips();
+      // Cards drawn before the names arrived show them now.
+      if (shownPlans.length) {
+        results.textContent = "";
+        shownPlans.forEach(function (p) { results.appendChild(card(p)); });
+      }
       stopsList.querySelectorAll(".stop-country").forEach(function (s) { fillCountries(s); });
     })
     .catch(function () { countries = []; });

@@ -50,6 +50,8 @@ async fn every_catalog_route_keeps_its_shape() {
         ("plans", "/plans?country=FR&sort=price_per_gb&ref=acme-01"),
         ("plan", "/plans/FR-7"),
         ("countries", "/countries"),
+        ("countries_de", "/countries?lang=de"),
+        ("regions", "/regions?lang=fr"),
         ("trips", "/trips?stops=FR:3,DE:4&max_esims=2&ref=acme-01"),
         ("trips_uncovered", "/trips?stops=FR:3,XK:2"),
         ("changes", "/changes?since=0"),

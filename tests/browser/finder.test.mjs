@@ -80,8 +80,8 @@ after(async () => {
   for (const server of servers) server.close();
 });
 
-async function newPage(width = 1200) {
-  const page = await browser.newPage({ viewport: { width, height: 900 } });
+async function newPage(width = 1200, locale = "en-US") {
+  const page = await browser.newPage({ viewport: { width, height: 900 }, locale });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   // Content-Security-Policy violations and failed requests show up here.
@@ -297,5 +297,47 @@ test("a Buy link goes through /go and lands on the plan's productUrl with the re
   await shopPage.waitForLoadState();
   assert.equal(shopPage.url(), `${shopUrl}?ref=acme-01`);
   assert.ok(landed.includes("/esim/shop-1?ref=acme-01"), landed.join(" "));
+  assert.deepEqual(errors, []);
+});
+
+test("names and prices follow the browser's language and the currency picked on the page", async () => {
+  const { page, errors } = await newPage(1200, "de-DE");
+  await page.goto(`${demo}/?currency=EUR`);
+  await page.locator(".card").first().waitFor();
+  // The first card shows the API's display price in euros, formatted for German.
+  const first = await page.evaluate(async (base) =>
+    (await (await fetch(`${base}/plans?currency=EUR&limit=12`)).json()).plans[0].display, demo);
+  assert.equal(first.currency, "EUR");
+  const formatted = await page.evaluate((v) =>
+    new Intl.NumberFormat("de-DE", { style: "currency", currency: "EUR" }).format(v), first.retailPrice);
+  await page.waitForFunction((text) =>
+    document.querySelector(".cmg-plan-finder").shadowRoot.querySelector(".card .price").textContent === text, formatted);
+  assert.equal(await page.getByLabel("Currency").inputValue(), "EUR");
+  // Region names and country names are German (CLDR), and a German name finds Germany.
+  await page.waitForFunction(() =>
+    document.querySelector(".cmg-plan-finder").shadowRoot.querySelector('select[name=region] option[value=europe]').textContent === "Europa");
+  await pickCountry(page, "deutsch", "DE");
+  await page.locator(".chip", { hasText: "Deutschland" }).waitFor();
+
+  // Another currency: the page's URL keeps it, and the prices follow.
+  await page.getByLabel("Currency").selectOption("GBP");
+  await page.waitForFunction(() => new URL(location.href).searchParams.get("currency") === "GBP");
+  await page.waitForFunction(() =>
+    document.querySelector(".cmg-plan-finder").shadowRoot.querySelector(".card .price").textContent.includes("£"));
+
+  // Region, coverage and unlimited filters narrow the list as the API does.
+  await page.getByLabel("Region").selectOption("europe");
+  await page.getByLabel("Coverage").selectOption("local");
+  await page.getByLabel("Unlimited data only").check();
+  const total = await page.evaluate(async (base) =>
+    (await (await fetch(`${base}/plans?country=DE&region=europe&scope=local&unlimited=true`)).json()).total, demo);
+  assert.ok(total > 0);
+  assert.equal(await settledTotal(page, { exactly: total }), total);
+  const perGb = await page.locator(".card .ppg").allTextContents();
+  assert.ok(perGb.every((t) => t === "Unlimited data"), perGb.join(" | "));
+  await page.reload();
+  await page.locator(".card").first().waitFor();
+  assert.equal(await page.getByLabel("Currency").inputValue(), "GBP", "the currency survives a reload");
+  await page.screenshot({ path: path.join(artifacts, "finder-german-gbp.png"), fullPage: true });
   assert.deepEqual(errors, []);
 });
