@@ -44,12 +44,20 @@ for path in sys.argv[1:]:
 PY
 )
 # What a command printed must be a success: JSON without an error object,
-# well-formed XML (the Atom feed), or response headers (-i) with a 2xx/3xx status.
+# well-formed XML (the Atom feed), CSV with the export's header and rows,
+# JSON lines (NDJSON), or response headers (-i) with a 2xx/3xx status.
 check='
-import json, sys, xml.dom.minidom
+import csv, io, json, sys, xml.dom.minidom
 text = sys.stdin.read()
 if text.startswith("HTTP/"):
     sys.exit(0 if text.split()[1][0] in "23" else 1)
+if text.startswith("packageCode,"):
+    sys.exit(0 if list(csv.DictReader(io.StringIO(text))) else 1)
+lines = text.strip().splitlines()
+if len(lines) > 1 and all(l.startswith("{") for l in lines):
+    for l in lines:
+        json.loads(l)
+    sys.exit(0)
 if text.lstrip().startswith("<"):
     xml.dom.minidom.parseString(text)
     sys.exit(0)
