@@ -34,9 +34,7 @@ impl Continent {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(raw))
+        Self::ALL.into_iter().find(|c| c.as_str() == raw)
     }
 
     /// The continent a country (ISO alpha-2, upper case) lies in; `None` for
@@ -67,9 +65,7 @@ impl Scope {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(raw))
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 }
 

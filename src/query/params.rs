@@ -217,11 +217,11 @@ pub(crate) fn parse_text(name: &str, value: &str, max_chars: usize) -> Result<St
     Ok(crate::markets::fold(trimmed))
 }
 
-/// `true` or `false` (any case).
+/// `true` or `false`, as JSON and OpenAPI write booleans.
 pub(crate) fn parse_bool(name: &str, value: &str) -> Result<bool, QueryError> {
-    if value.eq_ignore_ascii_case("true") {
+    if value == "true" {
         Ok(true)
-    } else if value.eq_ignore_ascii_case("false") {
+    } else if value == "false" {
         Ok(false)
     } else {
         Err(QueryError::invalid(

@@ -204,6 +204,9 @@ mod tests {
             ("region=", "region"),
             ("unlimited=yes", "unlimited"),
             ("unlimited=1", "unlimited"),
+            ("unlimited=TRUE", "unlimited"),
+            ("scope=Local", "scope"),
+            ("region=Europe", "region"),
         ];
         for (raw, parameter) in cases {
             assert_eq!(invalid_parameter(raw), parameter, "{raw}");
