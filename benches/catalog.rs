@@ -45,6 +45,12 @@ const QUERIES: &[&str] = &[
     "country=DE&min_gb=5&limit=50",
     "country=DE,FR&sort=-data",
     "q=europe%20unlimited",
+    // A country by name: English, German, Japanese (ドイツ) are one code path.
+    "q=germany",
+    "q=deutschland",
+    "q=%E3%83%89%E3%82%A4%E3%83%84",
+    "scope=regional&region=europe",
+    "unlimited=true&sort=price",
     "min_price=5&max_price=20&sort=price_per_gb&offset=100",
     "speed=5G&operator=voda&sort=name",
     "",
@@ -75,6 +81,28 @@ fn render_page_of_50(bencher: Bencher, with_ref: bool) {
                 cmg_feed_proxy::catalog::Links::new(ref_code, None),
                 false,
             );
+        }
+        out
+    });
+}
+
+/// A page of 50 with display prices in euros (rust_decimal per plan) against
+/// the same page in USD only.
+#[divan::bench(args = [false, true])]
+fn render_page_of_50_display(bencher: Bencher, in_eur: bool) {
+    let catalog = catalog(5_000);
+    let rates = cmg_feed_proxy::markets::Rates::builtin();
+    let eur = rates.display("EUR").unwrap();
+    let display = in_eur.then_some(&eur);
+    let page = PlanQuery::parse(Some("country=DE&limit=50"))
+        .unwrap()
+        .run(catalog)
+        .page;
+    bencher.bench(|| {
+        let mut out = Vec::with_capacity(32 * 1024);
+        for &i in &page {
+            let links = cmg_feed_proxy::catalog::Links::default().with_display(display);
+            catalog.write_plan(&mut out, i, links, false);
         }
         out
     });

@@ -594,3 +594,24 @@ async fn exports_read_back_equal_to_plans_with_the_same_filters() {
     assert_eq!(again.status(), 304);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn rates_survive_a_restart_beside_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = format!(
+        "--snapshot-path={}",
+        dir.path().join("catalog.json").display()
+    );
+    let rates = FakeUpstream::start(Reply::Json(ECB.as_bytes().to_vec())).await;
+    let app = with_rates(&rates, &[&snapshot]).await;
+    wait_for_rates(&app, "2026-12-01").await;
+    app.stop().await;
+    assert!(dir.path().join("catalog.json.rates.json").exists());
+
+    // A new in-memory database has none: the file beside the snapshot has them.
+    rates.set(Reply::Json(b"garbage".to_vec()));
+    let app = with_rates(&rates, &[&snapshot]).await;
+    let plan = display(&app, "/plans/L-DE?currency=EUR").await;
+    assert_eq!(plan["display"]["rateDate"], "2026-12-01");
+    app.stop().await;
+}

@@ -448,3 +448,46 @@ async fn a_tool_call_counts_its_partner_once() {
     let (status, body) = rpc(&app, "/mcp?ref=nobody", "tools/list", json!({})).await;
     assert_eq!((status, error_of(&body).0.as_str()), (400, "unknown_ref"));
 }
+
+#[tokio::test]
+async fn tools_take_the_market_parameters_of_their_routes() {
+    let body = feed(&[
+        plan("FR-7", &["FR"], 5.0, 7, 4.0),
+        plan("TR-7", &["TR"], 0.0, 7, 9.0),
+        plan("EU-15", &["FR", "DE"], 10.0, 15, 12.0),
+    ]);
+    let app = spawn_ready(body, &[]).await;
+    let cases = [
+        (
+            "search_plans",
+            json!({"scope": "local", "region": "asia", "unlimited": true, "currency": "USD", "q": "turkiye"}),
+            "/plans?scope=local&region=asia&unlimited=true&currency=USD&q=turkiye",
+        ),
+        (
+            "get_plan",
+            json!({"packageCode": "FR-7", "currency": "usd"}),
+            "/plans/FR-7?currency=usd",
+        ),
+        (
+            "list_countries",
+            json!({"lang": "de"}),
+            "/countries?lang=de",
+        ),
+        (
+            "plan_trip",
+            json!({"stops": "FR:3,TR:2", "currency": "USD"}),
+            "/trips?stops=FR:3,TR:2&currency=USD",
+        ),
+    ];
+    for (tool, arguments, route) in cases {
+        let result = call(&app, "/mcp", tool, arguments).await;
+        assert_ne!(result["isError"], true, "{tool}: {result}");
+        let (status, expected) = app.get_json(route).await;
+        assert_eq!(status, 200, "{route}: {expected}");
+        assert_eq!(result["structuredContent"], expected, "{tool}");
+    }
+    let result = call(&app, "/mcp", "search_plans", json!({"scope": "galactic"})).await;
+    assert_eq!(result["isError"], true);
+    assert_eq!(result["structuredContent"]["error"]["parameter"], "scope");
+    app.stop().await;
+}
