@@ -20,6 +20,7 @@ use crate::catalog::Outcome;
 use crate::catalog::{Catalog, CatalogStore, snapshot, synthetic};
 use crate::clicks::{ClickLog, ClickSettings};
 use crate::config::{Config, Source};
+use crate::fleet::Fleet;
 use crate::history::{History, PlanSet, Recorder};
 use crate::http::{self, AppState, ResponseCache};
 use crate::metrics::Metrics;
@@ -141,6 +142,17 @@ impl Application {
             allow_private: config.webhook_allow_private,
         };
 
+        // SPEC section 13: replicas on PostgreSQL elect one syncing leader.
+        let fleet = (history.is_postgres()
+            && config.elect_leader
+            && matches!(config.source, Source::Upstream(_)))
+        .then(|| Fleet::new(config.database_url.expose(), history.clone(), store.clone()));
+        let (reports_tx, reports_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (mut reports_tx, mut reports_rx) = (Some(reports_tx), Some(reports_rx));
+        if fleet.is_none() {
+            reports_tx = None;
+            reports_rx = None;
+        }
         let (sync, sync_task) = match &config.source {
             Source::Demo => {
                 let catalog = Arc::new(synthetic::demo_catalog());
@@ -150,7 +162,13 @@ impl Application {
                 (None, None)
             }
             Source::Upstream(upstream) => {
-                if let Some(path) = &config.snapshot_path {
+                // A fleet's replica loads the newest stored catalog before
+                // anything else: ready without upstream.
+                if let Some(fleet) = &fleet {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), fleet.follow()).await;
+                }
+                // (A catalog already loaded from the fleet is newer.)
+                if let (Some(path), None) = (&config.snapshot_path, store.catalog()) {
                     if let Some(catalog) = restore_snapshot(&store, path).await {
                         // Its number is shown until the database confirms
                         // it (or, when empty, records it under that number).
@@ -174,9 +192,15 @@ impl Application {
                         max_shrink: config.feed_max_shrink,
                         accept_shrink: config.accept_shrink,
                         snapshot_path: config.snapshot_path.clone(),
+                        role: fleet.as_ref().map(|f| f.roles()),
+                        reports: reports_tx.take(),
                     },
                 );
-                let (handle, task): (SyncHandle, _) = syncer.spawn(stop_rx);
+                let (handle, task): (SyncHandle, _) = syncer.spawn(stop_rx.clone());
+                if let (Some(fleet), Some(reports)) = (&fleet, reports_rx.take()) {
+                    fleet.set_sync(handle.clone());
+                    fleet.spawn(reports, stop_rx);
+                }
                 (Some(handle), Some(task))
             }
         };
@@ -211,7 +235,11 @@ impl Application {
         };
 
         let config = Arc::new(config);
+        if let Some(fleet) = &fleet {
+            metrics.follow_role(fleet.roles());
+        }
         let state = AppState {
+            fleet,
             rates,
             config: config.clone(),
             store: store.clone(),

@@ -48,6 +48,7 @@ pub mod app;
 pub mod catalog;
 pub mod clicks;
 pub mod config;
+pub mod fleet;
 pub mod history;
 pub mod http;
 pub mod markets;

@@ -123,6 +123,8 @@ pub struct Metrics {
     /// Cached pages compressed, by encoding. Each page is compressed at most
     /// once per encoding; a rate close to the request rate means misses.
     compressions: Family<EncodingLabel, Counter>,
+    /// The sync role: 1 for the current one.
+    role: Family<RoleLabel, prometheus_client::metrics::gauge::Gauge>,
 }
 
 impl Metrics {
@@ -163,8 +165,7 @@ impl Metrics {
             "Cached pages compressed, by encoding (each page at most once per encoding)",
             compressions.clone(),
         );
-        // The sync role (SPEC section 13): every instance syncs for itself
-        // today, so it is `single`; leader election will set the others.
+        // The sync role (SPEC section 13): `single` until a fleet elects.
         let role = Family::<RoleLabel, prometheus_client::metrics::gauge::Gauge>::default();
         for (name, value) in [("leader", 0), ("follower", 0), ("single", 1)] {
             role.get_or_create(&RoleLabel { role: name }).set(value);
@@ -172,7 +173,7 @@ impl Metrics {
         registry.register(
             "cmg_sync_role",
             "The instance's sync role: 1 for the current one (leader, follower or single)",
-            role,
+            role.clone(),
         );
         // Known label values start at zero, so a rate() has a baseline.
         for reason in ["shed", "timeout"] {
@@ -188,7 +189,28 @@ impl Metrics {
             partner_requests,
             overloaded,
             compressions,
+            role,
         }
+    }
+
+    /// Keeps `cmg_sync_role` on the fleet role as it changes.
+    pub fn follow_role(&self, mut roles: tokio::sync::watch::Receiver<crate::sync::Role>) {
+        let family = self.role.clone();
+        let set = move |current: crate::sync::Role| {
+            for role in crate::sync::Role::ALL {
+                family
+                    .get_or_create(&RoleLabel {
+                        role: role.as_str(),
+                    })
+                    .set(i64::from(role == current));
+            }
+        };
+        set(*roles.borrow_and_update());
+        tokio::spawn(async move {
+            while roles.changed().await.is_ok() {
+                set(*roles.borrow_and_update());
+            }
+        });
     }
 
     /// Registers the click log's metrics (SPEC section 10).

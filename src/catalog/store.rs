@@ -45,6 +45,10 @@ impl Outcome {
         Self::Demo,
     ];
 
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -138,6 +142,41 @@ impl CatalogStore {
                 at,
                 outcome: Outcome::Snapshot,
             });
+        });
+    }
+
+    /// A sync that found the catalog unchanged: fresh again, same catalog.
+    pub fn mark_synced(&self, at: SystemTime) {
+        self.update_status(|s| {
+            s.last_refresh = Some(RefreshRecord {
+                at,
+                outcome: Outcome::Ok,
+            });
+            s.last_success = Some(at);
+            s.stale = false;
+        });
+    }
+
+    /// A follower's view of the fleet (SPEC section 13): the leader's
+    /// catalog (when a newer one was loaded) and its sync status, in one
+    /// swap.
+    pub fn follow(
+        &self,
+        catalog: Option<Arc<Catalog>>,
+        stale: bool,
+        outcome: Outcome,
+        at: SystemTime,
+    ) {
+        self.update(|p| {
+            if let Some(catalog) = &catalog {
+                p.catalog = Some(catalog.clone());
+            }
+            let s = Arc::make_mut(&mut p.status);
+            s.last_refresh = Some(RefreshRecord { at, outcome });
+            if !stale {
+                s.last_success = Some(at);
+            }
+            s.stale = stale;
         });
     }
 

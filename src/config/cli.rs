@@ -160,6 +160,10 @@ pub struct Cli {
     #[arg(long, env = "RATES_INTERVAL", hide_env_values = true, default_value = "6h", value_parser = values::duration)]
     pub rates_interval: Duration,
 
+    /// With PostgreSQL: "auto" elects one syncing replica that the others follow; "always" makes every replica sync for itself.
+    #[arg(long, env = "SYNC_LEADER", hide_env_values = true, default_value = "auto", value_parser = values::sync_leader)]
+    pub sync_leader: values::SyncLeader,
+
     /// Where the day's visitor-hash salt is kept so replicas on SQLite share it (with PostgreSQL it lives in the database).
     #[arg(long, env = "CLICK_SALT_FILE", hide_env_values = true, value_name = "PATH", value_parser = values::path)]
     pub click_salt_file: Option<PathBuf>,

@@ -200,6 +200,8 @@ pub struct Config {
     /// `RATES_URL`: where exchange rates come from; `None` for `none`.
     pub rates_url: Option<url::Url>,
     pub rates_interval: Duration,
+    /// `SYNC_LEADER=auto`: with PostgreSQL, replicas elect one syncing leader.
+    pub elect_leader: bool,
     /// Retry delays after the first attempt (SPEC's schedule unless a test sets it).
     pub webhook_retry_schedule: Vec<Duration>,
 }
@@ -275,6 +277,7 @@ impl Cli {
                 values::RatesUrl::Url(url) => Some(url),
             },
             rates_interval: self.rates_interval,
+            elect_leader: self.sync_leader == values::SyncLeader::Auto,
             webhook_allow_private: self.webhook_allow_private,
             webhook_retry_schedule: self
                 .webhook_retry_schedule

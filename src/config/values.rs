@@ -88,6 +88,21 @@ pub fn rates_url(raw: &str) -> Result<RatesUrl, String> {
     feed_url(raw).map(RatesUrl::Url)
 }
 
+/// `SYNC_LEADER`: whether replicas on PostgreSQL elect one syncing leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncLeader {
+    Auto,
+    Always,
+}
+
+pub fn sync_leader(raw: &str) -> Result<SyncLeader, String> {
+    match raw.trim() {
+        "auto" => Ok(SyncLeader::Auto),
+        "always" => Ok(SyncLeader::Always),
+        _ => Err("must be auto or always".into()),
+    }
+}
+
 pub fn durations(raw: &str) -> Result<Durations, String> {
     raw.split(',')
         .map(|d| duration(d.trim()))

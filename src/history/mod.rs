@@ -85,11 +85,12 @@ fn backend(url: &str) -> Result<Backend, String> {
 }
 
 /// The schema, applied in order at first use; each file is idempotent.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../../migrations/0001_history.sql"),
     include_str!("../../migrations/0002_clicks.sql"),
     include_str!("../../migrations/0003_webhooks.sql"),
     include_str!("../../migrations/0004_rates.sql"),
+    include_str!("../../migrations/0005_fleet.sql"),
 ];
 
 /// `($1, $2), ($3, $4)`: `count` tuples of `width` placeholders. Numbered
@@ -213,6 +214,9 @@ pub struct History {
     /// The webhook endpoints a new version makes messages for, and
     /// `PUBLIC_URL` for their links (set once by the application).
     webhooks: std::sync::OnceLock<(crate::webhooks::deliver::Endpoints, Option<String>)>,
+    /// Whether each new version also stores its catalog for followers
+    /// (SPEC section 13), set once by the application in a fleet.
+    store_catalogs: std::sync::atomic::AtomicBool,
 }
 
 fn millis(at: SystemTime) -> i64 {
@@ -249,6 +253,7 @@ impl History {
             write: Mutex::new(()),
             recorded_generation: AtomicU64::new(0),
             webhooks: std::sync::OnceLock::new(),
+            store_catalogs: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -304,6 +309,18 @@ impl History {
         public_url: Option<String>,
     ) {
         let _ = self.webhooks.set((endpoints, public_url));
+    }
+
+    /// New versions also store their catalog (the fleet's leader).
+    pub fn store_catalogs(&self) {
+        self.store_catalogs
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether new versions store their catalog.
+    pub fn stores_catalogs(&self) -> bool {
+        self.store_catalogs
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `version` was shown to clients (a restored snapshot's): new versions
@@ -608,6 +625,19 @@ mod tests {
 
     fn at(days: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000 + days * 86_400)
+    }
+
+    /// The schema is split into statements on `;`: one in a comment would
+    /// cut a statement in two (it did, once).
+    #[test]
+    fn migration_comments_hold_no_semicolons() {
+        for migration in MIGRATIONS {
+            for line in migration.lines() {
+                if let Some((_, comment)) = line.split_once("--") {
+                    assert!(!comment.contains(';'), "{line}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Recorder {
             let history = self.history.clone();
             let catalog = catalog.clone();
             async move {
-                let plans = plan_set(catalog.clone()).await?;
+                let plans = plan_set(catalog.clone(), history.stores_catalogs()).await?;
                 let recorded = history
                     .record(&Arc::new(plans), catalog.updated_at(), generation)
                     .await;
@@ -173,8 +173,18 @@ impl Recorder {
 
 /// Rendering every plan is CPU work (100k plans: tens of milliseconds): not
 /// on a request worker.
-async fn plan_set(catalog: Arc<Catalog>) -> Result<PlanSet, tokio::task::JoinError> {
-    tokio::task::spawn_blocking(move || PlanSet::of(&catalog)).await
+async fn plan_set(
+    catalog: Arc<Catalog>,
+    with_catalog: bool,
+) -> Result<PlanSet, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(move || {
+        if with_catalog {
+            PlanSet::with_catalog(&catalog)
+        } else {
+            PlanSet::of(&catalog)
+        }
+    })
+    .await
 }
 
 /// After a background retry: gives `version` to the catalog in use when it
@@ -199,7 +209,7 @@ async fn retry_loop(
             let Some((catalog, generation)) = rx.borrow_and_update().clone() else {
                 break;
             };
-            let Ok(plans) = plan_set(catalog.clone()).await else {
+            let Ok(plans) = plan_set(catalog.clone(), history.stores_catalogs()).await else {
                 break;
             };
             let plans = Arc::new(plans);

@@ -16,6 +16,9 @@ use crate::catalog::Catalog;
 pub struct PlanSet {
     plans: BTreeMap<String, PlanEntry>,
     hash: u64,
+    /// The catalog for followers (SPEC section 13): the upstream-shaped
+    /// feed, gzip, and its `updatedAt` in milliseconds.
+    catalog: Option<(Vec<u8>, i64)>,
 }
 
 /// One plan as stored, with its price (so added plans need no JSON parse).
@@ -48,7 +51,24 @@ impl PlanSet {
         Self {
             hash: hasher.digest(),
             plans,
+            catalog: None,
         }
+    }
+
+    /// The plan set, and the whole catalog compressed for followers.
+    pub fn with_catalog(catalog: &Catalog) -> Self {
+        use std::io::Write as _;
+        let mut set = Self::of(catalog);
+        let mut feed = Vec::with_capacity(catalog.len() * 400 + 128);
+        catalog.write_feed(&mut feed, None, &[]);
+        let mut gzip = flate2::write::GzEncoder::new(
+            Vec::with_capacity(feed.len() / 6),
+            flate2::Compression::fast(),
+        );
+        gzip.write_all(&feed).expect("writing to a Vec");
+        let body = gzip.finish().expect("writing to a Vec");
+        set.catalog = Some((body, millis(catalog.updated_at())));
+        set
     }
 }
 
@@ -116,6 +136,9 @@ impl History {
             .transpose()?;
         if let Some((version, stored)) = &latest {
             if *stored == hash {
+                // A version stored before this replica led has no catalog.
+                self.store_catalog(&mut tx, plans, *version, "ON CONFLICT (version) DO NOTHING")
+                    .await?;
                 tx.commit().await?;
                 return Ok(*version as u64);
             }
@@ -244,6 +267,8 @@ impl History {
             }
         }
 
+        self.store_catalog(&mut tx, plans, version, "").await?;
+
         // Retention: versions, their changes and closed prices older than it.
         let cutoff = millis(at.checked_sub(self.retention).unwrap_or(UNIX_EPOCH));
         sqlx::query(
@@ -269,6 +294,37 @@ impl History {
 }
 
 impl History {
+    /// Stores the catalog of `version` for followers, in the version's own
+    /// transaction, and tells them when it commits (PostgreSQL only; older
+    /// catalogs than the last three are deleted: followers load the newest).
+    async fn store_catalog(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        plans: &PlanSet,
+        version: i64,
+        conflict: &str,
+    ) -> Result<(), HistoryError> {
+        let (Some((body, updated_at)), Backend::Postgres) = (&plans.catalog, self.backend) else {
+            return Ok(());
+        };
+        sqlx::query(&format!(
+            "INSERT INTO fleet_catalogs (version, updated_at, body) VALUES ($1, $2, $3) {conflict}"
+        ))
+        .bind(version)
+        .bind(*updated_at)
+        .bind(body.clone())
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("DELETE FROM fleet_catalogs WHERE version < $1")
+            .bind(version - 2)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("SELECT pg_notify('cmg_catalog', '')")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// Records `versions` (oldest first) unless the database already holds
     /// the content of the last one, whose number is returned either way: the
     /// demo's versions are recorded once, however often it restarts on the

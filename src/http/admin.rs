@@ -66,6 +66,22 @@ async fn admin_refresh(
             Json(json!({"outcome": "demo", "planCount": plans, "dropped": 0})).into_response(),
         );
     };
+    // A follower asks the leader and answers once it has what that made.
+    if let (Some(fleet), crate::sync::Role::Follower) = (&state.fleet, state.role()) {
+        let synced = fleet
+            .request_refresh(state.config.request_timeout)
+            .await
+            .ok_or(ApiError::Overloaded)?;
+        let outcome =
+            crate::catalog::Outcome::parse(&synced.outcome).unwrap_or(crate::catalog::Outcome::Ok);
+        let report = crate::sync::SyncReport {
+            outcome,
+            plan_count: state.store.catalog().map_or(0, |c| c.len()),
+            dropped: 0,
+            message: None,
+        };
+        return Ok(Json(report).into_response());
+    }
     let report = sync
         .refresh(accept_shrink)
         .await

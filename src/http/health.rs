@@ -22,7 +22,7 @@ async fn health_live() -> Response {
 
 async fn health_ready(State(state): State<AppState>) -> Response {
     let view = state.store.view();
-    let body = shapes::readiness(view.catalog.as_deref(), &view.status);
+    let body = shapes::readiness(view.catalog.as_deref(), &view.status, state.role());
     let mut response = (
         [(
             header::CONTENT_TYPE,

@@ -64,6 +64,9 @@ pub struct AppState {
     pub clicks: Arc<crate::clicks::ClickLog>,
     /// The webhook sender (`/admin/webhooks`).
     pub webhooks: Arc<crate::webhooks::deliver::Sender>,
+    /// The fleet this replica belongs to (SPEC section 13); `None` when it
+    /// syncs for itself.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
     /// The exchange rates in force, for display currencies.
     pub rates: Arc<crate::markets::RatesStore>,
     /// Rendered response bodies keyed by catalog content and normalised query,
@@ -72,6 +75,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Who syncs: `single`, or the fleet role of this replica.
+    pub fn role(&self) -> crate::sync::Role {
+        self.fleet
+            .as_ref()
+            .map_or(crate::sync::Role::Single, |f| f.role())
+    }
+
     /// What the plans of a response made for `partner` link to: its ref, and
     /// `/go` under `PUBLIC_URL` when that is set.
     fn links<'a>(&'a self, partner: &'a extract::Partner) -> crate::catalog::Links<'a> {

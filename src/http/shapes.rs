@@ -315,7 +315,7 @@ struct ErrorOut {
 #[serde(rename_all = "camelCase")]
 struct ReadinessOut {
     status: &'static str,
-    /// `single`: every replica syncs for itself (SPEC section 13).
+    /// `leader`, `follower` or `single` (SPEC section 13).
     role: &'static str,
     plan_count: usize,
     // Absent values are `null`, all of them, never left out.
@@ -329,7 +329,11 @@ struct ReadinessOut {
 
 /// `/readyz`: ready with the catalog's figures, or starting (no catalog yet)
 /// with the `catalog_unavailable` error.
-pub(super) fn readiness(catalog: Option<&Catalog>, status: &SyncStatus) -> Vec<u8> {
+pub(super) fn readiness(
+    catalog: Option<&Catalog>,
+    status: &SyncStatus,
+    role: crate::sync::Role,
+) -> Vec<u8> {
     let last_refresh = status.last_refresh.map(|r| RefreshOut {
         at: rfc3339(r.at),
         outcome: r.outcome.as_str(),
@@ -337,7 +341,7 @@ pub(super) fn readiness(catalog: Option<&Catalog>, status: &SyncStatus) -> Vec<u
     let body = match catalog {
         Some(catalog) => ReadinessOut {
             status: "ready",
-            role: "single",
+            role: role.as_str(),
             plan_count: catalog.len(),
             version: Some(catalog.version()),
             updated_at: Some(rfc3339(catalog.updated_at())),
@@ -347,7 +351,7 @@ pub(super) fn readiness(catalog: Option<&Catalog>, status: &SyncStatus) -> Vec<u
         },
         None => ReadinessOut {
             status: "starting",
-            role: "single",
+            role: role.as_str(),
             plan_count: 0,
             version: None,
             updated_at: None,

@@ -81,6 +81,33 @@ pub struct SyncReport {
     pub message: Option<String>,
 }
 
+/// Who syncs (SPEC section 13): every instance for itself (`Single`), or,
+/// with replicas on PostgreSQL, the one elected `Leader` while the others
+/// `Follow` the catalogs it stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Single,
+    Leader,
+    Follower,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Self::Leader, Self::Follower, Self::Single];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Leader => "leader",
+            Self::Follower => "follower",
+        }
+    }
+
+    /// Whether an instance in this role fetches the feed.
+    pub fn syncs(self) -> bool {
+        self != Self::Follower
+    }
+}
+
 /// Knobs of the sync loop.
 #[derive(Clone, Debug)]
 pub struct SyncSettings {
@@ -91,6 +118,11 @@ pub struct SyncSettings {
     /// Take shrunken feeds anyway (operator override).
     pub accept_shrink: bool,
     pub snapshot_path: Option<PathBuf>,
+    /// The instance's role when it is elected (a fleet): the loop syncs
+    /// only while it leads. `None`: always (a single instance).
+    pub role: Option<watch::Receiver<Role>>,
+    /// Where each sync's report goes (the fleet tells followers about it).
+    pub reports: Option<mpsc::UnboundedSender<SyncReport>>,
 }
 
 /// Handle to ask the running sync task for a refresh.
@@ -163,7 +195,21 @@ impl Syncer {
         let mut backoff = Backoff::new(self.settings.interval);
         // Refresh requests waiting for the next sync.
         let mut queued: Vec<Trigger> = Vec::new();
+        let mut role = self.settings.role.clone();
         loop {
+            // A follower does not fetch: it waits to be elected. Refresh
+            // requests that reach it meanwhile get no report (the HTTP
+            // route asks the leader instead).
+            if let Some(role) = role.as_mut() {
+                while !role.borrow_and_update().syncs() {
+                    queued.clear();
+                    tokio::select! {
+                        changed = role.changed() => if changed.is_err() { return },
+                        Some(t) = triggers.recv() => drop(t),
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
             let accept_shrink = queued.iter().any(|t| t.accept_shrink);
             let mut waiters: Vec<_> = queued.drain(..).map(|t| t.reply).collect();
             let report = {
@@ -191,6 +237,9 @@ impl Syncer {
                     }
                 }
             };
+            if let Some(reports) = &self.settings.reports {
+                let _ = reports.send(report.clone());
+            }
             for waiter in waiters {
                 let _ = waiter.send(report.clone());
             }
@@ -307,6 +356,17 @@ impl Syncer {
                 current,
                 percent: self.settings.max_shrink * 100.0,
             });
+        }
+        // In a fleet an identical feed makes no swap: followers keep the
+        // catalog they have, so every replica serves the same bytes.
+        if self.settings.role.is_some()
+            && self
+                .store
+                .catalog()
+                .is_some_and(|c| c.content_hash() == catalog.content_hash() && c.is_recorded())
+        {
+            self.store.mark_synced(SystemTime::now());
+            return Ok(());
         }
         let catalog = Arc::new(catalog);
         // Bounded: a slow or absent database never holds the new catalog back;

@@ -4,6 +4,7 @@ mod clicks;
 mod connections;
 mod cors_and_caching;
 mod edge;
+mod fleet;
 mod hardening;
 mod health;
 mod helpers;

@@ -1,0 +1,381 @@
+//! A fleet behaves as one (SPEC section 13): replicas sharing PostgreSQL
+//! elect one sync leader with a session-level advisory lock held on a
+//! dedicated connection; only the leader fetches the feed. Each new version
+//! stores its catalog in the database in the version's own transaction
+//! (`history::write`), which `NOTIFY`s `cmg_catalog` on commit; followers
+//! `LISTEN` (and poll every 30 s in case a notification is lost), load the
+//! newest catalog, build the same indexed catalog off the request path and
+//! swap it in with the leader's `stale` flag. A follower's admin refresh is
+//! a `NOTIFY` on `cmg_refresh` that the leader turns into a sync.
+//!
+//! Coordinated by the database the replicas already run: no other service.
+
+use std::io::Read as _;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::{PgConnection, PgListener};
+use sqlx::{Connection, Row};
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::catalog::{Catalog, CatalogStore, Outcome};
+use crate::history::{History, HistoryError};
+use crate::sync::{Role, SyncHandle, SyncReport};
+
+/// The advisory lock whose holder leads (distinct from the history's).
+const LEADER_LOCK: i64 = 7_355_611;
+/// New catalogs and sync states.
+const CATALOG_CHANNEL: &str = "cmg_catalog";
+/// A follower asks the leader for a sync.
+const REFRESH_CHANNEL: &str = "cmg_refresh";
+/// How often leadership is checked (and sought), so a dead leader is
+/// replaced within SPEC's 5 s.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A notification may be lost (a reconnect): followers look anyway.
+const POLL: Duration = Duration::from_secs(30);
+
+/// The leader's last sync as followers see it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FleetState {
+    /// Counts the leader's syncs.
+    pub seq: i64,
+    pub stale: bool,
+    pub outcome: String,
+    pub plan_count: u64,
+}
+
+pub struct Fleet {
+    /// `DATABASE_URL`: a secret, never printed.
+    url: String,
+    history: Arc<History>,
+    store: Arc<CatalogStore>,
+    role: watch::Sender<Role>,
+    state: watch::Sender<FleetState>,
+    /// The sync task, for refresh requests from followers.
+    sync: OnceLock<SyncHandle>,
+    /// One follow at a time.
+    following: Mutex<()>,
+}
+
+fn millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Fleet {
+    /// A replica of a fleet: a follower until elected.
+    pub fn new(url: &str, history: Arc<History>, store: Arc<CatalogStore>) -> Arc<Self> {
+        history.store_catalogs();
+        Arc::new(Self {
+            url: url.to_owned(),
+            history,
+            store,
+            role: watch::Sender::new(Role::Follower),
+            state: watch::Sender::new(FleetState::default()),
+            sync: OnceLock::new(),
+            following: Mutex::new(()),
+        })
+    }
+
+    pub fn role(&self) -> Role {
+        *self.role.borrow()
+    }
+
+    /// The role, as it changes (the sync loop waits on it).
+    pub fn roles(&self) -> watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+
+    /// The sync task the leader runs refresh requests through.
+    pub fn set_sync(&self, handle: SyncHandle) {
+        let _ = self.sync.set(handle);
+    }
+
+    /// Starts electing, listening and telling followers about syncs.
+    pub fn spawn(
+        self: &Arc<Self>,
+        reports: mpsc::UnboundedReceiver<SyncReport>,
+        stop: watch::Receiver<bool>,
+    ) {
+        tokio::spawn(self.clone().elect(stop.clone()));
+        tokio::spawn(self.clone().listen(stop.clone()));
+        tokio::spawn(self.clone().announce(reports, stop));
+    }
+
+    fn set_role(&self, role: Role) {
+        let previous = self.role.send_replace(role);
+        if previous != role {
+            tracing::info!(role = role.as_str(), "sync role changed");
+        }
+    }
+
+    /// Holds or seeks the leader lock on a connection of its own: its loss
+    /// (network, database restart, `pg_terminate_backend`) ends leadership
+    /// at the next heartbeat.
+    async fn elect(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let connected =
+                tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&self.url))
+                    .await;
+            if let Ok(Ok(mut conn)) = connected {
+                loop {
+                    let leading = self.role() == Role::Leader;
+                    // The lock is re-entrant: the leader only checks its session.
+                    let sql = if leading {
+                        "SELECT true"
+                    } else {
+                        "SELECT pg_try_advisory_lock($1)"
+                    };
+                    let asked = sqlx::query_scalar::<_, bool>(sql)
+                        .bind(LEADER_LOCK)
+                        .fetch_one(&mut conn);
+                    match tokio::time::timeout(Duration::from_secs(2), asked).await {
+                        Ok(Ok(true)) => self.set_role(Role::Leader),
+                        Ok(Ok(false)) => self.set_role(Role::Follower),
+                        _ => break,
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(HEARTBEAT) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+            // No session, no lock: whoever holds it now leads.
+            if self.role() == Role::Leader {
+                tracing::warn!("lost the connection holding the leader lock; following");
+            }
+            self.set_role(Role::Follower);
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Listens for new catalogs and refresh requests; polls when quiet.
+    async fn listen(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut roles = self.roles();
+        loop {
+            let mut listener = match PgListener::connect(&self.url).await {
+                Ok(listener) => listener,
+                Err(_) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(HEARTBEAT) => continue,
+                        _ = stop.changed() => return,
+                    }
+                }
+            };
+            if listener
+                .listen_all([CATALOG_CHANNEL, REFRESH_CHANNEL])
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(HEARTBEAT).await;
+                continue;
+            }
+            // Whatever was missed while not listening.
+            self.follow().await;
+            loop {
+                tokio::select! {
+                    received = tokio::time::timeout(POLL, listener.try_recv()) => match received {
+                        Err(_) => self.follow().await,
+                        Ok(Ok(Some(notification))) => {
+                            if notification.channel() == REFRESH_CHANNEL {
+                                self.refresh_for_follower();
+                            } else {
+                                self.follow().await;
+                            }
+                        }
+                        // The connection was lost; the next call reconnects.
+                        Ok(Ok(None)) => self.follow().await,
+                        Ok(Err(_)) => break,
+                    },
+                    changed = roles.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        self.follow().await;
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// The leader syncs when a follower asks (joining a sync in flight).
+    fn refresh_for_follower(&self) {
+        if self.role() != Role::Leader {
+            return;
+        }
+        if let Some(sync) = self.sync.get().cloned() {
+            tokio::spawn(async move { sync.refresh(false).await });
+        }
+    }
+
+    /// The leader tells followers how each sync ended.
+    async fn announce(
+        self: Arc<Self>,
+        mut reports: mpsc::UnboundedReceiver<SyncReport>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let report = tokio::select! {
+                report = reports.recv() => match report {
+                    Some(report) => report,
+                    None => return,
+                },
+                _ = stop.changed() => return,
+            };
+            let stale = self.store.status().stale;
+            if let Err(e) = self.write_state(&report, stale).await {
+                tracing::warn!(error.cause_chain = %crate::history::describe(&e), "cannot tell followers about the sync");
+            }
+        }
+    }
+
+    async fn write_state(&self, report: &SyncReport, stale: bool) -> Result<(), HistoryError> {
+        let pool = self.history.database().await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO fleet_state (id, seq, stale, outcome, synced_at, plan_count) \
+             VALUES (1, 1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET seq = fleet_state.seq + 1, \
+             stale = excluded.stale, outcome = excluded.outcome, synced_at = excluded.synced_at, \
+             plan_count = excluded.plan_count",
+        )
+        .bind(i64::from(stale))
+        .bind(report.outcome.as_str())
+        .bind(millis(SystemTime::now()))
+        .bind(report.plan_count as i64)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("SELECT pg_notify('cmg_catalog', '')")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A follower catches up: the newest stored catalog when it is newer
+    /// than the one served (built off the request path, swapped in at
+    /// once), and the leader's sync status. The leader serves its own.
+    pub async fn follow(&self) {
+        if self.role() == Role::Leader {
+            return;
+        }
+        let _one = self.following.lock().await;
+        if let Err(e) = self.follow_once().await {
+            tracing::debug!(error.cause_chain = %crate::history::describe(&e), "cannot follow the leader right now");
+        }
+    }
+
+    async fn follow_once(&self) -> Result<(), HistoryError> {
+        let pool = self.history.database().await?;
+        let state = sqlx::query(
+            "SELECT seq, stale, outcome, synced_at, plan_count FROM fleet_state WHERE id = 1",
+        )
+        .fetch_optional(&pool)
+        .await?;
+        let latest = sqlx::query("SELECT MAX(version) FROM fleet_catalogs")
+            .fetch_one(&pool)
+            .await?
+            .try_get::<Option<i64>, _>(0)?;
+        let current = self.store.catalog();
+        let mut loaded = None;
+        if let Some(version) =
+            latest.filter(|v| current.as_ref().is_none_or(|c| (*v as u64) > c.version()))
+        {
+            let row = sqlx::query("SELECT updated_at, body FROM fleet_catalogs WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&pool)
+                .await?;
+            if let Some(row) = row {
+                let updated_at =
+                    UNIX_EPOCH + Duration::from_millis(row.try_get::<i64, _>(0)?.max(0) as u64);
+                let body: Vec<u8> = row.try_get(1)?;
+                let built = tokio::task::spawn_blocking(move || build(&body, updated_at)).await?;
+                match built {
+                    Some(catalog) => {
+                        catalog.set_version(version as u64);
+                        self.history.note_seen(version as u64);
+                        loaded = Some(Arc::new(catalog));
+                    }
+                    None => tracing::warn!(
+                        version,
+                        "the stored catalog is unreadable; keeping the current one"
+                    ),
+                }
+            }
+        }
+        let (seen, stale, outcome, synced_at) = match &state {
+            Some(row) => (
+                FleetState {
+                    seq: row.try_get(0)?,
+                    stale: row.try_get::<i64, _>(1)? != 0,
+                    outcome: row.try_get(2)?,
+                    plan_count: row.try_get::<i64, _>(4)?.max(0) as u64,
+                },
+                row.try_get::<i64, _>(1)? != 0,
+                Outcome::parse(&row.try_get::<String, _>(2)?).unwrap_or(Outcome::Ok),
+                UNIX_EPOCH + Duration::from_millis(row.try_get::<i64, _>(3)?.max(0) as u64),
+            ),
+            None => (FleetState::default(), false, Outcome::Ok, SystemTime::now()),
+        };
+        if loaded.is_some() || state.is_some() {
+            if loaded.is_some() || self.store.catalog().is_some() {
+                self.store.follow(loaded.clone(), stale, outcome, synced_at);
+            }
+            if let Some(catalog) = &loaded {
+                tracing::info!(
+                    version = catalog.version(),
+                    plans = catalog.len(),
+                    "following the leader's catalog"
+                );
+                tokio::task::spawn_blocking(crate::sync::release_freed_memory);
+            }
+        }
+        self.state.send_replace(seen);
+        Ok(())
+    }
+
+    /// A follower's `POST /admin/refresh`: asks the leader for a sync and
+    /// waits until this replica has what it made (`None` after `timeout`).
+    pub async fn request_refresh(&self, timeout: Duration) -> Option<FleetState> {
+        let mut states = self.state.subscribe();
+        let before = states.borrow_and_update().seq;
+        let pool = self.history.database().await.ok()?;
+        sqlx::query("SELECT pg_notify('cmg_refresh', '')")
+            .execute(&pool)
+            .await
+            .ok()?;
+        tokio::time::timeout(timeout, async {
+            loop {
+                if states.changed().await.is_err() {
+                    return None;
+                }
+                let state = states.borrow_and_update().clone();
+                if state.seq > before {
+                    return Some(state);
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+/// A stored catalog (gzip of the upstream-shaped feed) as a catalog.
+fn build(body: &[u8], updated_at: SystemTime) -> Option<Catalog> {
+    let mut feed = Vec::with_capacity(body.len() * 6);
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut feed)
+        .ok()?;
+    Catalog::from_feed(&feed, updated_at).ok()
+}
