@@ -35,7 +35,7 @@ if ! command -v docker-compose >/dev/null; then
   apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1
 fi
 tmp=$(mktemp -d); mkdir -p "$tmp/secrets" "$tmp/deploy"
-cp docker-compose.yml docker-compose.replicas.yml "$tmp/"; cp deploy/partners.example.toml "$tmp/deploy/"; : >"$tmp/secrets/cmg_api_key.txt"
+cp docker-compose.yml docker-compose.replicas.yml "$tmp/"; cp deploy/partners.example.toml deploy/nginx-replicas.conf "$tmp/deploy/"; : >"$tmp/secrets/cmg_api_key.txt"
 if (cd "$tmp" && docker-compose config -q && POSTGRES_PASSWORD=ci docker-compose -f docker-compose.replicas.yml config -q); then
   echo "2 passed, 0 failed"
 else

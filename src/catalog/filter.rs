@@ -46,16 +46,18 @@ impl TextFilters<'_> {
         let Some(text) = &self.text else {
             return true;
         };
+        // Cheapest first: prepared per operator, place and country; the
+        // name is the one substring search per plan.
         text.operators[row.operator as usize]
             || catalog.plan_places[row.places.0 as usize..row.places.1 as usize]
                 .iter()
                 .any(|&p| text.places[p as usize])
-            || catalog.names_lc[row.name.0 as usize..row.name.1 as usize].contains(&text.phrase)
             || (!text.countries.is_empty()
                 && catalog
                     .countries_of(index)
                     .iter()
                     .any(|c| text.countries.binary_search(c).is_ok()))
+            || catalog.names_lc[row.name.0 as usize..row.name.1 as usize].contains(&text.phrase)
     }
 }
 
