@@ -11,6 +11,8 @@ CREATE TABLE IF NOT EXISTS fleet_state (
     id         BIGINT PRIMARY KEY,
     -- Counts the leader's syncs: a follower's refresh waits for the next one.
     seq        BIGINT NOT NULL,
+    -- The version served after that sync (recorded, so stored above).
+    version    BIGINT NOT NULL,
     stale      BIGINT NOT NULL,
     outcome    TEXT NOT NULL,
     synced_at  BIGINT NOT NULL,

@@ -39,6 +39,8 @@ const POLL: Duration = Duration::from_secs(30);
 pub struct FleetState {
     /// Counts the leader's syncs.
     pub seq: i64,
+    /// The version served after the sync.
+    pub version: u64,
     pub stale: bool,
     pub outcome: String,
     pub plan_count: u64,
@@ -122,16 +124,15 @@ impl Fleet {
                     .await;
             if let Ok(Ok(mut conn)) = connected {
                 loop {
-                    let leading = self.role() == Role::Leader;
-                    // The lock is re-entrant: the leader only checks its session.
-                    let sql = if leading {
-                        "SELECT true"
+                    // The lock is re-entrant (each call would stack another
+                    // hold): the leader only checks that its session lives.
+                    let asked = if self.role() == Role::Leader {
+                        sqlx::query_scalar::<_, bool>("SELECT true")
                     } else {
-                        "SELECT pg_try_advisory_lock($1)"
-                    };
-                    let asked = sqlx::query_scalar::<_, bool>(sql)
-                        .bind(LEADER_LOCK)
-                        .fetch_one(&mut conn);
+                        sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                            .bind(LEADER_LOCK)
+                    }
+                    .fetch_one(&mut conn);
                     match tokio::time::timeout(Duration::from_secs(2), asked).await {
                         Ok(Ok(true)) => self.set_role(Role::Leader),
                         Ok(Ok(false)) => self.set_role(Role::Follower),
@@ -233,26 +234,41 @@ impl Fleet {
                 },
                 _ = stop.changed() => return,
             };
+            // Followers are told once the version is recorded (its catalog
+            // stored with it): a follower that hears of the sync finds it.
+            for _ in 0..1200 {
+                if self.store.catalog().is_none_or(|c| c.is_recorded()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let stale = self.store.status().stale;
-            if let Err(e) = self.write_state(&report, stale).await {
+            let version = self.store.catalog().map_or(0, |c| c.version());
+            if let Err(e) = self.write_state(&report, stale, version).await {
                 tracing::warn!(error.cause_chain = %crate::history::describe(&e), "cannot tell followers about the sync");
             }
         }
     }
 
-    async fn write_state(&self, report: &SyncReport, stale: bool) -> Result<(), HistoryError> {
+    async fn write_state(
+        &self,
+        report: &SyncReport,
+        stale: bool,
+        version: u64,
+    ) -> Result<(), HistoryError> {
         let pool = self.history.database().await?;
         let mut tx = pool.begin().await?;
         sqlx::query(
-            "INSERT INTO fleet_state (id, seq, stale, outcome, synced_at, plan_count) \
-             VALUES (1, 1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET seq = fleet_state.seq + 1, \
-             stale = excluded.stale, outcome = excluded.outcome, synced_at = excluded.synced_at, \
-             plan_count = excluded.plan_count",
+            "INSERT INTO fleet_state (id, seq, version, stale, outcome, synced_at, plan_count) \
+             VALUES (1, 1, $5, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET seq = fleet_state.seq + 1, \
+             version = excluded.version, stale = excluded.stale, outcome = excluded.outcome, \
+             synced_at = excluded.synced_at, plan_count = excluded.plan_count",
         )
         .bind(i64::from(stale))
         .bind(report.outcome.as_str())
         .bind(millis(SystemTime::now()))
         .bind(report.plan_count as i64)
+        .bind(version as i64)
         .execute(&mut *tx)
         .await?;
         sqlx::query("SELECT pg_notify('cmg_catalog', '')")
@@ -278,7 +294,7 @@ impl Fleet {
     async fn follow_once(&self) -> Result<(), HistoryError> {
         let pool = self.history.database().await?;
         let state = sqlx::query(
-            "SELECT seq, stale, outcome, synced_at, plan_count FROM fleet_state WHERE id = 1",
+            "SELECT seq, stale, outcome, synced_at, plan_count, version FROM fleet_state WHERE id = 1",
         )
         .fetch_optional(&pool)
         .await?;
@@ -320,6 +336,7 @@ impl Fleet {
                     stale: row.try_get::<i64, _>(1)? != 0,
                     outcome: row.try_get(2)?,
                     plan_count: row.try_get::<i64, _>(4)?.max(0) as u64,
+                    version: row.try_get::<i64, _>(5)?.max(0) as u64,
                 },
                 row.try_get::<i64, _>(1)? != 0,
                 Outcome::parse(&row.try_get::<String, _>(2)?).unwrap_or(Outcome::Ok),
@@ -360,7 +377,8 @@ impl Fleet {
                     return None;
                 }
                 let state = states.borrow_and_update().clone();
-                if state.seq > before {
+                let here = self.store.catalog().map_or(0, |c| c.version());
+                if state.seq > before && here >= state.version {
                     return Some(state);
                 }
             }

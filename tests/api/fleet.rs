@@ -194,6 +194,14 @@ async fn three_replicas_act_as_one() {
     .await;
     let leader = one_leader(&client, &all, Duration::from_secs(10)).await;
     in_step(&client, &all, 1, Duration::from_secs(5)).await;
+    // Leadership is stable: the leader keeps leading through its heartbeats.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            one_leader(&client, &all, Duration::from_secs(1)).await,
+            leader
+        );
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         upstream.hits(),
