@@ -9,6 +9,9 @@
 //! a `NOTIFY` on `cmg_refresh` that the leader turns into a sync.
 //!
 //! Coordinated by the database the replicas already run: no other service.
+//! A replica that cannot reach the database and has no catalog yet syncs for
+//! itself (`single`) until it can: an unreachable database never keeps the
+//! service from starting.
 
 use std::io::Read as _;
 use std::sync::{Arc, OnceLock};
@@ -144,11 +147,15 @@ impl Fleet {
                     }
                 }
             }
-            // No session, no lock: whoever holds it now leads.
+            // No session, no lock: whoever holds it now leads, and this
+            // replica follows, serving what it has. One that had nothing to
+            // serve syncs for itself (`single`) until the database answers:
+            // a database that is down never keeps the service from starting.
             if self.role() == Role::Leader {
                 tracing::warn!("lost the connection holding the leader lock; following");
             }
-            self.set_role(Role::Follower);
+            let alone = self.role() == Role::Single || self.store.catalog().is_none();
+            self.set_role(if alone { Role::Single } else { Role::Follower });
             tokio::select! {
                 _ = tokio::time::sleep(HEARTBEAT) => {}
                 _ = stop.changed() => return,

@@ -372,6 +372,9 @@ async fn a_database_that_is_down_never_stops_syncs_or_leaks_its_password() {
     let app = spawn_ready(v1(), &[ADMIN_ARG, db]).await;
     let (status, plans) = app.get_json("/plans").await;
     assert_eq!(status, 200);
+    // No fleet to follow: it syncs for itself until the database answers.
+    let (_, ready) = app.get_json("/readyz").await;
+    assert_eq!(ready["role"], "single", "{ready}");
     // Nothing is recorded: no number is promised that a restart could take back.
     assert_eq!(plans["catalog"]["version"], 0, "no version recorded yet");
     app.upstream.set(Reply::Json(v2()));
