@@ -246,7 +246,16 @@ async fn three_replicas_act_as_one() {
     dead.child.kill().unwrap();
     let _ = dead.child.wait();
     let rest: Vec<&Replica> = replicas.iter().collect();
+    let hits = upstream.hits();
     let new_leader = one_leader(&client, &rest, Duration::from_secs(8)).await;
+    // The new leader syncs at once (the feed is unchanged: no new version).
+    eventually(Duration::from_secs(5), "the new leader syncs", || async {
+        upstream.hits() == hits + 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(upstream.hits(), hits + 1, "one request for the takeover");
+    in_step(&client, &rest, 2, Duration::from_secs(1)).await;
     upstream.set(Reply::Json(feed_priced(2.0)));
     let hits = upstream.hits();
     let (status, _) = refresh(&client, rest[new_leader]).await;
@@ -281,6 +290,30 @@ async fn three_replicas_act_as_one() {
     let (versions, contents) = version_counts(&database).await;
     assert_eq!(versions, 4, "no version made twice");
     assert_eq!(contents, 4);
+
+    // The change feed is the same on every replica: versions 2, 3 and 4
+    // each changed DE-1's price.
+    let mut feeds = Vec::new();
+    for r in &with_late {
+        let (status, body, _) = get(&client, &format!("{}/changes?since=1", r.base))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        feeds.push(body);
+    }
+    assert!(feeds.iter().all(|f| *f == feeds[0]), "{feeds:?}");
+    let changed: Vec<(u64, &str)> = feeds[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["version"].as_u64().unwrap(),
+                c["packageCode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(changed, [(2, "DE-1"), (3, "DE-1"), (4, "DE-1")]);
 }
 
 async fn terminate_sessions(database: &str) {

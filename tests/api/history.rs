@@ -333,8 +333,10 @@ async fn two_instances_on_one_postgres_agree_on_versions() {
         return;
     };
     let db = format!("--database-url={url}");
-    let one = spawn_ready(v1(), &[ADMIN_ARG, &db]).await;
-    let two = spawn_ready(v1(), &[ADMIN_ARG, &db]).await;
+    // Replicas that each sync for themselves (SYNC_LEADER=always, the
+    // behaviour before leader election; tests/api/fleet.rs has the fleet).
+    let one = spawn_ready(v1(), &[ADMIN_ARG, &db, "--sync-leader=always"]).await;
+    let two = spawn_ready(v1(), &[ADMIN_ARG, &db, "--sync-leader=always"]).await;
     // Both sync the same feeds at the same time.
     for body in [v2(), v3()] {
         one.upstream.set(Reply::Json(body.clone()));

@@ -489,13 +489,11 @@ async fn two_replicas_on_one_postgres_send_each_message_once() {
         "events = [\"catalog.updated\", \"plan.added\", \"plan.price_dropped\"]",
     );
     let db = format!("--database-url={url}");
-    let (one, _d1) = start(
-        &receiver,
-        partners.clone(),
-        &["--webhook-allow-private", &db],
-    )
-    .await;
-    let (two, _d2) = start(&receiver, partners, &["--webhook-allow-private", &db]).await;
+    // Both replicas sync for themselves (SYNC_LEADER=always): the worst case
+    // for duplicate messages.
+    let flags = ["--webhook-allow-private", &db, "--sync-leader=always"];
+    let (one, _d1) = start(&receiver, partners.clone(), &flags).await;
+    let (two, _d2) = start(&receiver, partners, &flags).await;
     // Both replicas see v2 and v3; each version's messages are made once.
     for app in [&one, &two] {
         app.upstream.set(Reply::Json(v2()));
