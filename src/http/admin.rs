@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::json;
 
 use super::extract::{AdminAuth, FromQuery, Query};
 use super::routes::Routes;
@@ -61,10 +60,13 @@ async fn admin_refresh(
 ) -> Result<Response, ApiError> {
     let Some(sync) = &state.sync else {
         // Demo mode: the catalog is built in, there is nothing to fetch.
-        let plans = state.store.catalog().map_or(0, |c| c.len());
-        return Ok(
-            Json(json!({"outcome": "demo", "planCount": plans, "dropped": 0})).into_response(),
-        );
+        let report = crate::sync::SyncReport {
+            outcome: crate::catalog::Outcome::Demo,
+            plan_count: state.store.catalog().map_or(0, |c| c.len()),
+            dropped: 0,
+            message: None,
+        };
+        return Ok(Json(report).into_response());
     };
     // A follower asks the leader and answers once it has what that made.
     if let (Some(fleet), crate::sync::Role::Follower) = (&state.fleet, state.role()) {

@@ -245,6 +245,68 @@ mod tests {
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 
+    /// One value of every variant. The exhaustive `match` stops compiling
+    /// when a variant is added and not listed here, so `CODES` (the OpenAPI
+    /// enum) cannot miss a code.
+    fn every_variant() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::InvalidParameter {
+                parameter: None,
+                message: String::new(),
+            },
+            ApiError::UnknownParameter {
+                parameter: String::new(),
+                message: String::new(),
+            },
+            ApiError::UnknownRef(String::new()),
+            ApiError::Unauthorized,
+            ApiError::NotFound(String::new()),
+            ApiError::HistoryExpired(String::new()),
+            ApiError::MethodNotAllowed,
+            ApiError::UriTooLong(1),
+            ApiError::BodyTooLarge(1),
+            ApiError::BodyTimeout,
+            ApiError::BodyUnreadable,
+            ApiError::RateLimited(1),
+            ApiError::CatalogUnavailable,
+            ApiError::HistoryUnavailable(""),
+            ApiError::RatesUnavailable,
+            ApiError::Overloaded,
+            ApiError::internal("x"),
+        ];
+        for error in &all {
+            match error {
+                ApiError::InvalidParameter { .. }
+                | ApiError::UnknownParameter { .. }
+                | ApiError::UnknownRef(_)
+                | ApiError::Unauthorized
+                | ApiError::NotFound(_)
+                | ApiError::HistoryExpired(_)
+                | ApiError::MethodNotAllowed
+                | ApiError::UriTooLong(_)
+                | ApiError::BodyTooLarge(_)
+                | ApiError::BodyTimeout
+                | ApiError::BodyUnreadable
+                | ApiError::RateLimited(_)
+                | ApiError::CatalogUnavailable
+                | ApiError::HistoryUnavailable(_)
+                | ApiError::RatesUnavailable
+                | ApiError::Overloaded
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_code_is_listed_and_every_listed_code_is_used() {
+        let used: std::collections::BTreeSet<&str> =
+            every_variant().iter().map(ApiError::code).collect();
+        let listed: std::collections::BTreeSet<&str> = ApiError::CODES.into_iter().collect();
+        assert_eq!(used, listed);
+        assert_eq!(listed.len(), ApiError::CODES.len(), "no code listed twice");
+    }
+
     #[test]
     fn codes_lists_every_variant_code() {
         let all = [

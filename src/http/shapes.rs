@@ -305,10 +305,12 @@ struct RefreshOut {
     outcome: &'static str,
 }
 
+/// The error `/readyz` carries while starting: `catalog_unavailable`, as
+/// every catalog route would answer.
 #[derive(Serialize)]
 struct ErrorOut {
     code: &'static str,
-    message: &'static str,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -357,9 +359,12 @@ pub(super) fn readiness(
             updated_at: None,
             stale: None,
             last_refresh,
-            error: Some(ErrorOut {
-                code: "catalog_unavailable",
-                message: "the plan catalog has not been loaded yet",
+            error: Some({
+                let starting = super::ApiError::CatalogUnavailable;
+                ErrorOut {
+                    code: starting.code(),
+                    message: starting.to_string(),
+                }
             }),
         },
     };
