@@ -138,7 +138,7 @@ fn trip_quote<const PLANS: usize>(bencher: Bencher, raw: &str) {
 /// a query pays this; every later one only appends the catalog tail).
 #[divan::bench(args = ["gzip", "br"], sample_count = 20)]
 fn compress_page_of_50(bencher: Bencher, encoding: &str) {
-    use cmg_feed_proxy::http::encoding::{Encoding, Page};
+    use cmg_feed_proxy::http::pages::encoding::{Encoding, Page};
     let catalog = catalog(5_000);
     let page = PlanQuery::parse(Some("country=DE&limit=50"))
         .unwrap()

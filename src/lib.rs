@@ -18,8 +18,13 @@
 //! * [`catalog`]: plan validation, the indexed immutable [`catalog::Catalog`]
 //!   (`build` makes it, `filter` prepares text filters), the
 //!   [`catalog::CatalogStore`] it is swapped into, and snapshots.
+//! * [`markets`]: continents and scope, CLDR names in 14 languages, text
+//!   folding, reference exchange rates and display currencies (pure).
 //! * [`sync`]: the background task that fetches, guards, records and swaps
-//!   in each new catalog, and its metrics.
+//!   in each new catalog (while its [`sync::Role`] lets it), its metrics,
+//!   and the exchange-rate refresher.
+//! * [`fleet`]: replicas on PostgreSQL as one: leader election, catalogs
+//!   stored for followers, `LISTEN/NOTIFY`.
 //! * [`history`]: catalog versions, changes and price history in SQLite or
 //!   PostgreSQL (`write` stores a catalog), and the [`history::Recorder`] the
 //!   sync hands catalogs to.
@@ -33,9 +38,10 @@
 //! * [`referral`]: referral codes, `productUrl` rewriting and the partner registry.
 //! * [`http`]: the axum router built from one module per resource (each
 //!   returns its `Routes`, which also list what they serve for the OpenAPI
-//!   test), the extractors (typed query, partner, catalog view, admin auth),
-//!   the response shapes, the response cache and compressed pages, the error
-//!   type, middleware and the MCP server.
+//!   test), the extractors (typed query, partner, market, catalog view, admin
+//!   auth) and the error type; `pages/` (responder, cache, compressed pages,
+//!   shapes, streamed bodies), `edge/` (the layer stack and limits) and
+//!   `mcp/`.
 //! * [`webhooks`]: partners' webhook endpoints, the messages a version makes,
 //!   Standard Webhooks signing and delivery from the outbox.
 //! * [`server`]: the accept loop and connection limits of the public edge.

@@ -265,23 +265,32 @@ impl Fleet {
     ) -> Result<(), HistoryError> {
         let pool = self.history.database().await?;
         let mut tx = pool.begin().await?;
-        sqlx::query(
+        let seq: i64 = sqlx::query_scalar(
             "INSERT INTO fleet_state (id, seq, version, stale, outcome, synced_at, plan_count) \
              VALUES (1, 1, $5, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET seq = fleet_state.seq + 1, \
              version = excluded.version, stale = excluded.stale, outcome = excluded.outcome, \
-             synced_at = excluded.synced_at, plan_count = excluded.plan_count",
+             synced_at = excluded.synced_at, plan_count = excluded.plan_count RETURNING seq",
         )
         .bind(i64::from(stale))
         .bind(report.outcome.as_str())
         .bind(millis(SystemTime::now()))
         .bind(report.plan_count as i64)
         .bind(version as i64)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         sqlx::query("SELECT pg_notify('cmg_catalog', '')")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        // A refresh this replica was asked for as a follower, before it
+        // was elected, is answered by this sync too.
+        self.state.send_replace(FleetState {
+            seq,
+            version,
+            stale,
+            outcome: report.outcome.as_str().to_owned(),
+            plan_count: report.plan_count as u64,
+        });
         Ok(())
     }
 

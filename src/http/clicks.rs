@@ -181,7 +181,7 @@ async fn go(
             .map(|c| c.as_str().to_owned())
             .collect(),
         labels: query.labels,
-        address: super::middleware::client_address(
+        address: super::edge::client_address(
             headers,
             &parts.extensions,
             state.config.trust_forwarded_for,

@@ -7,9 +7,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::extract::{CatalogView, Market, PlaceParameters, Query};
-use super::respond::{self, PageKey};
+use super::pages::respond::{self, PageKey};
+use super::pages::shapes;
 use super::routes::Routes;
-use super::{ApiError, AppState, shapes};
+use super::{ApiError, AppState};
 use crate::catalog::Links;
 
 pub(super) fn routes() -> Routes {

@@ -14,8 +14,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::extract::{CatalogView, FromQuery, Market, Partner, Query};
-use super::mirror::{CHUNK, Source, StreamBody};
-use super::respond;
+use super::pages::respond;
+use super::pages::stream::{CHUNK, Source, StreamBody};
 use super::routes::Routes;
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, Links};

@@ -7,8 +7,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::AppState;
+use super::pages::shapes;
 use super::routes::Routes;
-use super::{AppState, shapes};
 
 pub(super) fn routes() -> Routes {
     Routes::new()

@@ -11,11 +11,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::encoding::Page;
 use super::extract::{CatalogView, FromQuery, NoParameters, PackageCode, Query};
-use super::respond::{self, JSON, Payload};
+use super::pages::encoding::Page;
+use super::pages::respond::{self, JSON, Payload};
+use super::pages::shapes;
 use super::routes::Routes;
-use super::{ApiError, AppState, shapes};
+use super::{ApiError, AppState};
 use crate::history::{self, Change};
 use crate::query::params::{QueryError, parse_int, parse_pairs};
 

@@ -1,27 +1,42 @@
 //! The HTTP surface: [`router`] merges one module per resource and wraps them in
-//! the middleware stack. Handlers only read prepared data from the current
+//! the edge policy. Handlers only read prepared data from the current
 //! catalog; nothing here parses upstream JSON or talks to upstream.
+//!
+//! Four rooms, as the tree shows them:
+//!
+//! * **Resource routes**, one module per resource, each returning its
+//!   [`Routes`]: `plans` (and the mirror), `countries` (and `/regions`),
+//!   `trips`, `export`, `history`, `atom`, `clicks`, `webhooks`, `admin`,
+//!   `health`, `ops`, `ui`; with what they share: `extract` (typed query,
+//!   partner, market, catalog view, admin auth) and `error` (the one error
+//!   type).
+//! * **`pages/`**, the page pipeline: `respond` (ETag, 304, `Cache-Control`,
+//!   the one responder), `cache` (rendered pages by catalog content and
+//!   query), `encoding` (each page compressed once per encoding), `shapes`
+//!   (every JSON shape) and `stream` (large bodies rendered while sent).
+//! * **`edge/`**, the policy every request meets before a handler: the layer
+//!   stack, fallbacks, request ids, the URI bound, per-group limits
+//!   (concurrency, timeout, rate, body), metrics and CORS.
+//! * **Adapters** to other protocols: `mcp/` (the tools over the catalog
+//!   routes), `openapi` (the document) and `routes` (the route list both
+//!   the router and the OpenAPI test are built from).
 
 mod admin;
 mod atom;
-mod cache;
 mod clicks;
 mod countries;
-pub mod encoding;
+mod edge;
 pub mod error;
 mod export;
 mod extract;
 mod health;
 mod history;
 mod mcp;
-mod middleware;
-mod mirror;
 pub mod openapi;
 mod ops;
+pub mod pages;
 mod plans;
-mod respond;
 mod routes;
-mod shapes;
 mod trips;
 mod ui;
 mod webhooks;
@@ -31,11 +46,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::Router;
 
-pub use cache::ResponseCache;
 pub use error::ApiError;
+pub use pages::cache::ResponseCache;
 pub use routes::Route;
 
-use middleware::Policy;
+use edge::Policy;
 use routes::Routes;
 
 use crate::catalog::CatalogStore;
@@ -138,9 +153,9 @@ pub fn served_routes() -> Vec<Route> {
 pub fn router(state: AppState) -> Router {
     let tools = catalog_routes()
         .into_router()
-        .fallback(middleware::not_found)
+        .fallback(edge::not_found)
         .with_state(state.clone());
-    let limits = middleware::Limits::new(&state);
+    let limits = edge::Limits::new(&state);
     let clients = limits.apply(client_routes().into_router(), Policy::NO_BODY);
     let mcp = limits.apply(
         mcp::router(state.clone(), tools),
@@ -160,8 +175,8 @@ pub fn router(state: AppState) -> Router {
         .merge(mcp)
         .merge(admin)
         .merge(probe_routes().into_router())
-        .fallback(middleware::not_found)
-        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .fallback(edge::not_found)
+        .method_not_allowed_fallback(edge::method_not_allowed)
         .with_state(state.clone());
-    middleware::stack(routes, state)
+    edge::stack(routes, state)
 }

@@ -15,14 +15,14 @@ use crate::metrics::Format;
 pub(super) fn metrics_routes() -> Routes {
     Routes::new()
         .get("/metrics", metrics_show)
-        .map_router(|r| r.route_layer(super::middleware::compression()))
+        .map_router(|r| r.route_layer(super::edge::compression()))
 }
 
 /// `/openapi.json`.
 pub(super) fn document_routes() -> Routes {
     Routes::new()
         .get("/openapi.json", openapi_show)
-        .map_router(|r| r.route_layer(super::middleware::compression()))
+        .map_router(|r| r.route_layer(super::edge::compression()))
 }
 
 /// Prometheus text by default; OpenMetrics when the scraper asks for it

@@ -7,9 +7,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::extract::{CatalogView, Market, PackageCode, Partner, PlanParameters, Query, RefOnly};
-use super::respond::{self, JSON, PageKey, Payload, SearchQuery};
+use super::pages::respond::{self, JSON, PageKey, Payload, SearchQuery};
+use super::pages::shapes;
 use super::routes::Routes;
-use super::{ApiError, AppState, shapes};
+use super::{ApiError, AppState};
 use crate::catalog::{Catalog, Links};
 use crate::query::PlanQuery;
 
@@ -90,7 +91,7 @@ async fn aggregator_mirror(
             max_age,
             JSON,
             |encoding, permit| {
-                Body::new(super::mirror::StreamBody::mirror(
+                Body::new(super::pages::stream::StreamBody::mirror(
                     catalog, ref_code, encoding, permit,
                 ))
             },

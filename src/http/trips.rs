@@ -1,8 +1,8 @@
 //! `GET /trips`: the cheapest ways to cover a multi-country itinerary.
 
-use super::respond::{self, SearchQuery};
+use super::pages::respond::{self, SearchQuery};
+use super::pages::shapes;
 use super::routes::Routes;
-use super::shapes;
 use crate::catalog::{Catalog, Links};
 use crate::trips::TripQuery;
 

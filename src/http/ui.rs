@@ -13,7 +13,7 @@ pub(super) fn routes() -> Routes {
     Routes::new()
         .get("/", ui_index)
         .get("/widget.js", ui_widget)
-        .map_router(|r| r.route_layer(super::middleware::compression()))
+        .map_router(|r| r.route_layer(super::edge::compression()))
 }
 
 /// The page loads only its own script and talks only to this service; feed

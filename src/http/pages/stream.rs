@@ -21,10 +21,10 @@ use crate::catalog::{Catalog, Links};
 use crate::referral::RefCode;
 
 /// Rendered bytes per chunk, before compression.
-pub(super) const CHUNK: usize = 64 * 1024;
+pub(in crate::http) const CHUNK: usize = 64 * 1024;
 
 /// What a streamed body renders.
-pub(super) trait Source: Send + 'static {
+pub(in crate::http) trait Source: Send + 'static {
     /// Appends the next piece (about [`CHUNK`] bytes) to `out`; true when
     /// it was the last.
     fn render(&mut self, out: &mut Vec<u8>) -> bool;
@@ -58,12 +58,12 @@ enum Step {
     Done,
 }
 
-pub(super) struct StreamBody {
+pub(in crate::http) struct StreamBody {
     step: Step,
 }
 
 impl StreamBody {
-    pub(super) fn new(
+    pub(in crate::http) fn new(
         source: Box<dyn Source>,
         encoding: Encoding,
         permit: Option<OwnedSemaphorePermit>,
@@ -74,7 +74,7 @@ impl StreamBody {
     }
 
     /// The upstream-shaped mirror with `ref_code` in every `productUrl`.
-    pub(super) fn mirror(
+    pub(in crate::http) fn mirror(
         catalog: Arc<Catalog>,
         ref_code: Option<RefCode>,
         encoding: Encoding,

@@ -16,9 +16,9 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
 use super::encoding::{Encoding, MIN_COMPRESS, Page};
-use super::extract::{CatalogView, FromQuery, Market, Partner, Query};
-use super::{ApiError, AppState};
 use crate::catalog::{Catalog, Links, SyncStatus};
+use crate::http::extract::{CatalogView, FromQuery, Market, Partner, Query};
+use crate::http::{ApiError, AppState};
 use crate::referral::RefCode;
 
 /// A weak validator for a response derived from `catalog`: equal catalog
@@ -26,7 +26,7 @@ use crate::referral::RefCode;
 /// every replica and release (xxh3 is fixed by its specification).
 /// Weak because the body is served in several encodings. The version is
 /// part of it, so a 304 never confirms a body that shows another version.
-pub(super) fn etag(
+pub(in crate::http) fn etag(
     catalog: &Catalog,
     stale: bool,
     route: &str,
@@ -63,7 +63,7 @@ fn display_key<'a>(links: Links<'a>) -> (&'a str, &'a str) {
 }
 
 /// Seconds a client may cache a catalog response: never past the next sync.
-pub(super) fn max_age(state: &AppState, status: &SyncStatus) -> u64 {
+pub(in crate::http) fn max_age(state: &AppState, status: &SyncStatus) -> u64 {
     const CAP: u64 = 300;
     if state.config.is_demo() {
         return CAP;
@@ -92,7 +92,7 @@ fn weak(tag: &str) -> &str {
 /// What identifies a cached catalog page: the route, its normalised query and
 /// the ref; `with_catalog_block` when the body ends with the per-request
 /// `catalog` block (then staleness is part of the tag too).
-pub(super) struct PageKey<'a> {
+pub(in crate::http) struct PageKey<'a> {
     pub route: &'static str,
     pub query: &'a str,
     pub links: Links<'a>,
@@ -102,7 +102,7 @@ pub(super) struct PageKey<'a> {
 /// The one responder for "a cached catalog page": ETag and 304,
 /// `Cache-Control`, the page from the response cache (rendered on a miss) in
 /// the negotiated encoding, and the `catalog` block when the shape has one.
-pub(super) fn page(
+pub(in crate::http) fn page(
     state: &AppState,
     headers: &HeaderMap,
     view: &CatalogView,
@@ -134,7 +134,7 @@ pub(super) fn page(
 
 /// A route's typed query whose answer is a cached page closed by the
 /// `catalog` block: `/plans` and `/trips`.
-pub(super) trait SearchQuery: FromQuery + Send + 'static {
+pub(in crate::http) trait SearchQuery: FromQuery + Send + 'static {
     /// Names the route in ETags and cache keys.
     const ROUTE: &'static str;
     /// Everything that shapes the answer except the ref, normalised.
@@ -145,7 +145,7 @@ pub(super) trait SearchQuery: FromQuery + Send + 'static {
 
 /// The handler of a [`SearchQuery`] route: the query, the partner it is
 /// made for, then the cached page.
-pub(super) async fn search<Q: SearchQuery>(
+pub(in crate::http) async fn search<Q: SearchQuery>(
     State(state): State<AppState>,
     Query(query): Query<Q>,
     partner: Partner,
@@ -167,7 +167,7 @@ pub(super) async fn search<Q: SearchQuery>(
 }
 
 /// What a cached response sends.
-pub(super) enum Payload {
+pub(in crate::http) enum Payload {
     /// A cached page and its per-request tail, sent in the best encoding the
     /// client accepts (compressed once per page, see [`encoding`]).
     Page(Arc<Page>, Bytes),
@@ -179,7 +179,7 @@ pub(super) enum Payload {
 
 /// A JSON (or other) body with its validators, or `304` when the client has
 /// it. Every answer varies by `Accept-Encoding`, the 304 included.
-pub(super) fn cached(
+pub(in crate::http) fn cached(
     state: &AppState,
     headers: &HeaderMap,
     etag: &str,
@@ -245,7 +245,7 @@ pub(super) fn cached(
 /// encoding negotiated, or identity when every compression slot is taken
 /// (compressing a whole catalog is CPU work a burst of clients must not
 /// multiply).
-pub(super) fn streamed(
+pub(in crate::http) fn streamed(
     state: &AppState,
     headers: &HeaderMap,
     etag: &str,
@@ -278,13 +278,13 @@ static STREAM_COMPRESSION: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
 
 /// A body made of ready chunks, sent without joining them: a cached page and
 /// its per-request tail go out without copying the page.
-pub(super) struct Chunks {
+pub(in crate::http) struct Chunks {
     parts: VecDeque<Bytes>,
     remaining: u64,
 }
 
 impl Chunks {
-    pub(super) fn body(parts: impl IntoIterator<Item = Bytes>) -> Body {
+    pub(in crate::http) fn body(parts: impl IntoIterator<Item = Bytes>) -> Body {
         let parts: VecDeque<Bytes> = parts.into_iter().filter(|b| !b.is_empty()).collect();
         let remaining = parts.iter().map(|b| b.len() as u64).sum();
         Body::new(Self { parts, remaining })
@@ -315,7 +315,7 @@ impl http_body::Body for Chunks {
     }
 }
 
-pub(super) const JSON: &str = "application/json";
+pub(in crate::http) const JSON: &str = "application/json";
 
 #[cfg(test)]
 mod tests {

@@ -11,15 +11,15 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::extract::Market;
 use crate::catalog::{Catalog, Links, SyncStatus};
 use crate::history::{Change, PriceInterval};
+use crate::http::extract::Market;
 use crate::query::{PlanQuery, Selection};
 use crate::trips::{TripPlan, TripQuery};
 
 /// The `/plans` body up to and including `"catalog":`'s key position: the
 /// page of plans, `total`, `limit`, `offset`; [`catalog_block`] closes it.
-pub(super) fn plan_page(
+pub(in crate::http) fn plan_page(
     catalog: &Catalog,
     selection: &Selection,
     query: &PlanQuery,
@@ -43,7 +43,7 @@ pub(super) fn plan_page(
 
 /// `{"countries":[{"code", "name", "planCount", "minPrice", "display"?}],`:
 /// names from the feed, or CLDR's in `lang` (sorted by that name).
-pub(super) fn countries(catalog: &Catalog, market: &Market) -> Vec<u8> {
+pub(in crate::http) fn countries(catalog: &Catalog, market: &Market) -> Vec<u8> {
     let cldr = crate::markets::cldr::data();
     let mut rows: Vec<(&str, &str, usize, f64)> = catalog
         .countries()
@@ -81,7 +81,7 @@ pub(super) fn countries(catalog: &Catalog, market: &Market) -> Vec<u8> {
 
 /// `{"regions":[{"code", "name", "countries", "planCount", "minPrice", "display"?}],`:
 /// continents with a plan wholly inside, names in `lang` (English without).
-pub(super) fn regions(catalog: &Catalog, market: &Market) -> Vec<u8> {
+pub(in crate::http) fn regions(catalog: &Catalog, market: &Market) -> Vec<u8> {
     let cldr = crate::markets::cldr::data();
     let lang = market.lang.unwrap_or(crate::markets::Lang::En);
     let mut out = b"{\"regions\":[".to_vec();
@@ -135,7 +135,7 @@ fn place_row(
 /// page, rendered per request because `stale` and `version` can change
 /// while the page itself stays cached. Nothing in it follows the clock
 /// (SPEC section 3): a client computes the age from `updatedAt`.
-pub(super) fn catalog_block(catalog: &Catalog, status: &SyncStatus) -> Bytes {
+pub(in crate::http) fn catalog_block(catalog: &Catalog, status: &SyncStatus) -> Bytes {
     Bytes::from(format!(
         "\"catalog\":{{\"updatedAt\":\"{}\",\"stale\":{},\"planCount\":{},\"version\":{}}}}}",
         catalog.updated_at_rfc3339(),
@@ -152,7 +152,7 @@ struct StopOut<'a> {
 }
 
 /// The body up to and including `"catalog":`; the catalog block follows.
-pub(super) fn trip_quote(
+pub(in crate::http) fn trip_quote(
     catalog: &Catalog,
     query: &TripQuery,
     plan: &TripPlan,
@@ -241,7 +241,7 @@ fn raw_json(text: &Option<String>) -> Option<&RawValue> {
 }
 
 /// `/changes`: `{since, version, changes, next}`.
-pub(super) fn changes_page(
+pub(in crate::http) fn changes_page(
     since: u64,
     version: u64,
     changes: &[Change],
@@ -283,7 +283,11 @@ struct HistoryOut<'a> {
 }
 
 /// `/plans/{packageCode}/history`: `{packageCode, prices, lowestPrice30d}`.
-pub(super) fn price_history(code: &str, prices: &[PriceInterval], lowest: Option<f64>) -> Vec<u8> {
+pub(in crate::http) fn price_history(
+    code: &str,
+    prices: &[PriceInterval],
+    lowest: Option<f64>,
+) -> Vec<u8> {
     let body = HistoryOut {
         package_code: code,
         lowest_price30d: lowest,
@@ -331,7 +335,7 @@ struct ReadinessOut {
 
 /// `/readyz`: ready with the catalog's figures, or starting (no catalog yet)
 /// with the `catalog_unavailable` error.
-pub(super) fn readiness(
+pub(in crate::http) fn readiness(
     catalog: Option<&Catalog>,
     status: &SyncStatus,
     role: crate::sync::Role,
@@ -360,7 +364,7 @@ pub(super) fn readiness(
             stale: None,
             last_refresh,
             error: Some({
-                let starting = super::ApiError::CatalogUnavailable;
+                let starting = crate::http::ApiError::CatalogUnavailable;
                 ErrorOut {
                     code: starting.code(),
                     message: starting.to_string(),

@@ -29,8 +29,8 @@ use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
-use super::extract::{Partner, Query, RefOnly};
-use super::{ApiError, AppState, openapi};
+use crate::http::extract::{Partner, Query, RefOnly};
+use crate::http::{ApiError, AppState, openapi};
 
 const INSTRUCTIONS: &str = "Tools over a catalog of eSIM data plans for travellers. \
 search_plans finds plans by country (ISO alpha-2 codes such as DE or FR,DE), data (GB), \
@@ -43,7 +43,7 @@ display object with the converted, approximate amount. Every productUrl is the p
 traveller unchanged, it carries the partner's referral code. dataAmount 0 means unlimited data.";
 
 /// The `/mcp` route: the transport service behind a check of the URL's `ref`.
-pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
+pub(in crate::http) fn router(state: AppState, routes: Router) -> Router<AppState> {
     let tools = Arc::new(Tools { routes });
     let config = StreamableHttpServerConfig::default()
         .with_stateful_mode(false)
@@ -67,7 +67,7 @@ pub(super) fn router(state: AppState, routes: Router) -> Router<AppState> {
         .route_layer(middleware::from_fn(json_errors))
         .route_layer(middleware::from_fn(jsonrpc_errors))
         .route_layer(middleware::from_fn_with_state(state, check_ref))
-        .route_layer(super::middleware::compression())
+        .route_layer(crate::http::edge::compression())
 }
 
 /// `/mcp?ref=CODE`: a malformed ref is `invalid_parameter` and, with a
@@ -91,7 +91,7 @@ async fn check_ref(
 
 /// The largest MCP message read (tool calls are small JSON objects); the
 /// route's body limit, enforced before rmcp, which would read any body whole.
-pub(super) const MAX_BODY: usize = 1 << 20;
+pub(in crate::http) const MAX_BODY: usize = 1 << 20;
 
 /// JSON-RPC's own error codes for messages that are not valid requests.
 const PARSE_ERROR: i64 = -32700;

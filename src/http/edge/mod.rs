@@ -27,20 +27,20 @@ use tower_http::request_id::{
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use super::{ApiError, AppState};
 use crate::config::CorsOrigins;
+use crate::http::{ApiError, AppState};
 use crate::metrics::{Metrics, RouteLabel};
 
-pub(super) async fn not_found() -> ApiError {
+pub(in crate::http) async fn not_found() -> ApiError {
     ApiError::not_found_route()
 }
 
-pub(super) async fn method_not_allowed() -> ApiError {
+pub(in crate::http) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
 /// The layers every route gets, probes included.
-pub(super) fn stack(routes: Router, state: AppState) -> Router {
+pub(in crate::http) fn stack(routes: Router, state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     // One `layer` call: each `Router::layer` boxes the route service again, and
     // every box adds a heap future and its moves to every request.
@@ -90,7 +90,7 @@ pub(super) fn stack(routes: Router, state: AppState) -> Router {
 /// limiter. The health probes and `/metrics` never pass through it, so an
 /// orchestrator sees a healthy process as healthy whatever clients do.
 #[derive(Clone)]
-pub(super) struct Limits {
+pub(in crate::http) struct Limits {
     metrics: Arc<Metrics>,
     rate_limiter: Option<Arc<RateLimiter>>,
     concurrency: Arc<tokio::sync::Semaphore>,
@@ -103,7 +103,7 @@ const NEVER: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// What one route group allows.
 #[derive(Clone, Copy)]
-pub(super) struct Policy {
+pub(in crate::http) struct Policy {
     /// `REQUEST_TIMEOUT` applies (an admin refresh waits for its sync
     /// instead, which `UPSTREAM_TIMEOUT` bounds).
     pub timeout: bool,
@@ -121,7 +121,7 @@ impl Policy {
 }
 
 impl Limits {
-    pub(super) fn new(state: &AppState) -> Self {
+    pub(in crate::http) fn new(state: &AppState) -> Self {
         Self {
             metrics: state.metrics.clone(),
             rate_limiter: state.config.rate_limit_per_minute.map(|per_minute| {
@@ -142,7 +142,7 @@ impl Limits {
     /// dribbles in holds its connection, bounded per address, but never a
     /// slot), load shedding, the shared concurrency limit and, as `policy`
     /// says, `REQUEST_TIMEOUT`.
-    pub(super) fn apply<S>(&self, routes: Router<S>, policy: Policy) -> Router<S>
+    pub(in crate::http) fn apply<S>(&self, routes: Router<S>, policy: Policy) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
@@ -238,12 +238,12 @@ fn closing(error: ApiError) -> Response {
 /// On-the-fly compression for the routes that do not serve cached pages
 /// (OpenAPI, the page and widget, metrics, MCP answers); catalog pages arrive
 /// already encoded (see `encoding`), so their bodies are not wrapped.
-pub(super) fn compression() -> CompressionLayer<impl Predicate> {
+pub(in crate::http) fn compression() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new()
         .quality(tower_http::CompressionLevel::Fastest)
-        .compress_when(
-            DefaultPredicate::new().and(SizeAbove::new(super::encoding::MIN_COMPRESS as u16)),
-        )
+        .compress_when(DefaultPredicate::new().and(SizeAbove::new(
+            crate::http::pages::encoding::MIN_COMPRESS as u16,
+        )))
 }
 
 /// `HandleErrorLayer` target: load shedding and timeouts become JSON 503s,
@@ -274,7 +274,7 @@ impl MakeRequestId for RequestIds {
 /// A client's own `x-request-id` is kept only when it is 1-64 characters of
 /// `A-Z a-z 0-9 . _ -` (SPEC section 3); anything else (too long, spaces,
 /// quotes that could forge log fields) is dropped so a fresh id is made.
-pub(super) fn acceptable_request_id(value: &HeaderValue) -> bool {
+pub(in crate::http) fn acceptable_request_id(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
     (1..=64).contains(&bytes.len())
         && bytes
@@ -443,7 +443,7 @@ impl RateLimiter {
 
 /// The client's address, keyed as the per-address limits key it: the
 /// peer, or behind a trusted proxy the last `X-Forwarded-For` entry.
-pub(super) fn client_address(
+pub(in crate::http) fn client_address(
     headers: &axum::http::HeaderMap,
     extensions: &axum::http::Extensions,
     trust_forwarded_for: bool,
