@@ -79,7 +79,7 @@ fn render_page_of_50(bencher: Bencher, with_ref: bool) {
                 &mut out,
                 i,
                 cmg_feed_proxy::catalog::Links::new(ref_code, None),
-                false,
+                cmg_feed_proxy::catalog::PlanForm::Served,
             );
         }
         out
@@ -102,7 +102,12 @@ fn render_page_of_50_display(bencher: Bencher, in_eur: bool) {
         let mut out = Vec::with_capacity(32 * 1024);
         for &i in &page {
             let links = cmg_feed_proxy::catalog::Links::default().with_display(display);
-            catalog.write_plan(&mut out, i, links, false);
+            catalog.write_plan(
+                &mut out,
+                i,
+                links,
+                cmg_feed_proxy::catalog::PlanForm::Served,
+            );
         }
         out
     });
@@ -150,7 +155,7 @@ fn compress_page_of_50(bencher: Bencher, encoding: &str) {
             &mut body,
             i,
             cmg_feed_proxy::catalog::Links::default(),
-            false,
+            cmg_feed_proxy::catalog::PlanForm::Served,
         );
         body.push(b',');
     }

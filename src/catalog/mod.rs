@@ -21,7 +21,7 @@ use std::time::SystemTime;
 
 pub use filter::{TextFilters, speed_tokens};
 pub use plan::{CountryCode, DropCounts, DropReason, Plan, price_per_gb};
-pub use render::Links;
+pub use render::{Links, PlanForm};
 
 use build::Builder;
 use filter::TextHits;
@@ -417,13 +417,13 @@ impl Catalog {
     }
 
     /// Appends plan `index` as JSON (with `pricePerGb`, or upstream fields only
-    /// when `mirror`), with `ref_code` spliced into `productUrl`.
-    pub fn write_plan(&self, out: &mut Vec<u8>, index: u32, links: Links<'_>, mirror: bool) {
+    /// in the upstream `form`), with `ref_code` spliced into `productUrl`.
+    pub fn write_plan(&self, out: &mut Vec<u8>, index: u32, links: Links<'_>, form: PlanForm) {
         let code = self.package_code(index);
         let row = self.row(index);
         let money = (row.retail_price, row.data_amount);
         self.rendered
-            .write(out, index as usize, code, money, links, mirror);
+            .write(out, index as usize, code, money, links, form);
     }
 
     /// Plan `index`'s `productUrl` carrying `ref_code` (what `/go` redirects to).
@@ -434,7 +434,12 @@ impl Catalog {
             product_url: String,
         }
         let mut json = Vec::with_capacity(512);
-        self.write_plan(&mut json, index, Links::new(ref_code, None), true);
+        self.write_plan(
+            &mut json,
+            index,
+            Links::new(ref_code, None),
+            PlanForm::Upstream,
+        );
         serde_json::from_slice::<Url>(&json)
             .map(|u| u.product_url)
             .expect("a rendered plan has a productUrl")
@@ -474,7 +479,7 @@ impl Catalog {
             if i > 0 {
                 out.push(b',');
             }
-            self.write_plan(out, i, Links::new(ref_code, None), true);
+            self.write_plan(out, i, Links::new(ref_code, None), PlanForm::Upstream);
         }
         out.extend_from_slice(b"]}");
     }

@@ -119,8 +119,9 @@ impl Rendered {
         code: &str,
         money: (f64, f64),
         links: Links<'_>,
-        mirror: bool,
+        form: PlanForm,
     ) {
+        let mirror = form == PlanForm::Upstream;
         let ref_code = links.ref_code;
         let span = self.spans[index];
         let head = &self.arena[span.start as usize..span.head_end as usize];
@@ -150,6 +151,16 @@ impl Rendered {
         }
         out.push(b'}');
     }
+}
+
+/// Which fields a rendered plan has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanForm {
+    /// The upstream fields only: the mirror, the snapshot, history.
+    Upstream,
+    /// As `/plans` serves it: with `pricePerGb`, `scope`, and `display` and
+    /// `clickUrl` when the links carry them.
+    Served,
 }
 
 /// What a path segment must escape: everything but unreserved characters.

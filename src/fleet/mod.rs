@@ -60,6 +60,8 @@ pub struct Fleet {
     sync: OnceLock<SyncHandle>,
     /// One follow at a time.
     following: Mutex<()>,
+    /// The followers' refresh requests this leader has served (a count).
+    served: std::sync::atomic::AtomicI64,
 }
 
 fn millis(at: SystemTime) -> i64 {
@@ -79,6 +81,7 @@ impl Fleet {
             state: watch::Sender::new(FleetState::default()),
             sync: OnceLock::new(),
             following: Mutex::new(()),
+            served: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -137,7 +140,20 @@ impl Fleet {
                     }
                     .fetch_one(&mut conn);
                     match tokio::time::timeout(Duration::from_secs(2), asked).await {
-                        Ok(Ok(true)) => self.set_role(Role::Leader),
+                        Ok(Ok(true)) if self.role() == Role::Leader => {
+                            // Requests whose notification was lost are
+                            // seen within a heartbeat.
+                            self.serve_requests().await;
+                        }
+                        Ok(Ok(true)) => {
+                            // The sync a new leader makes at once serves
+                            // every request made before.
+                            if let Ok(requested) = self.requested().await {
+                                self.served
+                                    .store(requested, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            self.set_role(Role::Leader);
+                        }
                         Ok(Ok(false)) => self.set_role(Role::Follower),
                         _ => break,
                     }
@@ -186,19 +202,27 @@ impl Fleet {
             }
             // Whatever was missed while not listening.
             self.follow().await;
+            self.serve_requests().await;
             loop {
                 tokio::select! {
                     received = tokio::time::timeout(POLL, listener.try_recv()) => match received {
-                        Err(_) => self.follow().await,
+                        Err(_) => {
+                            self.follow().await;
+                            self.serve_requests().await;
+                        }
                         Ok(Ok(Some(notification))) => {
                             if notification.channel() == REFRESH_CHANNEL {
-                                self.refresh_for_follower();
+                                self.serve_requests().await;
                             } else {
                                 self.follow().await;
                             }
                         }
-                        // The connection was lost; the next call reconnects.
-                        Ok(Ok(None)) => self.follow().await,
+                        // The connection was lost; the next call reconnects
+                        // (and notifications meanwhile are lost: look).
+                        Ok(Ok(None)) => {
+                            self.follow().await;
+                            self.serve_requests().await;
+                        }
                         Ok(Err(_)) => break,
                     },
                     changed = roles.changed() => {
@@ -217,13 +241,34 @@ impl Fleet {
         }
     }
 
-    /// The leader syncs when a follower asks (joining a sync in flight).
-    fn refresh_for_follower(&self) {
+    /// Followers' refresh requests so far.
+    async fn requested(&self) -> Result<i64, HistoryError> {
+        let pool = self.history.database().await?;
+        let row = sqlx::query("SELECT requested FROM fleet_requests WHERE id = 1")
+            .fetch_optional(&pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// The leader syncs when followers asked since it last looked (one sync
+    /// for any number of requests; a sync in flight is joined).
+    async fn serve_requests(&self) {
         if self.role() != Role::Leader {
             return;
         }
-        if let Some(sync) = self.sync.get().cloned() {
-            tokio::spawn(async move { sync.refresh(false).await });
+        let Ok(requested) = self.requested().await else {
+            return;
+        };
+        let served = self
+            .served
+            .fetch_max(requested, std::sync::atomic::Ordering::Relaxed);
+        if requested > served {
+            if let Some(sync) = self.sync.get().cloned() {
+                tokio::spawn(async move { sync.refresh(false).await });
+            }
         }
     }
 
@@ -383,10 +428,19 @@ impl Fleet {
         let mut states = self.state.subscribe();
         let before = states.borrow_and_update().seq;
         let pool = self.history.database().await.ok()?;
+        let mut tx = pool.begin().await.ok()?;
+        sqlx::query(
+            "INSERT INTO fleet_requests (id, requested) VALUES (1, 1) \
+             ON CONFLICT (id) DO UPDATE SET requested = fleet_requests.requested + 1",
+        )
+        .execute(&mut *tx)
+        .await
+        .ok()?;
         sqlx::query("SELECT pg_notify('cmg_refresh', '')")
-            .execute(&pool)
+            .execute(&mut *tx)
             .await
             .ok()?;
+        tx.commit().await.ok()?;
         tokio::time::timeout(timeout, async {
             loop {
                 if states.changed().await.is_err() {

@@ -3,8 +3,9 @@
 //!
 //! One implementation serves both backends through sqlx's `Any` driver: the
 //! SQL is the common subset (numbered `$n` parameters, `ON CONFLICT`, tuple
-//! comparison), and the schema (`migrations/`) differs only in PostgreSQL's
-//! byte-order collation for packageCodes, added when it is applied. Storing a catalog is one
+//! comparison), and the schema (`migrations/{sqlite,postgres}`, applied by
+//! `sqlx::migrate!`) differs only in PostgreSQL's byte-order collation for
+//! packageCodes and SQLite's `WITHOUT ROWID` click tables. Storing a catalog is one
 //! transaction, serialised across replicas (an advisory lock on PostgreSQL,
 //! the write lock on SQLite) and guarded by the version primary key: the first
 //! writer of a content makes its version, later writers of the same content
@@ -55,6 +56,8 @@ pub enum HistoryError {
     Corrupt(#[source] serde_json::Error),
     #[error("a history task failed")]
     Task(#[from] tokio::task::JoinError),
+    #[error("the schema could not be applied")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// `DATABASE_URL` was refused. sqlx's own text may quote the URL and its
     /// password, and this reaches stderr before logging starts, so it is
     /// reduced to a summary ([`scrub_error`]).
@@ -84,14 +87,15 @@ fn backend(url: &str) -> Result<Backend, String> {
     }
 }
 
-/// The schema, applied in order at first use; each file is idempotent.
-const MIGRATIONS: [&str; 5] = [
-    include_str!("../../migrations/0001_history.sql"),
-    include_str!("../../migrations/0002_clicks.sql"),
-    include_str!("../../migrations/0003_webhooks.sql"),
-    include_str!("../../migrations/0004_rates.sql"),
-    include_str!("../../migrations/0005_fleet.sql"),
-];
+/// The schema, one folder per dialect (PostgreSQL compares packageCodes
+/// bytewise with `COLLATE "C"`; SQLite keeps click tables `WITHOUT ROWID`),
+/// embedded and applied at first use by sqlx's migrator, which records what
+/// it applied in `_sqlx_migrations` and, on PostgreSQL, holds an advisory
+/// lock so replicas starting together apply each file once. Every file is
+/// also idempotent (`IF NOT EXISTS`), so a database made before the
+/// migrator took over (without `_sqlx_migrations`) is adopted as it is.
+static SQLITE_SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// `($1, $2), ($3, $4)`: `count` tuples of `width` placeholders. Numbered
 /// after `skip` (`$n` works on both backends; sqlx's query builder writes `?`
@@ -122,13 +126,38 @@ pub(crate) fn placeholders(count: usize, width: usize, skip: usize, numbered: bo
     out
 }
 
+/// What happened to a plan in a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Updated,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Removed => "removed",
+            Self::Updated => "updated",
+        }
+    }
+
+    /// The stored form; `None` for anything this service never writes.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Added, Self::Removed, Self::Updated]
+            .into_iter()
+            .find(|k| k.as_str() == raw)
+    }
+}
+
 /// One entry of `/changes`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     pub version: u64,
     pub at: SystemTime,
     pub package_code: String,
-    pub kind: String,
+    pub kind: ChangeKind,
     pub fields: Vec<String>,
     pub before: Option<String>,
     pub after: Option<String>,
@@ -351,33 +380,19 @@ impl History {
         let conn = self.current();
         conn.schema
             .get_or_try_init(|| async {
-                let schema = MIGRATIONS.concat();
-                // PostgreSQL compares text by the database's locale unless
-                // told otherwise; packageCodes are ordered bytewise everywhere.
-                let sql = match self.backend {
-                    Backend::Sqlite => schema,
-                    Backend::Postgres => schema
-                        .replace("package_code TEXT", "package_code TEXT COLLATE \"C\"")
-                        .replace(") WITHOUT ROWID;", ");"),
+                let schema = match self.backend {
+                    Backend::Sqlite => &SQLITE_SCHEMA,
+                    Backend::Postgres => &POSTGRES_SCHEMA,
                 };
-                let mut tx = conn.pool.begin().await?;
-                if self.backend == Backend::Postgres {
-                    // Replicas starting together would race on CREATE TABLE.
-                    sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                    let statement: String = statement
-                        .lines()
-                        .filter(|l| !l.trim_start().starts_with("--"))
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    if !statement.trim().is_empty() {
-                        sqlx::query(&statement).execute(&mut *tx).await?;
+                // A database error while applying (a refused login, a
+                // server that is down) is a database error like any other.
+                schema.run(&conn.pool).await.map_err(|e| match e {
+                    sqlx::migrate::MigrateError::Execute(e)
+                    | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => {
+                        HistoryError::Database(e)
                     }
-                }
-                tx.commit().await?;
+                    other => HistoryError::Migrate(other),
+                })?;
                 Ok::<(), HistoryError>(())
             })
             .await?;
@@ -557,7 +572,9 @@ fn change_from_row(row: &sqlx::any::AnyRow) -> Result<Change, HistoryError> {
         version: row.try_get::<i64, _>(0)? as u64,
         at: from_millis(row.try_get(1)?),
         package_code: row.try_get(2)?,
-        kind: row.try_get(3)?,
+        kind: ChangeKind::parse(&row.try_get::<String, _>(3)?).ok_or_else(|| {
+            HistoryError::Corrupt(serde::de::Error::custom("unknown change kind"))
+        })?,
         fields: serde_json::from_str(&fields).map_err(HistoryError::Corrupt)?,
         before: row.try_get(5)?,
         after: row.try_get(6)?,
@@ -627,17 +644,44 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000 + days * 86_400)
     }
 
-    /// The schema is split into statements on `;`: one in a comment would
-    /// cut a statement in two (it did, once).
-    #[test]
-    fn migration_comments_hold_no_semicolons() {
-        for migration in MIGRATIONS {
-            for line in migration.lines() {
-                if let Some((_, comment)) = line.split_once("--") {
-                    assert!(!comment.contains(';'), "{line}");
-                }
-            }
+    /// A database whose tables were made before the migrator took over
+    /// (no `_sqlx_migrations`) keeps its data: every file is idempotent.
+    #[tokio::test]
+    async fn a_database_made_before_the_migrator_is_adopted() {
+        install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("old.db").display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        for migration in SQLITE_SCHEMA.iter() {
+            sqlx::raw_sql(&migration.sql).execute(&pool).await.unwrap();
         }
+        sqlx::query(
+            "INSERT INTO catalog_versions (version, content_hash, created_at) VALUES (7, 'x', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let history = History::connect(&url, Duration::from_secs(86_400)).unwrap();
+        assert_eq!(history.oldest_kept().await.unwrap(), Some((7, true)));
+        // Applied once: a second start finds them recorded.
+        let again = History::connect(&url, Duration::from_secs(86_400)).unwrap();
+        assert_eq!(again.oldest_kept().await.unwrap(), Some((7, true)));
+    }
+
+    #[test]
+    fn both_dialects_have_the_same_migrations() {
+        let names = |m: &sqlx::migrate::Migrator| -> Vec<(i64, String)> {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect()
+        };
+        assert_eq!(names(&SQLITE_SCHEMA), names(&POSTGRES_SCHEMA));
+        assert_eq!(SQLITE_SCHEMA.iter().count(), 5);
     }
 
     #[test]

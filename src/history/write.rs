@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{Backend, History, HistoryError, PLAN_FIELDS, millis};
+use super::{Backend, ChangeKind, History, HistoryError, PLAN_FIELDS, millis};
 use crate::catalog::Catalog;
 
 /// A plan set as stored: packageCode -> upstream JSON (no ref).
@@ -32,7 +32,12 @@ impl PlanSet {
         let mut plans = BTreeMap::new();
         for i in 0..catalog.len() as u32 {
             let mut json = Vec::with_capacity(400);
-            catalog.write_plan(&mut json, i, crate::catalog::Links::default(), true);
+            catalog.write_plan(
+                &mut json,
+                i,
+                crate::catalog::Links::default(),
+                crate::catalog::PlanForm::Upstream,
+            );
             plans.insert(
                 catalog.package_code(i).to_owned(),
                 PlanEntry {
@@ -178,7 +183,7 @@ impl History {
                 q = q
                     .bind(version)
                     .bind(c.code.clone())
-                    .bind(c.kind)
+                    .bind(c.kind.as_str())
                     .bind(serde_json::to_string(&c.fields).expect("strings serialise"))
                     .bind(c.before.clone())
                     .bind(c.after.clone());
@@ -388,7 +393,7 @@ async fn lowest_prices(
     let codes: Vec<&str> = diff
         .changes
         .iter()
-        .filter(|c| c.kind == "updated")
+        .filter(|c| c.kind == ChangeKind::Updated)
         .map(|c| c.code.as_str())
         .collect();
     let mut out = std::collections::HashMap::new();
@@ -411,7 +416,7 @@ async fn lowest_prices(
 /// One change row to store.
 struct ChangeRow {
     code: String,
-    kind: &'static str,
+    kind: ChangeKind,
     fields: Vec<&'static str>,
     before: Option<String>,
     after: Option<String>,
@@ -448,10 +453,14 @@ impl Diff {
             }
             let new_price = crate::numbers::clean(*price);
             let (kind, fields, old_price) = match before {
-                None => ("added", Vec::new(), None),
+                None => (ChangeKind::Added, Vec::new(), None),
                 Some(b) => {
                     let (b, a) = (parse(b)?, parse(after)?);
-                    ("updated", differing_fields(&b, &a), Some(price_of(&b)))
+                    (
+                        ChangeKind::Updated,
+                        differing_fields(&b, &a),
+                        Some(price_of(&b)),
+                    )
                 }
             };
             if !first {
@@ -477,7 +486,7 @@ impl Diff {
             }
             diff.changes.push(ChangeRow {
                 code: code.clone(),
-                kind: "removed",
+                kind: ChangeKind::Removed,
                 fields: Vec::new(),
                 before: Some(before.clone()),
                 after: None,

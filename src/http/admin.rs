@@ -6,10 +6,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::extract::{AdminAuth, FromQuery, Query};
+use super::extract::{AdminAuth, Query, RefreshQuery};
 use super::routes::Routes;
 use super::{ApiError, AppState};
-use crate::query::params::{QueryError, parse_pairs};
 
 pub(super) fn routes() -> Routes {
     Routes::new().route(
@@ -25,31 +24,6 @@ async fn admin_other_method(State(state): State<AppState>) -> ApiError {
         ApiError::MethodNotAllowed
     } else {
         ApiError::not_found_route()
-    }
-}
-
-/// `?accept_shrink=true|false`: exactly the boolean the OpenAPI document
-/// declares (a client that writes anything else learns it at once).
-struct RefreshQuery {
-    accept_shrink: bool,
-}
-
-impl FromQuery for RefreshQuery {
-    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
-        let mut accept_shrink = false;
-        for (_, value) in parse_pairs(raw, &["accept_shrink"])? {
-            accept_shrink = match value.as_str() {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(QueryError::invalid(
-                        "accept_shrink",
-                        "accept_shrink must be true or false",
-                    ));
-                }
-            };
-        }
-        Ok(Self { accept_shrink })
     }
 }
 
@@ -89,29 +63,4 @@ async fn admin_refresh(
         .await
         .ok_or(ApiError::Overloaded)?;
     Ok(Json(report).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accept_shrink_is_a_strict_boolean() {
-        let parse = |raw: &str| RefreshQuery::from_query(Some(raw)).map(|q| q.accept_shrink);
-        assert_eq!(parse(""), Ok(false));
-        assert_eq!(parse("accept_shrink=true"), Ok(true));
-        assert_eq!(parse("accept_shrink=false"), Ok(false));
-        for bad in [
-            "accept_shrink=",
-            "accept_shrink",
-            "accept_shrink=yes",
-            "accept_shrink=TRUE",
-        ] {
-            assert!(
-                matches!(parse(bad), Err(QueryError::Invalid { ref parameter, .. }) if parameter == "accept_shrink"),
-                "{bad}"
-            );
-        }
-        assert!(matches!(parse("force=1"), Err(QueryError::Unknown { .. })));
-    }
 }

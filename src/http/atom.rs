@@ -15,7 +15,7 @@ use super::extract::{CatalogView, FromQuery, Partner, Query};
 use super::routes::Routes;
 use super::{ApiError, AppState};
 use crate::catalog::CountryCode;
-use crate::history::Change;
+use crate::history::{Change, ChangeKind};
 use crate::query::params::{QueryError, parse_countries, parse_pairs};
 use crate::referral::{ProductUrl, RefCode};
 
@@ -140,9 +140,9 @@ fn entry(
             .as_ref()
             .and_then(|p| ProductUrl::parse(&p.product_url).ok())
             .map(|u| u.with_ref(ref_code));
-        html.push_str(&format!("<li>{} ", escape(&change.kind)));
+        html.push_str(&format!("<li>{} ", escape(change.kind.as_str())));
         match url {
-            Some(url) if change.kind != "removed" => html.push_str(&format!(
+            Some(url) if change.kind != ChangeKind::Removed => html.push_str(&format!(
                 "<a href=\"{}\">{}</a>",
                 escape(&url),
                 escape(name)
@@ -188,10 +188,10 @@ async fn changes_feed(
                     return;
                 }
                 let version = by_version.entry(change.version).or_default();
-                match change.kind.as_str() {
-                    "added" => version.added += 1,
-                    "removed" => version.removed += 1,
-                    _ => version.updated += 1,
+                match change.kind {
+                    ChangeKind::Added => version.added += 1,
+                    ChangeKind::Removed => version.removed += 1,
+                    ChangeKind::Updated => version.updated += 1,
                 }
                 if version.listed.len() < LISTED {
                     version.listed.push((change, after.or(before)));

@@ -204,13 +204,18 @@ impl Source for ExportSource {
             self.next += 1;
             match self.format {
                 Format::Ndjson => {
-                    self.catalog.write_plan(out, index, links, false);
+                    self.catalog
+                        .write_plan(out, index, links, crate::catalog::PlanForm::Served);
                     out.push(b'\n');
                 }
                 Format::Csv => {
                     self.scratch.clear();
-                    self.catalog
-                        .write_plan(&mut self.scratch, index, links, false);
+                    self.catalog.write_plan(
+                        &mut self.scratch,
+                        index,
+                        links,
+                        crate::catalog::PlanForm::Served,
+                    );
                     let row: PlanRow =
                         serde_json::from_slice(&self.scratch).expect("a rendered plan parses");
                     write_csv_record(out, row.cells(self.lang));

@@ -13,7 +13,10 @@ use super::{ApiError, AppState};
 use crate::catalog::{Catalog, SyncStatus};
 use crate::markets::{Display, Lang};
 use crate::query::PlanQuery;
-use crate::query::params::{QueryError, parse_currency, parse_pairs, parse_ref};
+use crate::query::params::{QueryError, parse_currency, parse_ref};
+pub(crate) use crate::query::routes::{
+    NoParameters, PlaceParameters, PlanParameters, RefOnly, RefreshQuery,
+};
 use crate::referral::RefCode;
 use crate::trips::TripQuery;
 
@@ -21,6 +24,25 @@ use crate::trips::TripQuery;
 pub(crate) trait FromQuery: Sized {
     fn from_query(raw: Option<&str>) -> Result<Self, QueryError>;
 }
+
+/// The parameter sets of `query::routes`, as extractors.
+macro_rules! from_query {
+    ($($ty:ty),*) => {$(
+        impl FromQuery for $ty {
+            fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
+                <$ty>::parse(raw)
+            }
+        }
+    )*};
+}
+
+from_query!(
+    RefOnly,
+    NoParameters,
+    PlanParameters,
+    PlaceParameters,
+    RefreshQuery
+);
 
 impl FromQuery for PlanQuery {
     fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
@@ -31,34 +53,6 @@ impl FromQuery for PlanQuery {
 impl FromQuery for TripQuery {
     fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
         TripQuery::parse(raw)
-    }
-}
-
-/// Routes that take only `ref` (and the ignored `key`): no other parameter
-/// is allowed; the ref itself is the [`Partner`]'s business.
-pub(super) struct RefOnly;
-
-impl FromQuery for RefOnly {
-    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
-        parse_pairs(raw, &["ref"]).map(|_| Self)
-    }
-}
-
-/// `/plans/{packageCode}`: `ref` and `currency`.
-pub(super) struct PlanParameters;
-
-impl FromQuery for PlanParameters {
-    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
-        parse_pairs(raw, &["ref", "currency"]).map(|_| Self)
-    }
-}
-
-/// `/countries` and `/regions`: `lang` and `currency`.
-pub(super) struct PlaceParameters;
-
-impl FromQuery for PlaceParameters {
-    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
-        parse_pairs(raw, &["lang", "currency"]).map(|_| Self)
     }
 }
 
@@ -126,15 +120,6 @@ impl FromRequestParts<AppState> for Market {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         Self::from_raw(state, parts.uri.query())
-    }
-}
-
-/// Routes that take no parameters (a `key` is still ignored).
-pub(super) struct NoParameters;
-
-impl FromQuery for NoParameters {
-    fn from_query(raw: Option<&str>) -> Result<Self, QueryError> {
-        parse_pairs(raw, &[]).map(|_| Self)
     }
 }
 

@@ -56,7 +56,7 @@ async fn plans_show(
         JSON,
         || {
             let mut out = Vec::with_capacity(512);
-            catalog.write_plan(&mut out, index, links, false);
+            catalog.write_plan(&mut out, index, links, crate::catalog::PlanForm::Served);
             Payload::Plain(Body::from(out))
         },
     ))

@@ -8,9 +8,14 @@
 //!   because `/trips` parses with it and `trips` must not depend on `http`.
 //! * `parse`: `/plans` parameters into a [`PlanQuery`], and its canonical form.
 //! * `run`: evaluation (posting lists, binary-searched bounds, ranks).
+//! * [`changes`]: `/changes` parameters and the [`changes::Cursor`] codec.
+//! * [`routes`]: the small parameter sets of the other routes (`ref` only,
+//!   none, `lang`/`currency`, the admin refresh's `accept_shrink`).
 
+pub mod changes;
 pub mod params;
 mod parse;
+pub mod routes;
 mod run;
 
 use crate::catalog::{CountryCode, SortKey};

@@ -235,7 +235,7 @@ impl Endpoint {
 /// One changed plan of a version, as stored.
 pub struct ChangedPlan<'a> {
     pub code: &'a str,
-    pub kind: &'a str,
+    pub kind: crate::history::ChangeKind,
     pub before: Option<&'a str>,
     pub after: Option<&'a str>,
 }
@@ -291,7 +291,7 @@ pub fn messages(
             continue;
         }
         match change.kind {
-            "added" => {
+            crate::history::ChangeKind::Added => {
                 added += 1;
                 if let (true, Some(plan)) = (endpoint.wants(Event::PlanAdded), &after) {
                     out.push(message(
@@ -301,8 +301,8 @@ pub fn messages(
                     ));
                 }
             }
-            "removed" => removed += 1,
-            _ => {
+            crate::history::ChangeKind::Removed => removed += 1,
+            crate::history::ChangeKind::Updated => {
                 updated += 1;
                 let (Some(before), Some(after)) = (&before, &after) else {
                     continue;

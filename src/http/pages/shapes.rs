@@ -31,7 +31,7 @@ pub(in crate::http) fn plan_page(
         if n > 0 {
             out.push(b',');
         }
-        catalog.write_plan(&mut out, i, links, false);
+        catalog.write_plan(&mut out, i, links, crate::catalog::PlanForm::Served);
     }
     let tail = format!(
         "],\"total\":{},\"limit\":{},\"offset\":{},",
@@ -197,7 +197,7 @@ pub(in crate::http) fn trip_quote(
             out.extend_from_slice(b"{\"countries\":");
             write_json(&mut out, &countries);
             out.extend_from_slice(format!(",\"days\":{},\"plan\":", leg.days).as_bytes());
-            catalog.write_plan(&mut out, leg.plan, links, false);
+            catalog.write_plan(&mut out, leg.plan, links, crate::catalog::PlanForm::Served);
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
@@ -256,7 +256,7 @@ pub(in crate::http) fn changes_page(
                 version: c.version,
                 at: rfc3339(c.at),
                 package_code: &c.package_code,
-                kind: &c.kind,
+                kind: c.kind.as_str(),
                 fields: &c.fields,
                 before: raw_json(&c.before),
                 after: raw_json(&c.after),

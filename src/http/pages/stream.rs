@@ -110,7 +110,8 @@ impl Source for MirrorSource {
                 out.push(b',');
             }
             let links = Links::new(self.ref_code.as_ref(), None);
-            self.catalog.write_plan(out, index, links, true);
+            self.catalog
+                .write_plan(out, index, links, crate::catalog::PlanForm::Upstream);
             index += 1;
         }
         self.next = index;

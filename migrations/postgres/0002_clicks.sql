@@ -1,7 +1,7 @@
 -- Clicks on /go links (SPEC section 10). Idempotent: every instance runs it at start-up.
 -- Integers are BIGINT everywhere (flags 0/1), so one binding type fits both backends.
--- Both tables are keyed by day first: on SQLite (WITHOUT ROWID, removed for
--- PostgreSQL) a report's date range is one contiguous range of the table.
+-- Both tables are keyed by day first. packageCodes compare bytewise
+-- (COLLATE "C"), as on SQLite, whatever the database's locale.
 CREATE TABLE IF NOT EXISTS clicks (
     -- UUID v7: a batch written twice (a retry after a lost commit) inserts nothing new.
     id           TEXT NOT NULL,
@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS clicks (
     day          BIGINT NOT NULL,
     partner      TEXT,
     ref_code     TEXT,
-    package_code TEXT NOT NULL,
+    package_code TEXT COLLATE "C" NOT NULL,
     -- The plan's countries, comma-separated (one row each in click_countries).
     countries    TEXT NOT NULL,
     subid        TEXT,
@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS clicks (
     bot          BIGINT NOT NULL,
     prefetch     BIGINT NOT NULL,
     PRIMARY KEY (day, id)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS clicks_by_partner_day ON clicks (partner, day);
 -- One row per country of a click's plan, for group_by=country.
 CREATE TABLE IF NOT EXISTS click_countries (
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS click_countries (
     -- Neither a bot nor a prefetch.
     human    BIGINT NOT NULL,
     PRIMARY KEY (day, click_id, country)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS click_countries_by_partner_day ON click_countries (partner, day);
 -- The visitor-hash salt of today and tomorrow, shared by replicas, older ones are deleted.
 CREATE TABLE IF NOT EXISTS click_salts (

@@ -18,3 +18,9 @@ CREATE TABLE IF NOT EXISTS fleet_state (
     synced_at  BIGINT NOT NULL,
     plan_count BIGINT NOT NULL
 );
+-- Refresh requests from followers, counted: a request whose NOTIFY was lost
+-- (the leader's listener reconnecting) is still seen at its next look.
+CREATE TABLE IF NOT EXISTS fleet_requests (
+    id        BIGINT PRIMARY KEY,
+    requested BIGINT NOT NULL
+);
