@@ -20,25 +20,45 @@ pub(super) fn routes() -> Routes {
 }
 
 async fn countries_list(
-    State(state): State<AppState>,
-    _: Query<PlaceParameters>,
+    state: State<AppState>,
+    query: Query<PlaceParameters>,
     market: Market,
     view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = market.lang.map_or("", |l| l.as_str());
-    let key = PageKey {
-        route: "countries",
-        query: lang,
-        links: Links::default().with_display(market.display.as_ref()),
-        with_catalog_block: true,
-    };
-    Ok(respond::page(&state, &headers, &view, key, || {
-        shapes::countries(&view.catalog, &market)
-    }))
+    place_page(
+        "countries",
+        shapes::countries,
+        state,
+        query,
+        market,
+        view,
+        headers,
+    )
 }
 
 async fn regions_list(
+    state: State<AppState>,
+    query: Query<PlaceParameters>,
+    market: Market,
+    view: CatalogView,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    place_page(
+        "regions",
+        shapes::regions,
+        state,
+        query,
+        market,
+        view,
+        headers,
+    )
+}
+
+/// A list of places: the page cached per `lang` and display currency.
+fn place_page(
+    route: &'static str,
+    render: fn(&crate::catalog::Catalog, &Market) -> Vec<u8>,
     State(state): State<AppState>,
     _: Query<PlaceParameters>,
     market: Market,
@@ -47,12 +67,12 @@ async fn regions_list(
 ) -> Result<Response, ApiError> {
     let lang = market.lang.map_or("", |l| l.as_str());
     let key = PageKey {
-        route: "regions",
+        route,
         query: lang,
         links: Links::default().with_display(market.display.as_ref()),
         with_catalog_block: true,
     };
     Ok(respond::page(&state, &headers, &view, key, || {
-        shapes::regions(&view.catalog, &market)
+        render(&view.catalog, &market)
     }))
 }

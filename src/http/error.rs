@@ -307,34 +307,6 @@ mod tests {
         assert_eq!(listed.len(), ApiError::CODES.len(), "no code listed twice");
     }
 
-    #[test]
-    fn codes_lists_every_variant_code() {
-        let all = [
-            ApiError::InvalidParameter {
-                parameter: None,
-                message: String::new(),
-            },
-            ApiError::UnknownParameter {
-                parameter: String::new(),
-                message: String::new(),
-            },
-            ApiError::UnknownRef(String::new()),
-            ApiError::Unauthorized,
-            ApiError::NotFound(String::new()),
-            ApiError::HistoryExpired(String::new()),
-            ApiError::MethodNotAllowed,
-            ApiError::BodyTimeout,
-            ApiError::RateLimited(1),
-            ApiError::CatalogUnavailable,
-            ApiError::HistoryUnavailable(""),
-            ApiError::RatesUnavailable,
-            ApiError::Overloaded,
-            ApiError::internal("x"),
-        ];
-        let codes: Vec<&str> = all.iter().map(ApiError::code).collect();
-        assert_eq!(codes, ApiError::CODES);
-    }
-
     #[tokio::test]
     async fn internal_errors_are_opaque() {
         let detail = "upstream http://cmg/feed?key=SECRET exploded at src/x.rs:42";

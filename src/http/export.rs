@@ -98,8 +98,7 @@ async fn export_csv(
         Format::Csv,
         &state,
         query.0,
-        partner,
-        market,
+        (partner, market),
         view,
         &headers,
     )
@@ -117,8 +116,7 @@ async fn export_ndjson(
         Format::Ndjson,
         &state,
         query.0,
-        partner,
-        market,
+        (partner, market),
         view,
         &headers,
     )
@@ -128,8 +126,7 @@ fn export(
     format: Format,
     state: &AppState,
     query: PlanQuery,
-    partner: Partner,
-    market: Market,
+    (partner, market): (Partner, Market),
     view: CatalogView,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
