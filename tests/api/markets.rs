@@ -605,8 +605,10 @@ async fn rates_survive_a_restart_beside_the_snapshot() {
     let rates = FakeUpstream::start(Reply::Json(ECB.as_bytes().to_vec())).await;
     let app = with_rates(&rates, &[&snapshot]).await;
     wait_for_rates(&app, "2026-12-01").await;
+    // Kept in the database, then beside the snapshot, after they are in force.
+    let kept = dir.path().join("catalog.json.rates.json");
+    app.wait_for(|_| kept.exists()).await;
     app.stop().await;
-    assert!(dir.path().join("catalog.json.rates.json").exists());
 
     // A new in-memory database has none: the file beside the snapshot has them.
     rates.set(Reply::Json(b"garbage".to_vec()));
