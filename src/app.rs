@@ -143,10 +143,17 @@ impl Application {
         };
 
         // SPEC section 13: replicas on PostgreSQL elect one syncing leader.
-        let fleet = (history.is_postgres()
-            && config.elect_leader
-            && matches!(config.source, Source::Upstream(_)))
-        .then(|| Fleet::new(config.database_url.expose(), history.clone(), store.clone()));
+        let fleet = match &config.source {
+            Source::Upstream(upstream) if history.is_postgres() && config.elect_leader => {
+                Some(Fleet::new(
+                    config.database_url.expose(),
+                    history.clone(),
+                    store.clone(),
+                    upstream.max_bytes,
+                ))
+            }
+            _ => None,
+        };
         let (reports_tx, reports_rx) = tokio::sync::mpsc::unbounded_channel();
         let (mut reports_tx, mut reports_rx) = (Some(reports_tx), Some(reports_rx));
         if fleet.is_none() {

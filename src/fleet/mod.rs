@@ -15,14 +15,14 @@
 
 use std::io::Read as _;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::{PgConnection, PgListener};
 use sqlx::{Connection, Row};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::catalog::{Catalog, CatalogStore, Outcome};
-use crate::history::{History, HistoryError};
+use crate::history::{History, HistoryError, from_millis, millis};
 use crate::sync::{Role, SyncHandle, SyncReport};
 
 /// The advisory lock whose holder leads (distinct from the history's).
@@ -60,18 +60,20 @@ pub struct Fleet {
     sync: OnceLock<SyncHandle>,
     /// One follow at a time.
     following: Mutex<()>,
+    /// The largest feed a stored catalog may inflate to (`UPSTREAM_MAX_BYTES`).
+    max_feed: u64,
     /// The followers' refresh requests this leader has served (a count).
     served: std::sync::atomic::AtomicI64,
 }
 
-fn millis(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Fleet {
     /// A replica of a fleet: a follower until elected.
-    pub fn new(url: &str, history: Arc<History>, store: Arc<CatalogStore>) -> Arc<Self> {
+    pub fn new(
+        url: &str,
+        history: Arc<History>,
+        store: Arc<CatalogStore>,
+        max_feed: u64,
+    ) -> Arc<Self> {
         history.store_catalogs();
         Arc::new(Self {
             url: url.to_owned(),
@@ -81,6 +83,7 @@ impl Fleet {
             state: watch::Sender::new(FleetState::default()),
             sync: OnceLock::new(),
             following: Mutex::new(()),
+            max_feed,
             served: std::sync::atomic::AtomicI64::new(0),
         })
     }
@@ -373,10 +376,11 @@ impl Fleet {
                 .fetch_optional(&pool)
                 .await?;
             if let Some(row) = row {
-                let updated_at =
-                    UNIX_EPOCH + Duration::from_millis(row.try_get::<i64, _>(0)?.max(0) as u64);
+                let updated_at = from_millis(row.try_get(0)?);
                 let body: Vec<u8> = row.try_get(1)?;
-                let built = tokio::task::spawn_blocking(move || build(&body, updated_at)).await?;
+                let max = self.max_feed;
+                let built =
+                    tokio::task::spawn_blocking(move || build(&body, updated_at, max)).await?;
                 match built {
                     Some(catalog) => {
                         catalog.set_version(version as u64);
@@ -390,7 +394,7 @@ impl Fleet {
                 }
             }
         }
-        let (seen, stale, outcome, synced_at) = match &state {
+        let (seen, synced_at) = match &state {
             Some(row) => (
                 FleetState {
                     seq: row.try_get(0)?,
@@ -399,15 +403,15 @@ impl Fleet {
                     plan_count: row.try_get::<i64, _>(4)?.max(0) as u64,
                     version: row.try_get::<i64, _>(5)?.max(0) as u64,
                 },
-                row.try_get::<i64, _>(1)? != 0,
-                Outcome::parse(&row.try_get::<String, _>(2)?).unwrap_or(Outcome::Ok),
-                UNIX_EPOCH + Duration::from_millis(row.try_get::<i64, _>(3)?.max(0) as u64),
+                from_millis(row.try_get(3)?),
             ),
-            None => (FleetState::default(), false, Outcome::Ok, SystemTime::now()),
+            None => (FleetState::default(), SystemTime::now()),
         };
         if loaded.is_some() || state.is_some() {
             if loaded.is_some() || self.store.catalog().is_some() {
-                self.store.follow(loaded.clone(), stale, outcome, synced_at);
+                let outcome = Outcome::parse(&seen.outcome).unwrap_or(Outcome::Ok);
+                self.store
+                    .follow(loaded.clone(), seen.stale, outcome, synced_at);
             }
             if let Some(catalog) = &loaded {
                 tracing::info!(
@@ -459,11 +463,40 @@ impl Fleet {
     }
 }
 
-/// A stored catalog (gzip of the upstream-shaped feed) as a catalog.
-fn build(body: &[u8], updated_at: SystemTime) -> Option<Catalog> {
-    let mut feed = Vec::with_capacity(body.len() * 6);
+/// A stored catalog (gzip of the upstream-shaped feed) as a catalog; one
+/// that inflates past `max` bytes (what a feed may be) is refused, never
+/// inflated whole.
+fn build(body: &[u8], updated_at: SystemTime, max: u64) -> Option<Catalog> {
+    let mut feed = Vec::with_capacity(body.len().saturating_mul(6).min(max as usize));
     flate2::read::GzDecoder::new(body)
+        .take(max.saturating_add(1))
         .read_to_end(&mut feed)
         .ok()?;
+    if feed.len() as u64 > max {
+        return None;
+    }
     Catalog::from_feed(&feed, updated_at).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    #[test]
+    fn a_stored_catalog_is_refused_past_the_feed_size_limit() {
+        use std::io::Write as _;
+        let catalog =
+            Catalog::from_plans("CMG", crate::catalog::synthetic::plans(50, 3), UNIX_EPOCH);
+        let mut feed = Vec::new();
+        catalog.write_feed(&mut feed, None, &[]);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(&feed).unwrap();
+        let body = gzip.finish().unwrap();
+        let built = build(&body, UNIX_EPOCH, feed.len() as u64).unwrap();
+        assert_eq!(built.content_hash(), catalog.content_hash());
+        assert!(build(&body, UNIX_EPOCH, feed.len() as u64 - 1).is_none());
+        assert!(build(b"not gzip", UNIX_EPOCH, 1 << 20).is_none());
+    }
 }

@@ -248,12 +248,13 @@ pub struct History {
     store_catalogs: std::sync::atomic::AtomicBool,
 }
 
-fn millis(at: SystemTime) -> i64 {
+/// Milliseconds since the epoch, as every table stores time.
+pub(crate) fn millis(at: SystemTime) -> i64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn from_millis(ms: i64) -> SystemTime {
+pub(crate) fn from_millis(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 

@@ -25,8 +25,8 @@ use crate::referral::RefCode;
 
 pub(super) fn routes() -> Routes {
     Routes::new()
-        .get("/export/plans.csv", export_csv)
-        .get("/export/plans.ndjson", export_ndjson)
+        .get("/export/plans.csv", export_route::<true>)
+        .get("/export/plans.ndjson", export_route::<false>)
 }
 
 /// The CSV columns, in order (SPEC section 12).
@@ -86,40 +86,17 @@ impl Format {
     }
 }
 
-async fn export_csv(
+/// Either export: `CSV` picks the format (one handler, two routes).
+async fn export_route<const CSV: bool>(
     State(state): State<AppState>,
-    Query(query): Query<ExportQuery>,
+    Query(ExportQuery(query)): Query<ExportQuery>,
     partner: Partner,
     market: Market,
     view: CatalogView,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    export(
-        Format::Csv,
-        &state,
-        query.0,
-        (partner, market),
-        view,
-        &headers,
-    )
-}
-
-async fn export_ndjson(
-    State(state): State<AppState>,
-    Query(query): Query<ExportQuery>,
-    partner: Partner,
-    market: Market,
-    view: CatalogView,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    export(
-        Format::Ndjson,
-        &state,
-        query.0,
-        (partner, market),
-        view,
-        &headers,
-    )
+    let format = if CSV { Format::Csv } else { Format::Ndjson };
+    export(format, &state, query, (partner, market), view, &headers)
 }
 
 fn export(

@@ -45,28 +45,17 @@ pub const PLAN_PARAMETERS: &[&str] = &[
     "currency",
 ];
 
-/// Every parameter the exports accept: the `/plans` filters and `sort`,
-/// `ref`, `currency` and `lang`, without `limit` and `offset` (an export is
-/// every match).
-pub const EXPORT_PARAMETERS: &[&str] = &[
-    "country",
-    "min_gb",
-    "max_gb",
-    "min_days",
-    "max_days",
-    "min_price",
-    "max_price",
-    "speed",
-    "operator",
-    "q",
-    "sort",
-    "ref",
-    "scope",
-    "region",
-    "unlimited",
-    "currency",
-    "lang",
-];
+/// Every parameter the exports accept: those of `/plans` but `limit` and
+/// `offset` (an export is every match), and `lang`.
+pub static EXPORT_PARAMETERS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        PLAN_PARAMETERS
+            .iter()
+            .copied()
+            .filter(|p| !matches!(*p, "limit" | "offset"))
+            .chain(["lang"])
+            .collect()
+    });
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;

@@ -18,7 +18,7 @@ impl PlanQuery {
 
     /// Parses the raw query string of an export: every match, no page.
     pub fn parse_export(raw: Option<&str>) -> Result<Self, QueryError> {
-        let mut query = Self::parse_with(raw, EXPORT_PARAMETERS)?;
+        let mut query = Self::parse_with(raw, &EXPORT_PARAMETERS)?;
         query.limit = u32::MAX as usize;
         Ok(query)
     }

@@ -617,3 +617,18 @@ async fn rates_survive_a_restart_beside_the_snapshot() {
     assert_eq!(plan["display"]["rateDate"], "2026-12-01");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn without_rates_only_usd_is_shown() {
+    // The helpers start every app with RATES_URL=none unless told otherwise.
+    let app = spawn_ready(edge_feed(), &[]).await;
+    let (status, body) = app.get_json("/plans?currency=EUR").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        error_of(&body),
+        ("invalid_parameter".into(), Some("currency".into()))
+    );
+    let plan = display(&app, "/plans/L-DE?currency=USD").await;
+    assert_eq!(plan["display"]["approximate"], false);
+    app.stop().await;
+}
