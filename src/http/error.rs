@@ -82,17 +82,20 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// What an error answer says, `{"error": {code, message, parameter?}}`.
+/// Every error response also carries it as an extension, so an in-process
+/// caller (an MCP tool calling its route) reads it without parsing JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
-    message: String,
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    parameter: Option<&'a str>,
+    pub parameter: Option<String>,
 }
 
 impl ApiError {
@@ -168,6 +171,17 @@ impl ApiError {
         }
     }
 
+    /// The body this error is answered with.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                parameter: self.parameter().map(str::to_owned),
+            },
+        }
+    }
+
     pub fn not_found_route() -> Self {
         Self::NotFound("no such route".into())
     }
@@ -204,14 +218,9 @@ impl IntoResponse for ApiError {
                 "request failed"
             );
         }
-        let body = Body {
-            error: Detail {
-                code: self.code(),
-                message: self.to_string(),
-                parameter: self.parameter(),
-            },
-        };
-        let mut response = (self.status(), Json(body)).into_response();
+        let body = self.body();
+        let mut response = (self.status(), Json(&body)).into_response();
+        response.extensions_mut().insert(body);
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         let retry_after = match self {
@@ -305,6 +314,21 @@ mod tests {
         let listed: std::collections::BTreeSet<&str> = ApiError::CODES.into_iter().collect();
         assert_eq!(used, listed);
         assert_eq!(listed.len(), ApiError::CODES.len(), "no code listed twice");
+    }
+
+    /// In-process callers (MCP tools) read the same error the client gets.
+    #[tokio::test]
+    async fn every_error_response_carries_its_body() {
+        for error in every_variant() {
+            let response = error.into_response();
+            let carried =
+                serde_json::to_value(response.extensions().get::<ErrorBody>().unwrap()).unwrap();
+            let bytes = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            let sent: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(carried, sent);
+        }
     }
 
     #[tokio::test]

@@ -130,6 +130,6 @@ pub(super) fn body_response(
     let etag = format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
     let max_age = respond::max_age(state, &view.status);
     respond::cached(state, headers, &etag, max_age, content_type, || {
-        Payload::Page(Arc::new(Page::new(Bytes::from(bytes))), Bytes::new())
+        Payload::Page(Arc::new(Page::new(Bytes::from(bytes))))
     })
 }

@@ -136,8 +136,7 @@ async fn compressed_pages_decode_to_the_same_json_and_are_made_once() {
             assert_eq!(body["total"], plain["total"]);
         }
     }
-    // Many compressed answers, one compression per encoding (the first
-    // request above came from a client that accepts br).
+    // Many compressed answers, one compression per encoding.
     assert_eq!(compressions(&app.metrics().await), 2);
 
     // A 304 varies too.
@@ -162,6 +161,71 @@ async fn compressed_pages_decode_to_the_same_json_and_are_made_once() {
         .await
         .unwrap();
     assert!(tiny.headers().get("content-encoding").is_none());
+    app.stop().await;
+}
+
+/// Pages are immutable and cached whole, `catalog` block included: the same
+/// bytes while nothing changes, and a new block (stale, then fresh again on
+/// the same content) in every encoding as soon as it changes.
+#[tokio::test]
+async fn cached_pages_show_the_catalog_block_of_the_moment_in_every_encoding() {
+    let app = spawn_ready(simple_feed(40), &[ADMIN_ARG]).await;
+    let raw_client = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
+    let fetch = |accept: &'static str| {
+        let request = raw_client
+            .get(format!("{}/plans?limit=30", app.address))
+            .header("Accept-Encoding", accept);
+        async move {
+            let response = request.send().await.unwrap();
+            let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+            let encoding = response
+                .headers()
+                .get("content-encoding")
+                .map_or("identity", |v| v.to_str().unwrap())
+                .to_owned();
+            (encoding, etag, response.bytes().await.unwrap())
+        }
+    };
+    let forms = ["identity", "gzip", "br"];
+    let mut first = Vec::new();
+    for accept in forms {
+        let (encoding, etag, bytes) = fetch(accept).await;
+        assert_eq!(encoding, accept);
+        let (_, _, again) = fetch(accept).await;
+        assert_eq!(
+            bytes, again,
+            "{accept}: the same bytes while nothing changes"
+        );
+        let body = decode(accept, &bytes);
+        assert_eq!(body["catalog"]["stale"], false);
+        first.push((etag, body));
+    }
+    assert_eq!(compressions(&app.metrics().await), 2);
+
+    // The same content, now stale: every form shows it, under a new tag.
+    app.upstream.set(Reply::Status(500, "down"));
+    assert_eq!(app.refresh().await["outcome"], "http_error");
+    for (accept, (old_etag, old_body)) in forms.iter().zip(&first) {
+        let (_, etag, bytes) = fetch(accept).await;
+        let body = decode(accept, &bytes);
+        assert_eq!(body["catalog"]["stale"], true, "{accept}");
+        assert_eq!(body["plans"], old_body["plans"]);
+        assert_ne!(&etag, old_etag, "{accept}");
+    }
+    assert_eq!(compressions(&app.metrics().await), 4);
+
+    // Recovered on the same feed: fresh again, the first bodies again.
+    app.upstream.set(Reply::Json(simple_feed(40)));
+    assert_eq!(app.refresh().await["outcome"], "ok");
+    for (accept, (old_etag, old_body)) in forms.iter().zip(&first) {
+        let (_, etag, bytes) = fetch(accept).await;
+        assert_eq!(&decode(accept, &bytes), old_body, "{accept}");
+        assert_eq!(&etag, old_etag, "{accept}");
+    }
     app.stop().await;
 }
 

@@ -18,9 +18,10 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use rmcp::handler::server::ServerHandler;
+use rmcp::handler::server::tool::{ToolCallContext, ToolRoute, ToolRouter};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerInfo, Tool,
+    CallToolRequestParams, CallToolResult, ContentBlock, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerInfo, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -29,6 +30,7 @@ use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
+use crate::http::error::ErrorBody;
 use crate::http::extract::{Partner, Query, RefOnly};
 use crate::http::{ApiError, AppState, openapi};
 
@@ -233,7 +235,7 @@ fn check_message(bytes: &[u8]) -> Result<(), RpcError> {
             "Invalid params: name must be a tool's name",
         ));
     };
-    if !TOOLS.iter().any(|t| t.name == name) {
+    if !TOOLS.router.has_route(name) {
         let shown: String = name.chars().take(64).collect();
         return Err(error(
             &id,
@@ -321,8 +323,87 @@ fn object_schema(parameters: &[Value], required: &[&str]) -> Arc<Map<String, Val
     Arc::new(schema.as_object().cloned().unwrap_or_default())
 }
 
-/// The four tools and their input schemas, built once.
-static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(tool_list);
+/// The route a tool calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// `/plans`
+    Plans,
+    /// `/plans/{packageCode}`
+    Plan,
+    /// `/countries`
+    Countries,
+    /// `/trips`
+    Trips,
+}
+
+/// The tool table: rmcp's router, and the tools in the order they are
+/// listed (the router keeps them by name).
+struct Toolbox {
+    router: ToolRouter<McpServer>,
+    listed: Vec<Tool>,
+}
+
+/// The four tools: name, description, input schema (from the route's own
+/// parameter table) and the route each calls; built once.
+static TOOLS: LazyLock<Toolbox> = LazyLock::new(|| {
+    let code = json!({"name": "packageCode", "description": "The plan's packageCode, as in search results.",
+                      "schema": {"type": "string", "minLength": 1}});
+    let get_plan = [code, openapi::ref_param(), openapi::currency_param()];
+    let places = [openapi::lang_param(), openapi::currency_param()];
+    let tools = [
+        tool(
+            Target::Plans,
+            "search_plans",
+            "Search eSIM plans: filter by countries (all must be covered), data, days, price, speed, operator and text; sorted and paged. Answers like GET /plans. Prices in USD.",
+            object_schema(&openapi::plans_parameters(), &[]),
+        ),
+        tool(
+            Target::Plan,
+            "get_plan",
+            "One eSIM plan by packageCode, with its buy link. Answers like GET /plans/{packageCode}.",
+            object_schema(&get_plan, &["packageCode"]),
+        ),
+        tool(
+            Target::Countries,
+            "list_countries",
+            "Every country the catalog covers, with its plan count and lowest price (USD), named in lang and priced also in currency when given. Answers like GET /countries.",
+            object_schema(&places, &[]),
+        ),
+        tool(
+            Target::Trips,
+            "plan_trip",
+            "The cheapest ways to cover a multi-country trip (stops in order, e.g. FR:3,DE:4,IT:7) with one to max_esims eSIMs; each option lists its legs and plans. Answers like GET /trips. Prices in USD.",
+            object_schema(&openapi::trips_parameters(), &["stops"]),
+        ),
+    ];
+    Toolbox {
+        listed: tools.iter().map(|t| t.attr.clone()).collect(),
+        router: tools
+            .into_iter()
+            .fold(ToolRouter::new(), ToolRouter::with_route),
+    }
+});
+
+/// A tool that calls `target` with its arguments.
+fn tool(
+    target: Target,
+    name: &'static str,
+    description: &'static str,
+    schema: Arc<JsonObject>,
+) -> ToolRoute<McpServer> {
+    ToolRoute::new_dyn(
+        Tool::new(name, description, schema),
+        move |context: ToolCallContext<'_, McpServer>| {
+            Box::pin(async move {
+                let arguments = context.arguments.unwrap_or_default();
+                Ok(context
+                    .service
+                    .call(target, name, &arguments, &context.request_context)
+                    .await)
+            })
+        },
+    )
+}
 
 /// Whether `tool` takes a `ref` (its route puts it into product links), as
 /// its input schema says.
@@ -330,45 +411,9 @@ fn takes_ref(tool: &str) -> bool {
     accepted_arguments(tool).contains(&"ref")
 }
 
-fn tool_list() -> Vec<Tool> {
-    let ref_only = vec![openapi::ref_param()];
-    let code = json!({"name": "packageCode", "description": "The plan's packageCode, as in search results.",
-                      "schema": {"type": "string", "minLength": 1}});
-    let mut get_plan = vec![code];
-    get_plan.extend(ref_only);
-    get_plan.push(openapi::currency_param());
-    let places = [openapi::lang_param(), openapi::currency_param()];
-    vec![
-        Tool::new(
-            "search_plans",
-            "Search eSIM plans: filter by countries (all must be covered), data, days, price, speed, operator and text; sorted and paged. Answers like GET /plans. Prices in USD.",
-            object_schema(&openapi::plans_parameters(), &[]),
-        ),
-        Tool::new(
-            "get_plan",
-            "One eSIM plan by packageCode, with its buy link. Answers like GET /plans/{packageCode}.",
-            object_schema(&get_plan, &["packageCode"]),
-        ),
-        Tool::new(
-            "list_countries",
-            "Every country the catalog covers, with its plan count and lowest price (USD), named in lang and priced also in currency when given. Answers like GET /countries.",
-            object_schema(&places, &[]),
-        ),
-        Tool::new(
-            "plan_trip",
-            "The cheapest ways to cover a multi-country trip (stops in order, e.g. FR:3,DE:4,IT:7) with one to max_esims eSIMs; each option lists its legs and plans. Answers like GET /trips. Prices in USD.",
-            object_schema(&openapi::trips_parameters(), &["stops"]),
-        ),
-    ]
-}
-
-/// A tool error naming the parameter, in the API's error shape.
-fn tool_error(code: &str, message: String, parameter: Option<&str>) -> CallToolResult {
-    let mut error = json!({"code": code, "message": message});
-    if let Some(p) = parameter {
-        error["parameter"] = p.into();
-    }
-    let body = json!({ "error": error });
+/// A tool error in the API's error shape.
+fn tool_error(body: ErrorBody) -> CallToolResult {
+    let body = serde_json::to_value(body).unwrap_or(Value::Null);
     let mut result = CallToolResult::error(vec![ContentBlock::text(body.to_string())]);
     result.structured_content = Some(body);
     result
@@ -413,8 +458,8 @@ fn query_value(name: &str, value: &Value) -> Result<Option<String>, ApiError> {
 /// The argument names `tool`'s input schema declares.
 fn accepted_arguments(tool: &str) -> Vec<&'static str> {
     TOOLS
-        .iter()
-        .find(|t| t.name == tool)
+        .router
+        .get(tool)
         .and_then(|t| t.input_schema.get("properties"))
         .and_then(Value::as_object)
         .map(|p| p.keys().map(String::as_str).collect())
@@ -423,16 +468,17 @@ fn accepted_arguments(tool: &str) -> Vec<&'static str> {
 
 /// The route path and query a tool call stands for.
 fn request_path(
+    target: Target,
     tool: &str,
     arguments: &Map<String, Value>,
     url_ref: Option<String>,
 ) -> Result<String, ApiError> {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
-    let mut path = match tool {
-        "search_plans" => "/plans".to_owned(),
-        "list_countries" => "/countries".to_owned(),
-        "plan_trip" => "/trips".to_owned(),
-        "get_plan" => {
+    let mut path = match target {
+        Target::Plans => "/plans".to_owned(),
+        Target::Countries => "/countries".to_owned(),
+        Target::Trips => "/trips".to_owned(),
+        Target::Plan => {
             let code = match arguments.get("packageCode") {
                 Some(Value::String(c)) if !c.is_empty() => c.clone(),
                 _ => {
@@ -444,10 +490,6 @@ fn request_path(
             };
             let encoded: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
             format!("/plans/{}", encoded.replace('+', "%20"))
-        }
-        other => {
-            let shown: String = other.chars().take(64).collect();
-            return Err(ApiError::NotFound(format!("no tool named {shown:?}")));
         }
     };
     let accepted = accepted_arguments(tool);
@@ -463,7 +505,7 @@ fn request_path(
     }
     let mut has_ref = false;
     for (name, value) in arguments {
-        if tool == "get_plan" && name == "packageCode" {
+        if target == Target::Plan && name == "packageCode" {
             continue;
         }
         match query_value(name, value) {
@@ -511,12 +553,15 @@ fn tag_click_urls(value: &mut Value) -> bool {
 }
 
 impl McpServer {
+    /// Calls `target` in-process; the route's answer is the tool's, its
+    /// error the route's own [`ErrorBody`].
     async fn call(
         &self,
-        params: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        target: Target,
+        tool: &str,
+        arguments: &JsonObject,
+        context: &RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let arguments = params.arguments.unwrap_or_default();
         let parts = context.extensions.get::<axum::http::request::Parts>();
         // The MCP URL's `ref` applies unless the tool call names its own.
         let url_ref = parts.and_then(|p| p.uri.query()).and_then(|q| {
@@ -524,9 +569,9 @@ impl McpServer {
                 .find(|(k, _)| k == "ref")
                 .map(|(_, v)| v.into_owned())
         });
-        let path = match request_path(&params.name, &arguments, url_ref) {
+        let path = match request_path(target, tool, arguments, url_ref) {
             Ok(path) => path,
-            Err(e) => return tool_error(e.code(), e.to_string(), e.parameter()),
+            Err(e) => return tool_error(e.body()),
         };
         let mut request = axum::http::Request::get(&path);
         if let Some(origin) = parts.and_then(|p| p.headers.get(header::ORIGIN)) {
@@ -534,51 +579,35 @@ impl McpServer {
         }
         let Ok(request) = request.body(Body::empty()) else {
             return tool_error(
-                "invalid_parameter",
-                "the arguments do not form a valid request".into(),
-                None,
+                ApiError::InvalidParameter {
+                    parameter: None,
+                    message: "the arguments do not form a valid request".into(),
+                }
+                .body(),
             );
         };
         let response = match self.tools.routes.clone().oneshot(request).await {
             Ok(r) => r,
             Err(never) => match never {},
         };
+        if let Some(error) = response.extensions().get::<ErrorBody>() {
+            return tool_error(error.clone());
+        }
         let status = response.status();
-        let bytes = match axum::body::to_bytes(response.into_body(), 64 << 20).await {
-            Ok(b) => b,
-            Err(_) => {
-                return tool_error(
-                    "internal_error",
-                    "the answer could not be read".into(),
-                    None,
-                );
-            }
+        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20).await;
+        let (true, Ok(bytes)) = (status == StatusCode::OK, bytes) else {
+            tracing::error!(%status, tool, "a tool's route failed without an API error");
+            return tool_error(ApiError::internal("the route's answer was unreadable").body());
         };
         let mut body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status != StatusCode::OK {
-            let error = &body["error"];
-            return tool_error(
-                error["code"].as_str().unwrap_or("internal_error"),
-                error["message"]
-                    .as_str()
-                    .unwrap_or("the call failed")
-                    .to_owned(),
-                error["parameter"].as_str(),
-            );
-        }
         // Links an assistant hands out are counted as the assistant's.
         let text = if tag_click_urls(&mut body) {
             body.to_string()
         } else {
             String::from_utf8_lossy(&bytes).into_owned()
         };
-        // Structured content is an object: a list (countries) is wrapped.
-        let structured = match body {
-            Value::Array(items) => json!({ "countries": items }),
-            other => other,
-        };
         let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-        result.structured_content = Some(structured);
+        result.structured_content = Some(body);
         result
     }
 }
@@ -598,11 +627,11 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(TOOLS.clone()))
+        Ok(ListToolsResult::with_all_items(TOOLS.listed.clone()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        TOOLS.iter().find(|t| t.name == name).cloned()
+        TOOLS.router.get(name).cloned()
     }
 
     async fn call_tool(
@@ -610,7 +639,10 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        Ok(self.call(request, context).await)
+        TOOLS
+            .router
+            .call(ToolCallContext::new(self, request, context))
+            .await
     }
 }
 
@@ -620,14 +652,13 @@ mod tests {
 
     #[test]
     fn tool_schemas_come_from_the_route_parameters() {
-        let tools = tool_list();
-        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        let names: Vec<&str> = TOOLS.listed.iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(
             names,
             ["search_plans", "get_plan", "list_countries", "plan_trip"]
         );
-        let props = |i: usize| -> Vec<String> {
-            tools[i].input_schema["properties"]
+        let props = |name: &str| -> Vec<String> {
+            TOOLS.router.get(name).unwrap().input_schema["properties"]
                 .as_object()
                 .unwrap()
                 .keys()
@@ -639,7 +670,7 @@ mod tests {
             .map(|s| s.to_string())
             .collect::<Vec<_>>();
         plans.sort();
-        let mut got = props(0);
+        let mut got = props("search_plans");
         got.sort();
         assert_eq!(got, plans);
         let mut trips = crate::trips::TRIP_PARAMETERS
@@ -647,11 +678,11 @@ mod tests {
             .map(|s| s.to_string())
             .collect::<Vec<_>>();
         trips.sort();
-        let mut got = props(3);
+        let mut got = props("plan_trip");
         got.sort();
         assert_eq!(got, trips);
-        assert_eq!(props(1), ["packageCode", "ref", "currency"]);
-        assert_eq!(props(2), ["lang", "currency"]);
+        assert_eq!(props("get_plan"), ["packageCode", "ref", "currency"]);
+        assert_eq!(props("list_countries"), ["lang", "currency"]);
     }
 
     #[test]

@@ -11,10 +11,10 @@ use super::encoding;
 use crate::catalog::{Catalog, CatalogStore};
 
 /// Rendered bodies of catalog responses, bounded by total size. Keys carry the
-/// catalog's content hash (a page never holds the version number: that is in
-/// the per-request `catalog` block), and the first request that sees a new
-/// catalog drops every entry of the old one, so a sync never leaves dead
-/// pages in memory.
+/// catalog's content hash (and, from the caller, the `catalog` block a page
+/// ends with, whose version and staleness can change while the content does
+/// not), and the first request that sees a new catalog content drops every
+/// entry of the old one, so a sync never leaves dead pages in memory.
 pub struct ResponseCache {
     cache: moka::sync::Cache<String, Arc<encoding::Page>>,
     version: AtomicU64,

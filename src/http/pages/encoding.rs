@@ -1,35 +1,24 @@
-//! Content negotiation and compressed variants of cached pages.
+//! Content negotiation, the compressors every body goes through, and cached
+//! pages with their compressed forms.
 //!
-//! A catalog response is a cached page plus a small per-request tail (the
-//! `catalog` block, whose `ageSeconds` changes every second). Each page is
-//! compressed once per encoding, on the first request that asks for it, and
-//! the compressed stream is left open (flushed, not finished) so that every
-//! request only appends its tail uncompressed and closes the stream:
-//!
-//! * gzip: the page's deflate stream ends with a sync flush (byte aligned);
-//!   the tail goes into a final *stored* block, then the CRC-32 (continued
-//!   from the page's) and length trailer.
-//! * br: the page's brotli stream is flushed (byte aligned); the tail goes
-//!   into an *uncompressed meta-block* (RFC 7932 section 9.2), then the empty
-//!   last meta-block.
-//!
-//! Both are plain, single-stream encodings any decoder reads; a request
-//! costs a few memcpys and a CRC over the tail, whatever the page size.
+//! A catalog page is the same bytes for as long as it is cached (SPEC
+//! section 3: nothing in a catalog body changes with the clock), so a page
+//! is compressed at most once per encoding, by the first request that asks
+//! for it, and every later request is sent the stored bytes.
 
 use std::io::Write;
 use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, header};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 /// Bodies smaller than this are sent as they are: compression would not pay.
 pub const MIN_COMPRESS: usize = 1024;
 
-/// gzip level and brotli quality: fast (pages are compressed once, but the
-/// first request of a never-repeating query pays for it inside the request
-/// limit) while still shrinking JSON several times.
-const GZIP_LEVEL: u32 = 1;
-const BROTLI_QUALITY: u32 = 1;
+/// gzip level and brotli quality: fast (a never-repeating query pays for its
+/// page's compression inside its request) while still shrinking JSON
+/// several times.
+const LEVEL: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
@@ -47,10 +36,9 @@ impl Encoding {
         }
     }
 
-    /// The best encoding `Accept-Encoding` allows (the highest q-value among
-    /// br and gzip, br on a tie, identity when neither is acceptable), and
-    /// whether gzip is acceptable at all.
-    pub fn acceptable(headers: &HeaderMap) -> (Self, bool) {
+    /// The best encoding `Accept-Encoding` allows: the highest q-value among
+    /// br and gzip, br on a tie, identity when neither is acceptable.
+    pub fn acceptable(headers: &HeaderMap) -> Self {
         let mut br: Option<f32> = None;
         let mut gzip: Option<f32> = None;
         let mut star: Option<f32> = None;
@@ -78,46 +66,91 @@ impl Encoding {
         }
         let br = br.or(star).unwrap_or(0.0);
         let gzip = gzip.or(star).unwrap_or(0.0);
-        let best = if br <= 0.0 && gzip <= 0.0 {
+        if br <= 0.0 && gzip <= 0.0 {
             Self::Identity
         } else if br >= gzip {
             Self::Brotli
         } else {
             Self::Gzip
-        };
-        (best, gzip > 0.0)
-    }
-}
-
-impl Page {
-    /// The encoding to send this page in: the client's best, except that a
-    /// page's first compressed answer is gzip when the client takes it. Most
-    /// pages of never-repeating queries are asked for once, and gzip level 1
-    /// costs half of brotli; a page asked for again earns its brotli form.
-    pub fn choose(&self, headers: &HeaderMap) -> Encoding {
-        let (best, gzip_ok) = Encoding::acceptable(headers);
-        let first = !self.seen.swap(true, std::sync::atomic::Ordering::Relaxed);
-        if best == Encoding::Brotli && gzip_ok && first && !self.has(Encoding::Brotli) {
-            Encoding::Gzip
-        } else {
-            best
         }
     }
 }
 
-/// A rendered page and its compressed forms, made on first use.
-pub struct Page {
-    identity: Bytes,
-    gzip: OnceLock<GzipPrefix>,
-    br: OnceLock<Bytes>,
-    /// Whether a compressed answer was already sent (see [`Page::choose`]).
-    seen: std::sync::atomic::AtomicBool,
+/// A compressor in one encoding, fed a piece at a time.
+pub(in crate::http) enum Encoder {
+    Identity,
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
-struct GzipPrefix {
-    bytes: Bytes,
-    crc: crc32fast::Hasher,
-    len: u64,
+impl Encoder {
+    /// An encoder for a body of about `size` bytes (for a streamed body, the
+    /// span worth matching across): brotli's window is no larger than that,
+    /// between 64 KiB and 4 MiB, so a streamed body holds little memory per
+    /// client.
+    pub(in crate::http) fn new(encoding: Encoding, size: usize) -> Self {
+        let capacity = size / 4 + 64;
+        match encoding {
+            Encoding::Identity => Self::Identity,
+            Encoding::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
+                Vec::with_capacity(capacity),
+                flate2::Compression::new(LEVEL),
+            )),
+            Encoding::Brotli => {
+                let window = size
+                    .max(1)
+                    .next_power_of_two()
+                    .trailing_zeros()
+                    .clamp(16, 22);
+                Self::Brotli(Box::new(brotli::CompressorWriter::new(
+                    Vec::with_capacity(capacity),
+                    4096,
+                    LEVEL,
+                    window,
+                )))
+            }
+        }
+    }
+
+    /// Takes `piece` and gives back what is ready to send (possibly nothing:
+    /// a compressor may hold a piece back).
+    pub(in crate::http) fn write(&mut self, piece: Vec<u8>) -> Vec<u8> {
+        match self {
+            Self::Identity => piece,
+            Self::Gzip(gzip) => {
+                gzip.write_all(&piece).expect("writing to a Vec");
+                std::mem::take(gzip.get_mut())
+            }
+            Self::Brotli(brotli) => {
+                brotli.write_all(&piece).expect("writing to a Vec");
+                std::mem::take(brotli.get_mut())
+            }
+        }
+    }
+
+    /// Ends the stream: what is left to send.
+    pub(in crate::http) fn finish(self) -> Vec<u8> {
+        match self {
+            Self::Identity => Vec::new(),
+            Self::Gzip(gzip) => gzip.finish().expect("writing to a Vec"),
+            Self::Brotli(brotli) => brotli.into_inner(),
+        }
+    }
+}
+
+/// `body` whole in `encoding`.
+fn compress(encoding: Encoding, body: &[u8]) -> Bytes {
+    let mut encoder = Encoder::new(encoding, body.len());
+    let mut out = encoder.write(body.to_vec());
+    out.extend(encoder.finish());
+    Bytes::from(out)
+}
+
+/// A rendered page and its compressed forms, each made on first use.
+pub struct Page {
+    identity: Bytes,
+    gzip: OnceLock<Bytes>,
+    br: OnceLock<Bytes>,
 }
 
 impl Page {
@@ -126,7 +159,6 @@ impl Page {
             identity,
             gzip: OnceLock::new(),
             br: OnceLock::new(),
-            seen: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -134,124 +166,30 @@ impl Page {
         &self.identity
     }
 
-    /// Whether this page was already compressed in `encoding`.
-    pub fn has(&self, encoding: Encoding) -> bool {
-        match encoding {
-            Encoding::Identity => true,
-            Encoding::Gzip => self.gzip.get().is_some(),
-            Encoding::Brotli => self.br.get().is_some(),
+    /// The encoding to send this page in for a client that accepts `best`:
+    /// identity below [`MIN_COMPRESS`].
+    pub fn encoding_for(&self, best: Encoding) -> Encoding {
+        if self.identity.len() < MIN_COMPRESS {
+            Encoding::Identity
+        } else {
+            best
         }
     }
 
-    /// The body in `encoding` with `tail` appended: (page part, closing part).
-    /// `on_compress` runs when this call compresses the page (once per
-    /// encoding; a metric counts it).
-    pub fn encode(
-        &self,
-        encoding: Encoding,
-        tail: &[u8],
-        on_compress: impl FnOnce(),
-    ) -> [Bytes; 2] {
-        match encoding {
-            Encoding::Identity => [self.identity.clone(), Bytes::copy_from_slice(tail)],
-            Encoding::Gzip => {
-                let prefix = self.gzip.get_or_init(|| {
-                    on_compress();
-                    gzip_prefix(&self.identity)
-                });
-                let mut crc = prefix.crc.clone();
-                crc.update(tail);
-                let len = prefix.len + tail.len() as u64;
-                let mut out =
-                    BytesMut::with_capacity(tail.len() + 5 * (tail.len() / 65535 + 1) + 8);
-                stored_blocks(&mut out, tail);
-                out.put_u32_le(crc.finalize());
-                out.put_u32_le(len as u32);
-                [prefix.bytes.clone(), out.freeze()]
-            }
-            Encoding::Brotli => {
-                let prefix = self.br.get_or_init(|| {
-                    on_compress();
-                    brotli_prefix(&self.identity)
-                });
-                let mut out =
-                    BytesMut::with_capacity(tail.len() + 4 * (tail.len() / 65536 + 1) + 1);
-                for chunk in tail.chunks(65536) {
-                    // ISLAST=0, MNIBBLES=4 (code 0), MLEN-1 in 16 bits,
-                    // ISUNCOMPRESSED=1; 20 bits padded to 3 bytes.
-                    let header = ((chunk.len() as u32 - 1) << 3) | (1 << 19);
-                    out.put_slice(&header.to_le_bytes()[..3]);
-                    out.put_slice(chunk);
-                }
-                // ISLAST=1, ISLASTEMPTY=1.
-                out.put_u8(0x03);
-                [prefix.clone(), out.freeze()]
-            }
-        }
+    /// The page in `encoding`. `on_compress` runs when this call compresses
+    /// it (once per page and encoding; a metric counts it).
+    pub fn get(&self, encoding: Encoding, on_compress: impl FnOnce()) -> Bytes {
+        let slot = match encoding {
+            Encoding::Identity => return self.identity.clone(),
+            Encoding::Gzip => &self.gzip,
+            Encoding::Brotli => &self.br,
+        };
+        slot.get_or_init(|| {
+            on_compress();
+            compress(encoding, &self.identity)
+        })
+        .clone()
     }
-}
-
-fn gzip_prefix(page: &[u8]) -> GzipPrefix {
-    use flate2::{Compress, Compression, FlushCompress};
-    let mut out = Vec::with_capacity(page.len() / 4 + 64);
-    // Header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    let mut deflate = Compress::new(Compression::new(GZIP_LEVEL), false);
-    let mut input = page;
-    loop {
-        out.reserve(page.len() / 4 + 1024);
-        let before_in = deflate.total_in();
-        deflate
-            .compress_vec(input, &mut out, FlushCompress::Sync)
-            .expect("deflate into a Vec cannot fail");
-        input = &input[(deflate.total_in() - before_in) as usize..];
-        // Done when all input is in and the flush fit in the spare capacity.
-        if input.is_empty() && out.len() < out.capacity() {
-            break;
-        }
-    }
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(page);
-    GzipPrefix {
-        bytes: Bytes::from(out),
-        crc,
-        len: page.len() as u64,
-    }
-}
-
-/// The tail as final stored deflate blocks (BFINAL on the last).
-fn stored_blocks(out: &mut BytesMut, data: &[u8]) {
-    let chunks: Vec<&[u8]> = if data.is_empty() {
-        vec![&[]]
-    } else {
-        data.chunks(65535).collect()
-    };
-    let last = chunks.len() - 1;
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        out.put_u8(u8::from(i == last));
-        let len = chunk.len() as u16;
-        out.put_u16_le(len);
-        out.put_u16_le(!len);
-        out.put_slice(chunk);
-    }
-}
-
-fn brotli_prefix(page: &[u8]) -> Bytes {
-    let mut writer = brotli::CompressorWriter::new(
-        Vec::with_capacity(page.len() / 5 + 64),
-        64 * 1024,
-        BROTLI_QUALITY,
-        22,
-    );
-    writer
-        .write_all(page)
-        .expect("brotli into a Vec cannot fail");
-    writer.flush().expect("brotli into a Vec cannot fail");
-    // Taken before the writer is dropped: dropping finishes the stream, and
-    // the tail still has to go in.
-    let flushed = Bytes::copy_from_slice(writer.get_ref());
-    drop(writer);
-    flushed
 }
 
 #[cfg(test)]
@@ -268,75 +206,82 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_str(value).unwrap(),
         );
-        Encoding::acceptable(&headers).0
+        Encoding::acceptable(&headers)
     }
 
     #[test]
     fn q_values_choose_the_encoding() {
         assert_eq!(accept("gzip, deflate, br, zstd"), Encoding::Brotli);
         assert_eq!(accept("gzip"), Encoding::Gzip);
+        assert_eq!(accept("x-gzip"), Encoding::Gzip);
         assert_eq!(accept("br;q=0, gzip"), Encoding::Gzip);
         assert_eq!(accept("br;q=0.5, gzip;q=0.8"), Encoding::Gzip);
+        assert_eq!(accept("BR;Q=0.9, gzip;q=0.8"), Encoding::Brotli);
         assert_eq!(accept("gzip;q=0, br;q=0"), Encoding::Identity);
+        assert_eq!(accept("br;q=nonsense"), Encoding::Identity);
         assert_eq!(accept("identity"), Encoding::Identity);
         assert_eq!(accept("*"), Encoding::Brotli);
         assert_eq!(accept("*;q=0, gzip"), Encoding::Gzip);
         assert_eq!(accept("deflate, zstd"), Encoding::Identity);
-        assert_eq!(
-            Encoding::acceptable(&HeaderMap::new()).0,
-            Encoding::Identity
-        );
+        assert_eq!(Encoding::acceptable(&HeaderMap::new()), Encoding::Identity);
     }
 
-    fn decode(encoding: Encoding, parts: [Bytes; 2]) -> Vec<u8> {
-        let body: Vec<u8> = parts.concat();
+    fn decode(encoding: Encoding, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         match encoding {
             Encoding::Gzip => {
-                flate2::read::GzDecoder::new(&body[..])
+                flate2::read::GzDecoder::new(body)
                     .read_to_end(&mut out)
                     .unwrap();
             }
             Encoding::Brotli => {
-                brotli::Decompressor::new(&body[..], 4096)
+                brotli::Decompressor::new(body, 4096)
                     .read_to_end(&mut out)
                     .unwrap();
             }
-            Encoding::Identity => out = body,
+            Encoding::Identity => out = body.to_vec(),
         }
         out
     }
 
     #[test]
-    fn every_variant_decodes_to_page_and_tail() {
-        let page: Vec<u8> = (0..5000)
-            .flat_map(|i| format!("{{\"plan\":{i},\"name\":\"Plan {}\"}},", i % 37).into_bytes())
-            .collect();
-        let page = Page::new(Bytes::from(page));
-        for tail in [
-            &b""[..],
-            b"\"catalog\":{\"ageSeconds\":5}}",
-            &vec![b'x'; 70_000],
-        ] {
+    fn every_form_decodes_to_the_page_and_is_made_once() {
+        for size in [0, 1, 1500, 70_000, 3 << 20] {
+            let page: Vec<u8> = (0..)
+                .flat_map(|i| {
+                    format!("{{\"plan\":{i},\"name\":\"Plan {}\"}},", i % 37).into_bytes()
+                })
+                .take(size)
+                .collect();
+            let page = Page::new(Bytes::from(page));
             for encoding in [Encoding::Identity, Encoding::Gzip, Encoding::Brotli] {
-                let decoded = decode(encoding, page.encode(encoding, tail, || {}));
+                let mut made = 0;
+                let first = page.get(encoding, || made += 1);
+                let again = page.get(encoding, || made += 1);
+                assert_eq!(first, again, "{encoding:?}, {size}");
                 assert_eq!(
-                    decoded.len(),
-                    page.identity().len() + tail.len(),
+                    decode(encoding, &first),
+                    &page.identity()[..],
                     "{encoding:?}"
                 );
-                assert!(
-                    decoded.starts_with(page.identity()) && decoded.ends_with(tail),
-                    "{encoding:?}"
-                );
+                assert_eq!(made, u32::from(encoding != Encoding::Identity));
+                if size > 1000 && encoding != Encoding::Identity {
+                    assert!(
+                        first.len() * 3 < size,
+                        "{encoding:?} {size}: {}",
+                        first.len()
+                    );
+                }
             }
         }
-        assert!(page.has(Encoding::Gzip) && page.has(Encoding::Brotli));
-        let [gz, _] = page.encode(Encoding::Gzip, b"", || panic!("compressed twice"));
-        assert!(
-            gz.len() * 3 < page.identity().len(),
-            "compresses: {}",
-            gz.len()
-        );
+    }
+
+    #[test]
+    fn small_pages_are_sent_as_they_are() {
+        let small = Page::new(Bytes::from(vec![b'a'; MIN_COMPRESS - 1]));
+        assert_eq!(small.encoding_for(Encoding::Brotli), Encoding::Identity);
+        let large = Page::new(Bytes::from(vec![b'a'; MIN_COMPRESS]));
+        assert_eq!(large.encoding_for(Encoding::Brotli), Encoding::Brotli);
+        assert_eq!(large.encoding_for(Encoding::Gzip), Encoding::Gzip);
     }
 }

@@ -5,8 +5,9 @@
 //!   "a cached catalog page" and for streamed bodies.
 //! * `cache`: rendered pages keyed by the catalog's content hash and the
 //!   normalised query.
-//! * `encoding`: negotiation, and each cached page compressed at most once
-//!   per encoding.
+//! * `encoding`: negotiation, the compressors, and each cached page
+//!   compressed at most once per encoding (pages are immutable: nothing in
+//!   one follows the clock).
 //! * `shapes`: every route's JSON shape, in one place.
 //! * `stream`: large bodies (the mirror, the exports) rendered a chunk at a
 //!   time while they are sent.

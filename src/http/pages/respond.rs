@@ -1,11 +1,7 @@
 //! What every catalog-derived response shares: `ETag`/`304`,
 //! `Cache-Control`, the response cache and compressed pages.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use axum::body::Body;
@@ -13,9 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 
-use super::encoding::{Encoding, MIN_COMPRESS, Page};
+use super::encoding::{Encoding, Page};
 use crate::catalog::{Catalog, Links, SyncStatus};
 use crate::http::extract::{CatalogView, FromQuery, Market, Partner, Query};
 use crate::http::{ApiError, AppState};
@@ -38,6 +33,7 @@ pub(in crate::http) fn etag(
     // content (a provisional number replaced once recorded).
     hasher.update(&catalog.content_hash().to_le_bytes());
     hasher.update(&catalog.version().to_le_bytes());
+    hasher.update(catalog.updated_at_rfc3339().as_bytes());
     hasher.update(&[u8::from(stale)]);
     let ref_code = links.ref_code.map_or("", RefCode::as_str);
     let (currency, rate_date) = display_key(links);
@@ -90,8 +86,8 @@ fn weak(tag: &str) -> &str {
 }
 
 /// What identifies a cached catalog page: the route, its normalised query and
-/// the ref; `with_catalog_block` when the body ends with the per-request
-/// `catalog` block (then staleness is part of the tag too).
+/// the ref; `with_catalog_block` when the body ends with the `catalog` block
+/// (then staleness is part of the tag too).
 pub(in crate::http) struct PageKey<'a> {
     pub route: &'static str,
     pub query: &'a str,
@@ -100,8 +96,9 @@ pub(in crate::http) struct PageKey<'a> {
 }
 
 /// The one responder for "a cached catalog page": ETag and 304,
-/// `Cache-Control`, the page from the response cache (rendered on a miss) in
-/// the negotiated encoding, and the `catalog` block when the shape has one.
+/// `Cache-Control`, and the page from the response cache (rendered on a
+/// miss, the `catalog` block included when the shape has one) in the
+/// negotiated encoding.
 pub(in crate::http) fn page(
     state: &AppState,
     headers: &HeaderMap,
@@ -114,21 +111,27 @@ pub(in crate::http) fn page(
     let etag = etag(catalog, stale, key.route, key.query, key.links);
     cached(state, headers, &etag, max_age(state, status), JSON, || {
         let (currency, rate_date) = display_key(key.links);
+        // The block is part of the key: a page is the same bytes for as
+        // long as it is cached, whatever the version or staleness it shows.
+        let block = key
+            .with_catalog_block
+            .then(|| super::shapes::catalog_block(catalog, status));
         let cache_key = format_args!(
-            "{}|{}|{}|{currency}|{rate_date}",
+            "{}|{}|{}|{currency}|{rate_date}|{}",
             key.route,
             key.query,
-            key.links.ref_code.map_or("", RefCode::as_str)
+            key.links.ref_code.map_or("", RefCode::as_str),
+            block.as_deref().unwrap_or(""),
         );
-        let page = state
-            .responses
-            .get_with(catalog, &state.store, cache_key, || Bytes::from(render()));
-        let tail = if key.with_catalog_block {
-            super::shapes::catalog_block(catalog, status)
-        } else {
-            Bytes::new()
-        };
-        Payload::Page(page, tail)
+        Payload::Page(
+            state
+                .responses
+                .get_with(catalog, &state.store, cache_key, || {
+                    let mut body = render();
+                    body.extend_from_slice(block.as_deref().unwrap_or("").as_bytes());
+                    Bytes::from(body)
+                }),
+        )
     })
 }
 
@@ -139,7 +142,7 @@ pub(in crate::http) trait SearchQuery: FromQuery + Send + 'static {
     const ROUTE: &'static str;
     /// Everything that shapes the answer except the ref, normalised.
     fn canonical(&self) -> String;
-    /// The page up to the `catalog` block.
+    /// The page up to and including `"catalog":`; the block follows.
     fn render(&self, catalog: &Catalog, links: Links<'_>) -> Vec<u8>;
 }
 
@@ -168,9 +171,9 @@ pub(in crate::http) async fn search<Q: SearchQuery>(
 
 /// What a cached response sends.
 pub(in crate::http) enum Payload {
-    /// A cached page and its per-request tail, sent in the best encoding the
-    /// client accepts (compressed once per page, see [`encoding`]).
-    Page(Arc<Page>, Bytes),
+    /// A page sent in the best encoding the client accepts, each form made
+    /// once (see [`super::encoding`]).
+    Page(Arc<Page>),
     /// A small body sent as it is.
     Plain(Body),
     /// A body made while it is sent, already in this encoding.
@@ -207,19 +210,14 @@ pub(in crate::http) fn cached(
     let (body, encoding) = match body() {
         Payload::Plain(body) => (body, Encoding::Identity),
         Payload::Streamed(body, encoding) => (body, encoding),
-        Payload::Page(page, tail) => {
-            let size = page.identity().len() + tail.len();
-            let encoding = if size < MIN_COMPRESS {
-                Encoding::Identity
-            } else {
-                page.choose(headers)
-            };
-            let parts = page.encode(encoding, &tail, || {
+        Payload::Page(page) => {
+            let encoding = page.encoding_for(Encoding::acceptable(headers));
+            let bytes = page.get(encoding, || {
                 if let Some(token) = encoding.header() {
                     state.metrics.record_compression(token);
                 }
             });
-            (Chunks::body(parts), encoding)
+            (Body::from(bytes), encoding)
         }
     };
     let mut response = (
@@ -253,7 +251,7 @@ pub(in crate::http) fn streamed(
     content_type: &'static str,
     make: impl FnOnce(Encoding, Option<tokio::sync::OwnedSemaphorePermit>) -> Body,
 ) -> Response {
-    let mut encoding = Encoding::acceptable(headers).0;
+    let mut encoding = Encoding::acceptable(headers);
     let permit = match encoding {
         Encoding::Identity => None,
         _ => STREAM_COMPRESSION.clone().try_acquire_owned().ok(),
@@ -275,45 +273,6 @@ static STREAM_COMPRESSION: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Arc::new(tokio::sync::Semaphore::new(cores * 2))
     });
-
-/// A body made of ready chunks, sent without joining them: a cached page and
-/// its per-request tail go out without copying the page.
-pub(in crate::http) struct Chunks {
-    parts: VecDeque<Bytes>,
-    remaining: u64,
-}
-
-impl Chunks {
-    pub(in crate::http) fn body(parts: impl IntoIterator<Item = Bytes>) -> Body {
-        let parts: VecDeque<Bytes> = parts.into_iter().filter(|b| !b.is_empty()).collect();
-        let remaining = parts.iter().map(|b| b.len() as u64).sum();
-        Body::new(Self { parts, remaining })
-    }
-}
-
-impl http_body::Body for Chunks {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let next = self.parts.pop_front();
-        if let Some(chunk) = &next {
-            self.remaining -= chunk.len() as u64;
-        }
-        Poll::Ready(next.map(|chunk| Ok(Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.parts.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
-}
 
 pub(in crate::http) const JSON: &str = "application/json";
 

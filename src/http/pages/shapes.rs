@@ -7,7 +7,6 @@
 
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -132,17 +131,17 @@ fn place_row(
 }
 
 /// `"catalog":{updatedAt, stale, planCount, version}}`: the end of a catalog
-/// page, rendered per request because `stale` and `version` can change
-/// while the page itself stays cached. Nothing in it follows the clock
-/// (SPEC section 3): a client computes the age from `updatedAt`.
-pub(in crate::http) fn catalog_block(catalog: &Catalog, status: &SyncStatus) -> Bytes {
-    Bytes::from(format!(
+/// page. Nothing in it follows the clock (SPEC section 3): a client computes
+/// the age from `updatedAt`. It is part of the page's cache key, since
+/// `stale` and `version` can change while the catalog's content does not.
+pub(in crate::http) fn catalog_block(catalog: &Catalog, status: &SyncStatus) -> String {
+    format!(
         "\"catalog\":{{\"updatedAt\":\"{}\",\"stale\":{},\"planCount\":{},\"version\":{}}}}}",
         catalog.updated_at_rfc3339(),
         status.stale,
         catalog.len(),
         catalog.version()
-    ))
+    )
 }
 
 #[derive(Serialize)]

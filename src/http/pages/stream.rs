@@ -6,7 +6,6 @@
 //! nothing is cut off by the server's send deadline.
 
 use std::future::Future;
-use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,7 +15,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::encoding::Encoding;
+use super::encoding::{Encoder, Encoding};
 use crate::catalog::{Catalog, Links};
 use crate::referral::RefCode;
 
@@ -28,12 +27,6 @@ pub(in crate::http) trait Source: Send + 'static {
     /// Appends the next piece (about [`CHUNK`] bytes) to `out`; true when
     /// it was the last.
     fn render(&mut self, out: &mut Vec<u8>) -> bool;
-}
-
-enum Encoder {
-    Identity,
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
-    Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
 /// Chunks rendered at once, in all: about half the cores. Rendering and
@@ -139,20 +132,9 @@ impl Renderer {
         encoding: Encoding,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Self {
-        let encoder = match encoding {
-            Encoding::Identity => Encoder::Identity,
-            Encoding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                Vec::with_capacity(CHUNK),
-                flate2::Compression::new(1),
-            )),
-            // Quality 1, a 256 KiB window: fast, and little memory per client.
-            Encoding::Brotli => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(
-                Vec::with_capacity(CHUNK),
-                4096,
-                1,
-                18,
-            ))),
-        };
+        // Sized for a few chunks: a small brotli window, little memory per
+        // slow client.
+        let encoder = Encoder::new(encoding, 4 * CHUNK);
         Self {
             source,
             finished: false,
@@ -176,27 +158,10 @@ impl Renderer {
     fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
             let (rendered, last) = self.render()?;
-            let chunk = match self.encoder.as_mut()? {
-                Encoder::Identity => rendered,
-                Encoder::Gzip(gzip) => {
-                    gzip.write_all(&rendered).expect("writing to a Vec");
-                    std::mem::take(gzip.get_mut())
-                }
-                Encoder::Brotli(brotli) => {
-                    brotli.write_all(&rendered).expect("writing to a Vec");
-                    std::mem::take(brotli.get_mut())
-                }
-            };
-            let chunk = if last {
-                let tail = match self.encoder.take()? {
-                    Encoder::Identity => Vec::new(),
-                    Encoder::Gzip(gzip) => gzip.finish().expect("writing to a Vec"),
-                    Encoder::Brotli(brotli) => brotli.into_inner(),
-                };
-                [chunk, tail].concat()
-            } else {
-                chunk
-            };
+            let mut chunk = self.encoder.as_mut()?.write(rendered);
+            if last {
+                chunk.extend(self.encoder.take()?.finish());
+            }
             // A compressor may hold a small piece back: render more then.
             if !chunk.is_empty() || last {
                 return Some(Bytes::from(chunk));
