@@ -9,6 +9,9 @@
 # Then the 100k-plan sync: fetch-to-swap time, memory, latency while syncing.
 #
 #   scripts/load-test.sh     # PLANS=5000 DURATION=10s CONNS=32 RUNS=3 BIG_PLANS=100000 (0 skips)
+#   BASELINE=/path/to/older/cmg-feed-proxy scripts/load-test.sh
+#                            # also runs an older build on the same core, in the same runs
+#                            # (before/after of a change: build the old commit in a worktree)
 #
 # Needs wrk, nginx, python3, curl and taskset (Debian: wrk nginx python3 curl util-linux).
 set -euo pipefail
@@ -51,10 +54,16 @@ UP=$(port); PX=$(port)
 python3 -m http.server "$UP" --bind 127.0.0.1 --directory "$work/upstream" >/dev/null 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$UP/feed.json"
 
-CMG_API_KEY=bench CMG_FEED_URL="http://127.0.0.1:$UP/current.json" LISTEN_ADDR="127.0.0.1:$PX" \
+CMG_API_KEY=bench CMG_FEED_URL="http://127.0.0.1:$UP/current.json" LISTEN_ADDR="127.0.0.1:$PX" RATES_URL=none \
   ADMIN_TOKEN=load-test-admin-token RUST_LOG=warn TOKIO_WORKER_THREADS=1 \
   taskset -c "$SERVER_CPU" "$BIN" & PROXY_PID=$!; pids+=($PROXY_PID)
 wait_http "http://127.0.0.1:$PX/readyz"
+if [ -n "${BASELINE:-}" ]; then
+  PB=$(port)
+  CMG_API_KEY=bench CMG_FEED_URL="http://127.0.0.1:$UP/current.json" LISTEN_ADDR="127.0.0.1:$PB" RATES_URL=none \
+    RUST_LOG=warn TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$BASELINE" & pids+=($!)
+  wait_http "http://127.0.0.1:$PB/readyz"
+fi
 
 QUERY="/plans?country=DE&min_gb=5&limit=50"
 curl -fs "http://127.0.0.1:$PX$QUERY" > "$work/static/plans.json"
@@ -113,9 +122,14 @@ for run in $(seq 1 "$RUNS"); do
     IFS='|' read -r name proxy_args nginx_args <<<"$w"
     read -r p_rps p_p99 p_err <<<"$(eval bench "$proxy_args")"
     read -r n_rps n_p99 _ <<<"$(eval bench "$nginx_args")"
-    echo "$run|$name|$p_rps|$p_p99|$n_rps|$n_p99|$p_err" >> "$results"
-    printf 'run %d  %-36s proxy %9s req/s p99 %6s ms   nginx %9s req/s p99 %6s ms   x%s  errors: %s\n' \
-      "$run" "$name" "$p_rps" "$p_p99" "$n_rps" "$n_p99" "$(python3 -c "print(f'{$p_rps/$n_rps:.2f}')")" "$p_err"
+    b_rps=0
+    if [ -n "${BASELINE:-}" ]; then
+      read -r b_rps _ _ <<<"$(eval bench "${proxy_args//:$PX/:$PB}")"
+    fi
+    echo "$run|$name|$p_rps|$p_p99|$n_rps|$n_p99|$p_err|$b_rps" >> "$results"
+    printf 'run %d  %-36s proxy %9s req/s p99 %6s ms   nginx %9s req/s p99 %6s ms   x%s  errors: %s%s\n' \
+      "$run" "$name" "$p_rps" "$p_p99" "$n_rps" "$n_p99" "$(python3 -c "print(f'{$p_rps/$n_rps:.2f}')")" "$p_err" \
+      "$([ -n "${BASELINE:-}" ] && python3 -c "print(f'   baseline {$b_rps:.0f} req/s, x{$p_rps/$b_rps:.2f} of it')")"
   done
 done
 echo
@@ -124,13 +138,17 @@ python3 - "$results" <<'PY'
 import sys, collections
 rows = collections.OrderedDict()
 for line in open(sys.argv[1]):
-    run, name, p, pp99, n, np99, _ = line.rstrip("\n").split("|")
-    rows.setdefault(name, []).append((float(p), float(pp99), float(n), float(np99)))
-print(f"{'workload':36} {'proxy req/s':>22} {'proxy p99 ms':>14} {'nginx req/s':>22} {'ratio':>12}")
+    run, name, p, pp99, n, np99, _, b = line.rstrip("\n").split("|")
+    rows.setdefault(name, []).append((float(p), float(pp99), float(n), float(np99), float(b)))
+baseline = any(r[4] for runs in rows.values() for r in runs)
+print(f"{'workload':36} {'proxy req/s':>22} {'proxy p99 ms':>14} {'nginx req/s':>22} {'ratio':>12}" + (f" {'x baseline':>12}" if baseline else ""))
 for name, runs in rows.items():
     p = [r[0] for r in runs]; n = [r[2] for r in runs]; q = [r[0] / r[2] for r in runs]; l = [r[1] for r in runs]
     rng = lambda xs, f: f"{f(min(xs))}-{f(max(xs))}"
-    print(f"{name:36} {rng(p, lambda v: f'{v:,.0f}'):>22} {rng(l, lambda v: f'{v:.2f}'):>14} {rng(n, lambda v: f'{v:,.0f}'):>22} {rng(q, lambda v: f'{v:.2f}'):>12}")
+    line = f"{name:36} {rng(p, lambda v: f'{v:,.0f}'):>22} {rng(l, lambda v: f'{v:.2f}'):>14} {rng(n, lambda v: f'{v:,.0f}'):>22} {rng(q, lambda v: f'{v:.2f}'):>12}"
+    if baseline:
+        line += f" {rng([r[0] / r[4] for r in runs], lambda v: f'{v:.2f}'):>12}"
+    print(line)
 PY
 echo "page compressions: $(curl -fs "http://127.0.0.1:$PX/metrics" | awk '/^cmg_page_compressions_total/ {printf "%s ", $0}')"
 
@@ -138,7 +156,7 @@ echo "page compressions: $(curl -fs "http://127.0.0.1:$PX/metrics" | awk '/^cmg_
 echo
 echo "==> $BIG_PLANS-plan feed ($(du -h "$work/upstream/big.json" | cut -f1))"
 FRESH=$(port)
-CMG_API_KEY=bench CMG_FEED_URL="http://127.0.0.1:$UP/big.json" LISTEN_ADDR="127.0.0.1:$FRESH" RUST_LOG=warn "$BIN" & FRESH_PID=$!; pids+=($FRESH_PID)
+CMG_API_KEY=bench CMG_FEED_URL="http://127.0.0.1:$UP/big.json" LISTEN_ADDR="127.0.0.1:$FRESH" RATES_URL=none RUST_LOG=warn "$BIN" & FRESH_PID=$!; pids+=($FRESH_PID)
 start=$(date +%s.%N)
 wait_http "http://127.0.0.1:$FRESH/readyz"
 end=$(date +%s.%N)
