@@ -73,6 +73,15 @@ fn compressions(metrics: &str) -> u64 {
         .sum()
 }
 
+/// A client that leaves decoding to the test.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap()
+}
+
 fn decode(encoding: &str, raw: &[u8]) -> Value {
     let mut text = String::new();
     match encoding {
@@ -95,12 +104,7 @@ fn decode(encoding: &str, raw: &[u8]) -> Value {
 async fn compressed_pages_decode_to_the_same_json_and_are_made_once() {
     let app = spawn_ready(simple_feed(40), &[]).await;
     let plain: Value = app.get_json("/plans").await.1;
-    // A client that leaves decoding to the test.
-    let raw_client = reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap();
+    let raw_client = raw_client();
     let get = |accept: &'static str| {
         let request = raw_client
             .get(format!("{}/plans", app.address))
@@ -170,11 +174,7 @@ async fn compressed_pages_decode_to_the_same_json_and_are_made_once() {
 #[tokio::test]
 async fn cached_pages_show_the_catalog_block_of_the_moment_in_every_encoding() {
     let app = spawn_ready(simple_feed(40), &[ADMIN_ARG]).await;
-    let raw_client = reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap();
+    let raw_client = raw_client();
     let fetch = |accept: &'static str| {
         let request = raw_client
             .get(format!("{}/plans?limit=30", app.address))
