@@ -150,6 +150,7 @@ impl Application {
                     history.clone(),
                     store.clone(),
                     upstream.max_bytes,
+                    config.refresh_interval,
                 ))
             }
             _ => None,

@@ -28,10 +28,17 @@ pub fn write(path: &Path, catalog: &Catalog) -> io::Result<()> {
         &[("updatedAt", &updated_at), ("version", &version)],
     );
 
+    write_durably(path, &body)
+}
+
+/// Writes `bytes` to `path` so that a crash at any point leaves the old file
+/// or the new one: a temp file beside it (which [`remove_leftovers`] finds),
+/// fsync, rename over `path`, fsync the directory.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let temp = temp_path(path);
     let result = (|| {
         let mut file = fs::File::create(&temp)?;
-        file.write_all(&body)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
         fs::rename(&temp, path)?;

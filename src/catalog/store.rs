@@ -189,8 +189,12 @@ impl CatalogStore {
     }
 
     pub fn set_next_sync(&self, delay: Duration) {
-        let at = SystemTime::now() + delay;
-        self.update_status(|s| s.next_sync_at = Some(at));
+        self.set_next_sync_at(Some(SystemTime::now() + delay));
+    }
+
+    /// When the next sync is expected (`None`: any moment).
+    pub fn set_next_sync_at(&self, at: Option<SystemTime>) {
+        self.update_status(|s| s.next_sync_at = at);
     }
 
     fn update_status(&self, f: impl Fn(&mut SyncStatus)) {

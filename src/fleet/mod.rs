@@ -64,6 +64,9 @@ pub struct Fleet {
     max_feed: u64,
     /// The followers' refresh requests this leader has served (a count).
     served: std::sync::atomic::AtomicI64,
+    /// `REFRESH_INTERVAL`: a follower expects the leader's next sync that
+    /// long after its last good one (for `Cache-Control: max-age`).
+    interval: Duration,
 }
 
 impl Fleet {
@@ -73,6 +76,7 @@ impl Fleet {
         history: Arc<History>,
         store: Arc<CatalogStore>,
         max_feed: u64,
+        interval: Duration,
     ) -> Arc<Self> {
         history.store_catalogs();
         Arc::new(Self {
@@ -85,6 +89,7 @@ impl Fleet {
             following: Mutex::new(()),
             max_feed,
             served: std::sync::atomic::AtomicI64::new(0),
+            interval,
         })
     }
 
@@ -412,6 +417,12 @@ impl Fleet {
                 let outcome = Outcome::parse(&seen.outcome).unwrap_or(Outcome::Ok);
                 self.store
                     .follow(loaded.clone(), seen.stale, outcome, synced_at);
+                // The leader's next sync comes an interval (less its 5%
+                // jitter) after a good one; after a failed one it retries
+                // within seconds, so nothing may be cached.
+                let next = (state.is_some() && outcome == Outcome::Ok && !seen.stale)
+                    .then(|| synced_at + self.interval.mul_f64(0.95));
+                self.store.set_next_sync_at(next);
             }
             if let Some(catalog) = &loaded {
                 tracing::info!(

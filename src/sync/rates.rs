@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::catalog::snapshot;
 use crate::history::History;
 use crate::markets::{Rates, RatesStore};
 use crate::upstream::UpstreamClient;
@@ -76,6 +77,9 @@ impl RatesSync {
             }
         }
         if let Some(file) = &self.file {
+            let leftovers = file.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || snapshot::remove_leftovers(&leftovers)).await;
             if let Ok(text) = tokio::fs::read_to_string(file).await {
                 if let Ok(rates) = Rates::from_stored(&text) {
                     self.store.publish(rates);
@@ -104,9 +108,11 @@ impl RatesSync {
     }
 }
 
+/// Keeps the rates beside the snapshot, durably (see
+/// [`snapshot::write_durably`]), off the runtime's workers.
 async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    tokio::fs::write(&temp, bytes).await?;
-    tokio::fs::rename(&temp, path).await
+    let (path, bytes) = (path.to_path_buf(), bytes.to_vec());
+    tokio::task::spawn_blocking(move || snapshot::write_durably(&path, &bytes))
+        .await
+        .map_err(std::io::Error::other)?
 }

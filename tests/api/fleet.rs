@@ -231,6 +231,23 @@ async fn three_replicas_act_as_one() {
     assert_eq!(report["outcome"], "ok");
     in_step(&client, &all, 2, Duration::from_secs(1)).await;
     assert_eq!(upstream.hits(), 2);
+    // Followers expect the leader's next sync an interval after its last
+    // good one: their pages may be cached like the leader's (max-age is
+    // capped at 300 s, REFRESH_INTERVAL is an hour).
+    for r in &all {
+        let response = client
+            .get(format!("{}/plans", r.base))
+            .send()
+            .await
+            .unwrap();
+        let cache_control = response.headers()["cache-control"].to_str().unwrap();
+        let max_age: u64 = cache_control
+            .strip_prefix("public, max-age=")
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!((290..=300).contains(&max_age), "{cache_control}");
+    }
     // An identical feed makes no new version and no swap.
     let (status, _) = refresh(&client, all[leader]).await;
     assert_eq!(status, 200);
