@@ -19,8 +19,11 @@ use crate::referral::RefCode;
 /// A weak validator for a response derived from `catalog`: equal catalog
 /// content, route, normalised query, ref and staleness give equal ETags, on
 /// every replica and release (xxh3 is fixed by its specification).
-/// Weak because the body is served in several encodings. The version is
-/// part of it, so a 304 never confirms a body that shows another version.
+/// Weak because the body is served in several encodings, and because bodies
+/// that differ only in `updatedAt` (the same content and version fetched
+/// again after a restart) are equivalent: the tag stays stable across
+/// restarts. The version is part of it, so a 304 never confirms a body that
+/// shows another version.
 pub(in crate::http) fn etag(
     catalog: &Catalog,
     stale: bool,
@@ -33,7 +36,6 @@ pub(in crate::http) fn etag(
     // content (a provisional number replaced once recorded).
     hasher.update(&catalog.content_hash().to_le_bytes());
     hasher.update(&catalog.version().to_le_bytes());
-    hasher.update(catalog.updated_at_rfc3339().as_bytes());
     hasher.update(&[u8::from(stale)]);
     let ref_code = links.ref_code.map_or("", RefCode::as_str);
     let (currency, rate_date) = display_key(links);
