@@ -5,6 +5,7 @@
 //! back by a CSV reader and a JSON-lines reader.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -592,6 +593,32 @@ async fn exports_read_back_equal_to_plans_with_the_same_filters() {
         .get_with("/export/plans.csv?country=DE", "if-none-match", &etag)
         .await;
     assert_eq!(again.status(), 304);
+    // Compressed exports decode to the same bytes.
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
+    for path in ["/export/plans.csv?lang=de", "/export/plans.ndjson"] {
+        let plain = app.get(path).await.bytes().await.unwrap();
+        for encoding in ["gzip", "br"] {
+            let response = raw
+                .get(format!("{}{path}", app.address))
+                .header("Accept-Encoding", encoding)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["content-encoding"], encoding, "{path}");
+            let body = response.bytes().await.unwrap();
+            let mut decoded = Vec::new();
+            match encoding {
+                "gzip" => flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut decoded),
+                _ => brotli::Decompressor::new(&body[..], 4096).read_to_end(&mut decoded),
+            }
+            .unwrap();
+            assert_eq!(decoded, plain, "{path} in {encoding}");
+        }
+    }
     app.stop().await;
 }
 
