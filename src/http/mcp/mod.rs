@@ -46,7 +46,6 @@ traveller unchanged, it carries the partner's referral code. dataAmount 0 means 
 
 /// The `/mcp` route: the transport service behind a check of the URL's `ref`.
 pub(in crate::http) fn router(state: AppState, routes: Router) -> Router<AppState> {
-    let tools = Arc::new(Tools { routes });
     let config = StreamableHttpServerConfig::default()
         .with_stateful_mode(false)
         .with_json_response(true)
@@ -58,7 +57,7 @@ pub(in crate::http) fn router(state: AppState, routes: Router) -> Router<AppStat
     let service = StreamableHttpService::new(
         move || {
             Ok(McpServer {
-                tools: tools.clone(),
+                routes: routes.clone(),
             })
         },
         Arc::new(NeverSessionManager::default()),
@@ -293,14 +292,10 @@ async fn json_errors(request: Request, next: Next) -> Response {
     out
 }
 
-/// The catalog routes, called in-process.
-struct Tools {
-    routes: Router,
-}
-
 #[derive(Clone)]
 struct McpServer {
-    tools: Arc<Tools>,
+    /// The catalog routes, called in-process.
+    routes: Router,
 }
 
 fn object_schema(parameters: &[Value], required: &[&str]) -> Arc<Map<String, Value>> {
@@ -586,7 +581,7 @@ impl McpServer {
                 .body(),
             );
         };
-        let response = match self.tools.routes.clone().oneshot(request).await {
+        let response = match self.routes.clone().oneshot(request).await {
             Ok(r) => r,
             Err(never) => match never {},
         };
