@@ -373,3 +373,44 @@ async fn sync_leader_always_keeps_every_replica_syncing() {
     })
     .await;
 }
+
+/// A refresh asked of a follower waits for the leader's sync up to
+/// `REQUEST_TIMEOUT`, then answers 503 `overloaded` with `Retry-After`; the
+/// sync still lands, and the follower serves it.
+#[tokio::test]
+async fn a_follower_refresh_gives_up_after_the_request_timeout() {
+    let Some(database) = postgres_url("fleet_timeout").await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let upstream = FakeUpstream::start(Reply::Json(feed_priced(3.0))).await;
+    let timeout = [("REQUEST_TIMEOUT", "1s")];
+    let a = start(&upstream, &database, &timeout);
+    let b = start(&upstream, &database, &timeout);
+    let both = [&a, &b];
+    eventually(Duration::from_secs(20), "both ready", || async {
+        readyz(&client, &a).await.is_some() && readyz(&client, &b).await.is_some()
+    })
+    .await;
+    let leader = one_leader(&client, &both, Duration::from_secs(10)).await;
+    in_step(&client, &both, 1, Duration::from_secs(5)).await;
+
+    upstream.set(Reply::Slow(Duration::from_secs(3), feed_priced(2.0)));
+    let started = Instant::now();
+    let response = client
+        .post(format!("{}/admin/refresh", both[1 - leader].base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_millis(2500),
+        "answered after {waited:?}"
+    );
+    in_step(&client, &both, 2, Duration::from_secs(6)).await;
+}
