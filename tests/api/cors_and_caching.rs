@@ -1,10 +1,8 @@
 //! HTTP behaviour: ETag/304, Cache-Control, compression, CORS, request ids,
 //! rate limiting and the OpenAPI document.
 
-use std::collections::BTreeSet;
-use std::io::Read;
-
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 use crate::helpers::*;
 
@@ -73,31 +71,8 @@ fn compressions(metrics: &str) -> u64 {
         .sum()
 }
 
-/// A client that leaves decoding to the test.
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap()
-}
-
 fn decode(encoding: &str, raw: &[u8]) -> Value {
-    let mut text = String::new();
-    match encoding {
-        "gzip" => {
-            flate2::read::GzDecoder::new(raw)
-                .read_to_string(&mut text)
-                .unwrap();
-        }
-        "br" => {
-            brotli::Decompressor::new(raw, 4096)
-                .read_to_string(&mut text)
-                .unwrap();
-        }
-        _ => text = String::from_utf8(raw.to_vec()).unwrap(),
-    }
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_slice(&decompress(encoding, raw)).unwrap()
 }
 
 #[tokio::test]

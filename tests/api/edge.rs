@@ -357,11 +357,7 @@ async fn a_large_mirror_is_streamed_whole_in_every_encoding_with_validators() {
             .iter()
             .all(|p| p["productUrl"].as_str().unwrap().ends_with("?ref=big-1"))
     );
-    let raw_client = reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap();
+    let raw_client = raw_client();
     for encoding in ["gzip", "br"] {
         let response = raw_client
             .get(format!("{}{path}", app.address))
@@ -370,17 +366,7 @@ async fn a_large_mirror_is_streamed_whole_in_every_encoding_with_validators() {
             .await
             .unwrap();
         assert_eq!(response.headers()["content-encoding"], encoding);
-        let raw = response.bytes().await.unwrap();
-        let mut decoded = Vec::new();
-        use std::io::Read;
-        match encoding {
-            "gzip" => flate2::read::GzDecoder::new(&raw[..])
-                .read_to_end(&mut decoded)
-                .unwrap(),
-            _ => brotli::Decompressor::new(&raw[..], 4096)
-                .read_to_end(&mut decoded)
-                .unwrap(),
-        };
+        let decoded = decompress(encoding, &response.bytes().await.unwrap());
         let decoded: Value = serde_json::from_slice(&decoded).unwrap();
         assert_eq!(decoded, identity, "{encoding}");
     }

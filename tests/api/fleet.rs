@@ -102,6 +102,19 @@ where
     }
 }
 
+/// Waits until every replica is ready (starting processes: up to 20 s).
+async fn all_ready(client: &reqwest::Client, replicas: &[&Replica]) {
+    eventually(Duration::from_secs(20), "all ready", || async {
+        for r in replicas {
+            if readyz(client, r).await.is_none() {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
 async fn roles(client: &reqwest::Client, replicas: &[&Replica]) -> Vec<String> {
     let mut out = Vec::new();
     for r in replicas {
@@ -184,14 +197,7 @@ async fn three_replicas_act_as_one() {
     let b = start(&upstream, &database, &[]);
     let c = start(&upstream, &database, &[]);
     let all = [&a, &b, &c];
-    eventually(Duration::from_secs(20), "all ready", || async {
-        let mut ready = true;
-        for r in &all {
-            ready &= readyz(&client, r).await.is_some();
-        }
-        ready
-    })
-    .await;
+    all_ready(&client, &all).await;
     let leader = one_leader(&client, &all, Duration::from_secs(10)).await;
     in_step(&client, &all, 1, Duration::from_secs(5)).await;
     // Leadership is stable: the leader keeps leading through its heartbeats.
@@ -363,10 +369,7 @@ async fn sync_leader_always_keeps_every_replica_syncing() {
     let upstream = FakeUpstream::start(Reply::Json(feed_priced(3.0))).await;
     let a = start(&upstream, &database, &[("SYNC_LEADER", "always")]);
     let b = start(&upstream, &database, &[("SYNC_LEADER", "always")]);
-    eventually(Duration::from_secs(20), "both ready", || async {
-        readyz(&client, &a).await.is_some() && readyz(&client, &b).await.is_some()
-    })
-    .await;
+    all_ready(&client, &[&a, &b]).await;
     assert_eq!(roles(&client, &[&a, &b]).await, ["single", "single"]);
     eventually(Duration::from_secs(5), "both fetched", || async {
         upstream.hits() == 2
@@ -388,10 +391,7 @@ async fn a_follower_refresh_gives_up_after_the_request_timeout() {
     let a = start(&upstream, &database, &timeout);
     let b = start(&upstream, &database, &timeout);
     let both = [&a, &b];
-    eventually(Duration::from_secs(20), "both ready", || async {
-        readyz(&client, &a).await.is_some() && readyz(&client, &b).await.is_some()
-    })
-    .await;
+    all_ready(&client, &both).await;
     let leader = one_leader(&client, &both, Duration::from_secs(10)).await;
     in_step(&client, &both, 1, Duration::from_secs(5)).await;
 

@@ -379,3 +379,25 @@ pub fn error_of(body: &Value) -> (String, Option<String>) {
             .map(str::to_owned),
     )
 }
+
+/// A client that leaves decoding to the test.
+pub fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap()
+}
+
+/// `body` as sent with `Content-Encoding: encoding` (`gzip`, `br` or none).
+pub fn decompress(encoding: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match encoding {
+        "gzip" => flate2::read::GzDecoder::new(body).read_to_end(&mut out),
+        "br" => brotli::Decompressor::new(body, 4096).read_to_end(&mut out),
+        _ => return body.to_vec(),
+    }
+    .unwrap();
+    out
+}

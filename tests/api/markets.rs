@@ -5,7 +5,6 @@
 //! back by a CSV reader and a JSON-lines reader.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -594,11 +593,7 @@ async fn exports_read_back_equal_to_plans_with_the_same_filters() {
         .await;
     assert_eq!(again.status(), 304);
     // Compressed exports decode to the same bytes.
-    let raw = reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap();
+    let raw = raw_client();
     for path in ["/export/plans.csv?lang=de", "/export/plans.ndjson"] {
         let plain = app.get(path).await.bytes().await.unwrap();
         for encoding in ["gzip", "br"] {
@@ -609,13 +604,7 @@ async fn exports_read_back_equal_to_plans_with_the_same_filters() {
                 .await
                 .unwrap();
             assert_eq!(response.headers()["content-encoding"], encoding, "{path}");
-            let body = response.bytes().await.unwrap();
-            let mut decoded = Vec::new();
-            match encoding {
-                "gzip" => flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut decoded),
-                _ => brotli::Decompressor::new(&body[..], 4096).read_to_end(&mut decoded),
-            }
-            .unwrap();
+            let decoded = decompress(encoding, &response.bytes().await.unwrap());
             assert_eq!(decoded, plain, "{path} in {encoding}");
         }
     }
