@@ -72,10 +72,12 @@ impl Application {
         let sync_metrics = SyncMetrics::default();
         let click_metrics = crate::clicks::ClickMetrics::default();
         let webhook_metrics = WebhookMetrics::default();
+        let rates = Arc::new(crate::markets::RatesStore::new());
         let metrics = Arc::new(
             Metrics::new(store.clone(), &sync_metrics)
                 .with_clicks(&click_metrics)
-                .with_webhooks(&webhook_metrics),
+                .with_webhooks(&webhook_metrics)
+                .with_rates(rates.clone()),
         );
         let (stop_sync, stop_rx) = watch::channel(false);
 
@@ -213,7 +215,6 @@ impl Application {
             }
         };
 
-        let rates = Arc::new(crate::markets::RatesStore::new());
         let rates_task = match (&config.source, &config.rates_url) {
             (Source::Demo, _) => {
                 rates.publish(crate::markets::Rates::builtin());

@@ -24,6 +24,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::catalog::CatalogStore;
+use crate::markets::RatesStore;
 use crate::sync::SyncMetrics;
 
 /// Request latency buckets, in seconds.
@@ -219,6 +220,14 @@ impl Metrics {
         self
     }
 
+    /// Registers the age of the display-currency rates in force (SPEC
+    /// section 12), for alerting on rates that stopped coming.
+    pub fn with_rates(mut self, rates: Arc<RatesStore>) -> Self {
+        self.registry
+            .register_collector(Box::new(RatesGauges(rates)));
+        self
+    }
+
     /// Registers the webhook sender's metrics (SPEC section 11).
     pub fn with_webhooks(mut self, webhooks: &crate::webhooks::deliver::WebhookMetrics) -> Self {
         webhooks.register(&mut self.registry);
@@ -332,6 +341,37 @@ impl Collector for CatalogGauges {
     }
 }
 
+/// `cmg_rates_age_seconds`: since 00:00 UTC of the day the rates in force
+/// are for; absent without rates. The ECB publishes on business days
+/// around 16:00 CET, so up to about 3.7 days is normal (a long weekend).
+struct RatesGauges(Arc<RatesStore>);
+
+impl std::fmt::Debug for RatesGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RatesGauges")
+    }
+}
+
+impl Collector for RatesGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(rates) = self.0.get() else {
+            return Ok(());
+        };
+        let Ok(day) = humantime::parse_rfc3339(&format!("{}T00:00:00Z", rates.date())) else {
+            return Ok(());
+        };
+        let age = SystemTime::now().duration_since(day).unwrap_or_default();
+        let gauge = ConstGauge::new(seconds(age));
+        let metric = encoder.encode_descriptor(
+            "cmg_rates_age_seconds",
+            "Seconds since the start (00:00 UTC) of the day the display-currency rates in force are for.",
+            None,
+            gauge.metric_type(),
+        )?;
+        gauge.encode(metric)
+    }
+}
+
 fn seconds(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -376,6 +416,25 @@ mod tests {
             !text.contains("cmg_catalog_age_seconds"),
             "no catalog, no age"
         );
+    }
+
+    #[test]
+    fn the_rates_age_counts_from_their_day() {
+        let (m, _) = metrics();
+        let rates = Arc::new(RatesStore::new());
+        let m = m.with_rates(rates.clone());
+        assert!(!m.render(Format::Text).contains("cmg_rates_age_seconds"));
+        let builtin = crate::markets::Rates::builtin();
+        let day = humantime::parse_rfc3339(&format!("{}T00:00:00Z", builtin.date())).unwrap();
+        rates.publish(builtin);
+        let text = m.render(Format::Text);
+        let shown: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("cmg_rates_age_seconds "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        let expected = SystemTime::now().duration_since(day).unwrap().as_secs();
+        assert!(shown.abs_diff(expected) <= 1, "{shown} vs {expected}");
     }
 
     #[test]
