@@ -306,9 +306,24 @@ async fn rates_are_kept_across_failures_and_garbage_and_the_etag_follows_their_d
     assert_eq!(status, 503, "{body}");
     assert_eq!(error_of(&body).0, "rates_unavailable");
     assert_eq!(app.get_json("/plans?currency=USD").await.0, 200);
+    assert!(!app.metrics().await.contains("cmg_rates_age_seconds"));
 
     rates.set(Reply::Json(ECB.as_bytes().to_vec()));
     wait_for_rates(&app, "2026-12-01").await;
+    // The age counts from the rates' day (2026-12-01T00:00:00Z).
+    let age: u64 = app
+        .metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("cmg_rates_age_seconds "))
+        .and_then(|v| v.parse().ok())
+        .expect("cmg_rates_age_seconds once rates are in force");
+    let day = std::time::UNIX_EPOCH + Duration::from_secs(1_796_083_200);
+    let expected = std::time::SystemTime::now()
+        .duration_since(day)
+        .unwrap()
+        .as_secs();
+    assert!(age.abs_diff(expected) <= 2, "{age} vs {expected}");
     let etag = |r: &reqwest::Response| r.headers()["etag"].to_str().unwrap().to_owned();
     let first = etag(&app.get("/plans?currency=EUR").await);
     assert_ne!(
