@@ -3,7 +3,6 @@
 //! history database; ETags are a hash of the body, so replicas sharing one
 //! PostgreSQL give equal tags for equal answers.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::State;
@@ -12,7 +11,6 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::extract::{CatalogView, FromQuery, NoParameters, PackageCode, Query};
-use super::pages::encoding::Page;
 use super::pages::respond::{self, JSON, Payload};
 use super::pages::shapes;
 use super::routes::Routes;
@@ -119,7 +117,10 @@ async fn history_show(
     Ok(body_response(&state, &view, &headers, bytes, JSON))
 }
 
-/// A body with a weak ETag derived from its bytes.
+/// A body with a weak ETag derived from its bytes. It is read from the
+/// database on every request, but the same body served again is not
+/// compressed again: its page (and compressed forms) is kept in the
+/// response cache under its hash.
 pub(super) fn body_response(
     state: &AppState,
     view: &CatalogView,
@@ -127,9 +128,15 @@ pub(super) fn body_response(
     bytes: Vec<u8>,
     content_type: &'static str,
 ) -> Response {
-    let etag = format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
+    let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+    let etag = format!("W/\"{hash:016x}\"");
     let max_age = respond::max_age(state, &view.status);
     respond::cached(state, headers, &etag, max_age, content_type, || {
-        Payload::Page(Arc::new(Page::new(Bytes::from(bytes))))
+        Payload::Page(state.responses.get_with(
+            &view.catalog,
+            &state.store,
+            format_args!("body|{content_type}|{hash:016x}"),
+            || Bytes::from(bytes),
+        ))
     })
 }

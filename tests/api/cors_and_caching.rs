@@ -204,6 +204,43 @@ async fn cached_pages_show_the_catalog_block_of_the_moment_in_every_encoding() {
     app.stop().await;
 }
 
+/// The change feed, the Atom feed and price histories are read from the
+/// database on every request, but a body served again is not compressed
+/// again (SPEC section 3).
+#[tokio::test]
+async fn history_bodies_served_again_are_not_compressed_again() {
+    let app = spawn_app_with(
+        FakeUpstream::start(Reply::Status(500, "unused")).await,
+        &["--demo"],
+    )
+    .await;
+    let raw_client = raw_client();
+    let mut sizes = Vec::new();
+    for path in ["/changes?since=1", "/changes.atom"] {
+        let plain = app.get(path).await.bytes().await.unwrap();
+        sizes.push(plain.len());
+        let before = compressions(&app.metrics().await);
+        for _ in 0..3 {
+            let response = raw_client
+                .get(format!("{}{path}", app.address))
+                .header("Accept-Encoding", "gzip")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["content-encoding"], "gzip", "{path}");
+            let body = response.bytes().await.unwrap();
+            assert_eq!(decompress("gzip", &body), plain, "{path}");
+        }
+        assert_eq!(
+            compressions(&app.metrics().await),
+            before + 1,
+            "{path}: compressed once"
+        );
+    }
+    assert!(sizes.iter().all(|&s| s > 1024), "{sizes:?}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn every_response_has_a_request_id_and_a_given_one_is_kept() {
     let app = spawn_ready(simple_feed(1), &[]).await;
