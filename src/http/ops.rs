@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 
+use super::pages::respond::StaticBody;
 use super::routes::Routes;
 use super::{AppState, openapi};
 use crate::metrics::Format;
@@ -18,11 +18,9 @@ pub(super) fn metrics_routes() -> Routes {
         .map_router(|r| r.route_layer(super::edge::compression()))
 }
 
-/// `/openapi.json`.
+/// `/openapi.json`: made once, compressed at most once per encoding.
 pub(super) fn document_routes() -> Routes {
-    Routes::new()
-        .get("/openapi.json", openapi_show)
-        .map_router(|r| r.route_layer(super::edge::compression()))
+    Routes::new().get("/openapi.json", openapi_show)
 }
 
 /// Prometheus text by default; OpenMetrics when the scraper asks for it
@@ -52,25 +50,14 @@ async fn metrics_show(State(state): State<AppState>, headers: HeaderMap) -> Resp
         .into_response()
 }
 
-static OPENAPI: LazyLock<[Bytes; 2]> = LazyLock::new(|| {
+static OPENAPI: LazyLock<[StaticBody; 2]> = LazyLock::new(|| {
     [false, true].map(|admin| {
-        Bytes::from(serde_json::to_vec_pretty(&openapi::document(admin)).expect("static document"))
+        let document =
+            serde_json::to_vec_pretty(&openapi::document(admin)).expect("static document");
+        StaticBody::new(document, "application/json", 3600)
     })
 });
 
-async fn openapi_show(State(state): State<AppState>) -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-        ],
-        OPENAPI[usize::from(state.config.admin_token.is_some())].clone(),
-    )
-        .into_response()
+async fn openapi_show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    OPENAPI[usize::from(state.config.admin_token.is_some())].respond(&state, &headers)
 }

@@ -421,6 +421,41 @@ async fn the_page_and_widget_are_served() {
             .contains("javascript")
     );
     assert!(js.text().await.unwrap().contains("/plans"));
+
+    // Static bodies: validated, and compressed once whoever asks.
+    let raw_client = raw_client();
+    for (path, content_type) in [
+        ("/", "text/html"),
+        ("/widget.js", "javascript"),
+        ("/openapi.json", "application/json"),
+    ] {
+        let plain = app.get(path).await;
+        let etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with("W/\""), "{path}: {etag}");
+        let plain = plain.bytes().await.unwrap();
+        let before = compressions(&app.metrics().await);
+        for _ in 0..3 {
+            let response = raw_client
+                .get(format!("{}{path}", app.address))
+                .header("Accept-Encoding", "gzip, deflate, br, zstd")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["content-encoding"], "br", "{path}");
+            assert!(
+                response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .contains(content_type)
+            );
+            assert_eq!(decompress("br", &response.bytes().await.unwrap()), plain);
+        }
+        // At most once: the bodies are made once per process, so another
+        // test's app may have compressed them already.
+        assert!(compressions(&app.metrics().await) <= before + 1, "{path}");
+        let again = app.get_with(path, "If-None-Match", &etag).await;
+        assert_eq!(again.status(), 304, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -89,9 +89,10 @@ pub(in crate::http) fn stack(routes: Router, state: AppState) -> Router {
     )
 }
 
-/// On-the-fly compression for the routes that do not serve cached pages
-/// (OpenAPI, the page and widget, metrics, MCP answers); catalog pages arrive
-/// already encoded (see `encoding`), so their bodies are not wrapped.
+/// On-the-fly compression for the answers made per request that are not
+/// pages (metrics, MCP answers). Catalog and history pages and the static
+/// bodies (finder, widget, OpenAPI) arrive already encoded, each compressed
+/// at most once (see `pages::encoding`), so their bodies are not wrapped.
 pub(in crate::http) fn compression() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new()
         .quality(tower_http::CompressionLevel::Fastest)

@@ -269,6 +269,43 @@ pub(in crate::http) fn streamed(
     })
 }
 
+/// A body that never changes while the process runs (the finder page, the
+/// widget, the OpenAPI document): validated by its hash, compressed at most
+/// once per encoding like a cached page.
+pub(in crate::http) struct StaticBody {
+    page: Arc<Page>,
+    etag: String,
+    content_type: &'static str,
+    max_age: u64,
+}
+
+impl StaticBody {
+    pub(in crate::http) fn new(
+        body: impl Into<Bytes>,
+        content_type: &'static str,
+        max_age: u64,
+    ) -> Self {
+        let body = body.into();
+        Self {
+            etag: format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body)),
+            page: Arc::new(Page::new(body)),
+            content_type,
+            max_age,
+        }
+    }
+
+    pub(in crate::http) fn respond(&self, state: &AppState, headers: &HeaderMap) -> Response {
+        cached(
+            state,
+            headers,
+            &self.etag,
+            self.max_age,
+            self.content_type,
+            || Payload::Page(self.page.clone()),
+        )
+    }
+}
+
 /// Whole-catalog bodies compressed at once, at most: two per core.
 static STREAM_COMPRESSION: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
     std::sync::LazyLock::new(|| {
