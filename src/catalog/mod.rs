@@ -364,7 +364,11 @@ impl Catalog {
             let mut countries: Vec<CountryCode> = self
                 .country_text
                 .iter()
-                .filter(|(_, names)| names.contains(phrase))
+                // A phrase holding the separator would match across two
+                // names of one country: it names none.
+                .filter(|(_, names)| {
+                    !phrase.contains(crate::markets::cldr::SEPARATOR) && names.contains(phrase)
+                })
                 .map(|(code, _)| *code)
                 .collect();
             countries.sort_unstable();
@@ -497,6 +501,25 @@ mod tests {
         format!(
             r#"{{"name":"{code}","packageCode":"{code}","productUrl":"https://x.example/{code}","dataAmount":{gb},"duration":30,"locationCodes":[{countries}],"locationNames":[],"operator":"Op","speed":"4G","retailPrice":{price}}}"#
         )
+    }
+
+    #[test]
+    fn a_phrase_never_spans_two_names_of_a_country() {
+        let body = feed(&plan("A", r#""DE""#, 1.0, 5.0));
+        let catalog = Catalog::from_feed(&body, SystemTime::now()).unwrap();
+        let hits = |phrase: &str| {
+            let filters = catalog.prepare_filters(None, &[], Some(phrase));
+            filters.text.map(|t| t.countries).unwrap_or_default()
+        };
+        assert_eq!(hits("deutschland").len(), 1);
+        let text = crate::markets::cldr::data().search_text("DE");
+        let across = text
+            .split(crate::markets::cldr::SEPARATOR)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(&crate::markets::cldr::SEPARATOR.to_string());
+        assert!(text.contains(&across), "two adjacent names: {across:?}");
+        assert!(hits(&across).is_empty());
     }
 
     #[test]
