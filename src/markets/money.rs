@@ -110,7 +110,10 @@ impl Display {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
             match value {
-                Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
+                Some(v) => {
+                    use std::io::Write;
+                    write!(out, "{v}").expect("writing to a Vec");
+                }
                 None => out.extend_from_slice(b"null"),
             }
         }
@@ -135,8 +138,20 @@ impl Display {
 
 /// A price as the decimal it was written as (the shortest form of the f64).
 fn decimal(value: f64) -> Decimal {
+    use std::io::Write;
     if !value.is_finite() {
         return Decimal::ZERO;
+    }
+    // Written on the stack: this runs for every plan of a page with a
+    // display currency. The shortest form of an f64 fits in 32 bytes
+    // unless it is huge or tiny, and then the heap form is used.
+    let mut buffer = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    if write!(cursor, "{value}").is_ok() {
+        let len = cursor.position() as usize;
+        if let Ok(text) = std::str::from_utf8(&buffer[..len]) {
+            return Decimal::from_str(text).unwrap_or(Decimal::ZERO);
+        }
     }
     Decimal::from_str(&value.to_string()).unwrap_or(Decimal::ZERO)
 }
@@ -179,6 +194,26 @@ mod tests {
         );
         assert_eq!(eur.per_gb(Decimal::new(1709, 2), 0.0), None);
         assert!(rates.display("ARS").is_none(), "not in the rates");
+    }
+
+    #[test]
+    fn prices_read_as_their_shortest_decimal_form_on_the_stack_or_not() {
+        for value in [
+            0.1 + 0.2,
+            2.675,
+            19.81,
+            123_456.789,
+            1e25,
+            1e40,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -0.0,
+        ] {
+            let expected = Decimal::from_str(&value.to_string()).unwrap_or(Decimal::ZERO);
+            assert_eq!(decimal(value), expected, "{value}");
+        }
+        assert_eq!(decimal(f64::NAN), Decimal::ZERO);
+        assert_eq!(decimal(0.1 + 0.2).to_string(), "0.30000000000000004");
     }
 
     #[test]
