@@ -303,11 +303,8 @@ impl Collector for CatalogGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let view = self.0.view();
         let now = SystemTime::now();
-        let mut gauge = |name: &str, help: &str, value: i64| {
-            let gauge = ConstGauge::new(value);
-            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
-            gauge.encode(metric)
-        };
+        let mut gauge =
+            |name: &str, help: &str, value: i64| encode_gauge(&mut encoder, name, help, value);
         let plans = view.catalog.as_ref().map_or(0, |c| c.len());
         gauge(
             "cmg_catalog_plans",
@@ -361,15 +358,25 @@ impl Collector for RatesGauges {
             return Ok(());
         };
         let age = SystemTime::now().duration_since(day).unwrap_or_default();
-        let gauge = ConstGauge::new(seconds(age));
-        let metric = encoder.encode_descriptor(
+        encode_gauge(
+            &mut encoder,
             "cmg_rates_age_seconds",
             "Seconds since the start (00:00 UTC) of the day the display-currency rates in force are for.",
-            None,
-            gauge.metric_type(),
-        )?;
-        gauge.encode(metric)
+            seconds(age),
+        )
     }
+}
+
+/// One gauge computed at scrape time.
+fn encode_gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    let gauge = ConstGauge::new(value);
+    let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+    gauge.encode(metric)
 }
 
 fn seconds(d: Duration) -> i64 {
