@@ -113,24 +113,33 @@ pub(in crate::http) fn page(
     let etag = etag(catalog, stale, key.route, key.query, key.links);
     cached(state, headers, &etag, max_age(state, status), JSON, || {
         let (currency, rate_date) = display_key(key.links);
-        // The block is part of the key: a page is the same bytes for as
-        // long as it is cached, whatever the version or staleness it shows.
-        let block = key
-            .with_catalog_block
-            .then(|| super::shapes::catalog_block(catalog, status));
+        // What the `catalog` block shows beyond the content (whose hash
+        // prefixes every key) is in the key: a page is the same bytes for
+        // as long as it is cached. The block itself is rendered on a miss.
+        let (version, shown_stale, updated_at) = if key.with_catalog_block {
+            (
+                catalog.version(),
+                status.stale,
+                catalog.updated_at_rfc3339(),
+            )
+        } else {
+            (0, false, "")
+        };
         let cache_key = format_args!(
-            "{}|{}|{}|{currency}|{rate_date}|{}",
+            "{}|{}|{}|{currency}|{rate_date}|{version}|{shown_stale}|{updated_at}",
             key.route,
             key.query,
             key.links.ref_code.map_or("", RefCode::as_str),
-            block.as_deref().unwrap_or(""),
         );
         Payload::Page(
             state
                 .responses
                 .get_with(catalog, &state.store, cache_key, || {
                     let mut body = render();
-                    body.extend_from_slice(block.as_deref().unwrap_or("").as_bytes());
+                    if key.with_catalog_block {
+                        let block = super::shapes::catalog_block(catalog, status);
+                        body.extend_from_slice(block.as_bytes());
+                    }
                     Bytes::from(body)
                 }),
         )

@@ -132,8 +132,8 @@ fn place_row(
 
 /// `"catalog":{updatedAt, stale, planCount, version}}`: the end of a catalog
 /// page. Nothing in it follows the clock (SPEC section 3): a client computes
-/// the age from `updatedAt`. It is part of the page's cache key, since
-/// `stale` and `version` can change while the catalog's content does not.
+/// the age from `updatedAt`. Its version, staleness and `updatedAt` are part
+/// of the page's cache key: they can change while the content does not.
 pub(in crate::http) fn catalog_block(catalog: &Catalog, status: &SyncStatus) -> String {
     format!(
         "\"catalog\":{{\"updatedAt\":\"{}\",\"stale\":{},\"planCount\":{},\"version\":{}}}}}",
