@@ -11,54 +11,43 @@ use super::pages::respond::{self, PageKey};
 use super::pages::shapes;
 use super::routes::Routes;
 use super::{ApiError, AppState};
-use crate::catalog::Links;
+use crate::catalog::{Catalog, Links};
 
 pub(super) fn routes() -> Routes {
     Routes::new()
-        .get("/countries", countries_list)
-        .get("/regions", regions_list)
+        .get("/countries", place_list::<Countries>)
+        .get("/regions", place_list::<Regions>)
 }
 
-async fn countries_list(
-    state: State<AppState>,
-    query: Query<PlaceParameters>,
-    market: Market,
-    view: CatalogView,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    place_page(
-        "countries",
-        shapes::countries,
-        state,
-        query,
-        market,
-        view,
-        headers,
-    )
+/// A list of places, as one route shows it.
+trait Places: Send + 'static {
+    /// Names the route in ETags and cache keys.
+    const ROUTE: &'static str;
+    /// The page up to and including `"catalog":`.
+    fn render(catalog: &Catalog, market: &Market) -> Vec<u8>;
 }
 
-async fn regions_list(
-    state: State<AppState>,
-    query: Query<PlaceParameters>,
-    market: Market,
-    view: CatalogView,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    place_page(
-        "regions",
-        shapes::regions,
-        state,
-        query,
-        market,
-        view,
-        headers,
-    )
+struct Countries;
+
+impl Places for Countries {
+    const ROUTE: &'static str = "countries";
+    fn render(catalog: &Catalog, market: &Market) -> Vec<u8> {
+        shapes::countries(catalog, market)
+    }
 }
 
-/// A list of places: the page cached per `lang` and display currency.
-fn place_page(
-    route: &'static str,
-    render: fn(&crate::catalog::Catalog, &Market) -> Vec<u8>,
+struct Regions;
+
+impl Places for Regions {
+    const ROUTE: &'static str = "regions";
+    fn render(catalog: &Catalog, market: &Market) -> Vec<u8> {
+        shapes::regions(catalog, market)
+    }
+}
+
+/// The handler of a [`Places`] route: the page cached per `lang` and
+/// display currency.
+async fn place_list<P: Places>(
     State(state): State<AppState>,
     _: Query<PlaceParameters>,
     market: Market,
@@ -67,12 +56,12 @@ fn place_page(
 ) -> Result<Response, ApiError> {
     let lang = market.lang.map_or("", |l| l.as_str());
     let key = PageKey {
-        route,
+        route: P::ROUTE,
         query: lang,
         links: Links::default().with_display(market.display.as_ref()),
         with_catalog_block: true,
     };
     Ok(respond::page(&state, &headers, &view, key, || {
-        render(&view.catalog, &market)
+        P::render(&view.catalog, &market)
     }))
 }
