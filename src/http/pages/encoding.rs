@@ -138,12 +138,17 @@ impl Encoder {
     }
 }
 
-/// `body` whole in `encoding`.
+/// `body` whole in `encoding`, read in place (a page is not copied to be
+/// compressed).
 fn compress(encoding: Encoding, body: &[u8]) -> Bytes {
     let mut encoder = Encoder::new(encoding, body.len());
-    let mut out = encoder.write(body.to_vec());
-    out.extend(encoder.finish());
-    Bytes::from(out)
+    match &mut encoder {
+        Encoder::Identity => return Bytes::copy_from_slice(body),
+        Encoder::Gzip(gzip) => gzip.write_all(body),
+        Encoder::Brotli(brotli) => brotli.write_all(body),
+    }
+    .expect("writing to a Vec");
+    Bytes::from(encoder.finish())
 }
 
 /// A rendered page and its compressed forms, each made on first use.
